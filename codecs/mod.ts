@@ -1,0 +1,34 @@
+/**
+ * Codecs turn messages into bytes and back: {@linkcode JsonCodec} (the
+ * default), plus serializers for custom types.
+ *
+ * @example
+ * ```ts
+ * import { JsonCodec } from "@aiomas/aiomas/codecs";
+ * const codec = new JsonCodec();
+ * console.log(codec.decode(codec.encode({ spam: [1, 2] }))); // { spam: [ 1, 2 ] }
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  Codec,
+  CodecClass,
+  Constructor,
+  FromPlain,
+  SerializerSpec,
+  SerializerTriple,
+  ToPlain,
+} from "./types.ts";
+export {
+  createCodec,
+  MAX_DEPTH,
+  type SerializableClass,
+  type SerializerEntry,
+  serializable,
+  SerializerRegistry,
+  TYPE_TAG,
+  TypedArray,
+} from "./serializers.ts";
+export { JsonCodec } from "./json.ts";

@@ -1,0 +1,248 @@
+/**
+ * The custom-type machinery shared by every codec: a registry that numbers
+ * serializers in registration order and turns values into the
+ * `{"__type__": [typeid, data]}` form of aiomas and back.
+ *
+ * @module
+ */
+
+import { CodecError } from "../errors.ts";
+import type {
+  Codec,
+  Constructor,
+  FromPlain,
+  SerializerSpec,
+  SerializerTriple,
+  ToPlain,
+} from "./types.ts";
+
+/** The key of aiomas' custom-type tag. */
+export const TYPE_TAG = "__type__";
+
+/** A registered serializer: its `__type__` id and its encoding function. */
+export interface SerializerEntry {
+  /** The `__type__` id: the number of serializers registered before it. */
+  readonly id: number;
+  /** Turns a value into data the base codec can encode. */
+  readonly toPlain: ToPlain<unknown>;
+}
+
+/**
+ * Serializers of one codec instance, numbered by registration order (SPEC
+ * section 8). Codecs call {@linkcode SerializerRegistry.lookup} for values
+ * that are not base types and {@linkcode SerializerRegistry.revive} for
+ * decoded tags.
+ *
+ * @example
+ * ```ts
+ * import { SerializerRegistry } from "@aiomas/aiomas/codecs";
+ * class Point { constructor(public x: number, public y: number) {} }
+ * const registry = new SerializerRegistry();
+ * registry.add(Point, (p) => [p.x, p.y], ([x, y]) => new Point(x, y));
+ * const tagged = registry.toPlainTree({ p: new Point(1, 2) });
+ * console.log(JSON.stringify(tagged)); // {"p":{"__type__":[0,[1,2]]}}
+ * ```
+ */
+export class SerializerRegistry {
+  #byType = new Map<unknown, SerializerEntry>();
+  #fromPlain: FromPlain<unknown>[] = [];
+  #fallback: SerializerEntry | undefined;
+
+  /** The number of registered serializers. */
+  get size(): number {
+    return this.#fromPlain.length;
+  }
+
+  /** Register a serializer; see {@linkcode Codec.addSerializer}. */
+  add<T>(type: Constructor<T>, toPlain: ToPlain<T>, fromPlain: FromPlain<T>): void {
+    const entry: SerializerEntry = { id: this.#fromPlain.length, toPlain: toPlain as ToPlain<unknown> };
+    this.#fromPlain.push(fromPlain);
+    if ((type as unknown) === Object) this.#fallback = entry;
+    else this.#byType.set(type, entry);
+  }
+
+  /**
+   * The serializer for `value`'s exact class, else the `Object` fallback,
+   * else `undefined`.
+   */
+  lookup(value: object): SerializerEntry | undefined {
+    return this.#byType.get(value.constructor) ??
+      (ArrayBuffer.isView(value) ? this.#byType.get(TypedArray) : undefined) ??
+      this.#fallback;
+  }
+
+  /** Encode `value` with its serializer as a `{"__type__": [id, data]}` tag. */
+  tag(value: object): { __type__: [number, unknown] } | undefined {
+    const entry = this.lookup(value);
+    if (entry === undefined) return undefined;
+    return { [TYPE_TAG]: [entry.id, entry.toPlain(value)] } as { __type__: [number, unknown] };
+  }
+
+  /** Turn the data of a decoded tag back into its value. */
+  revive(tag: unknown): unknown {
+    if (!Array.isArray(tag) || tag.length !== 2 || typeof tag[0] !== "number") {
+      throw new CodecError(`Malformed ${TYPE_TAG} tag: expected [typeid, data]`);
+    }
+    const fromPlain = this.#fromPlain[tag[0]];
+    if (fromPlain === undefined) {
+      throw new CodecError(
+        `Unknown ${TYPE_TAG} id ${tag[0]}: both peers must register the same serializers ` +
+          `in the same order (${this.size} registered here)`,
+      );
+    }
+    return fromPlain(tag[1]);
+  }
+
+  /**
+   * Copy `value` with every non-plain object replaced by its tag. Objects
+   * that need no change are returned as they are (no copy). `Date`s without
+   * a serializer become ISO strings (JSON's own behaviour).
+   */
+  toPlainTree(value: unknown): unknown {
+    return this.#toPlain(value, 0);
+  }
+
+  #toPlain(value: unknown, depth: number): unknown {
+    if (typeof value !== "object" || value === null) {
+      if (typeof value === "function" || typeof value === "symbol") {
+        throw new CodecError(`Cannot encode a ${typeof value}: expose it or send data instead`);
+      }
+      if (typeof value === "bigint") {
+        throw new CodecError("Cannot encode a bigint as JSON: use MsgPackCodec or a number");
+      }
+      return value;
+    }
+    if (depth > MAX_DEPTH) throw new CodecError(`Value nested deeper than ${MAX_DEPTH} levels`);
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const item = value[i];
+        const plain = this.#toPlain(item, depth + 1);
+        if (plain !== item && copy === undefined) copy = value.slice(0, i);
+        if (copy !== undefined) copy.push(plain);
+      }
+      return copy ?? value;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      const tagged = this.tag(value);
+      if (tagged !== undefined) {
+        tagged.__type__[1] = this.#toPlain(tagged.__type__[1], depth + 1);
+        return tagged;
+      }
+      if (value instanceof Date) return value.toISOString();
+      throw new CodecError(
+        `Cannot encode an instance of ${value.constructor?.name ?? "an unknown class"}: ` +
+          "register a serializer for it (extraSerializers or @serializable)",
+      );
+    }
+    let copy: Record<string, unknown> | undefined;
+    for (const key in value) {
+      const item = (value as Record<string, unknown>)[key];
+      const plain = this.#toPlain(item, depth + 1);
+      if (plain !== item && copy === undefined) copy = { ...value };
+      if (copy !== undefined) copy[key] = plain;
+    }
+    return copy ?? value;
+  }
+
+  /** Replace every decoded map that has a `__type__` key by its value, in place. */
+  reviveTree(value: unknown): unknown {
+    if (typeof value !== "object" || value === null) return value;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) value[i] = this.reviveTree(value[i]);
+      return value;
+    }
+    const record = value as Record<string, unknown>;
+    for (const key in record) record[key] = this.reviveTree(record[key]);
+    if (Object.hasOwn(record, TYPE_TAG)) return this.revive(record[TYPE_TAG]);
+    return value;
+  }
+}
+
+/**
+ * The common base class of `Int8Array` ... `Float64Array` (`%TypedArray%`).
+ * A serializer registered for it handles every typed array that has no
+ * serializer for its exact class.
+ */
+export const TypedArray: Constructor<ArrayBufferView> = Object.getPrototypeOf(Int8Array);
+
+/** How deep a value may nest before a codec refuses it. */
+export const MAX_DEPTH = 512;
+
+/** Resolve an `extraSerializers` entry to its triple. */
+export function resolveSerializer(spec: SerializerSpec): SerializerTriple {
+  return "__serializer__" in spec && typeof spec.__serializer__ === "function"
+    ? spec.__serializer__()
+    : (spec as () => SerializerTriple)();
+}
+
+/**
+ * Make a codec from its class and register `extraSerializers` in order.
+ *
+ * @example
+ * ```ts
+ * import { createCodec, JsonCodec } from "@aiomas/aiomas/codecs";
+ * const codec = createCodec(JsonCodec, []);
+ * console.log(new TextDecoder().decode(codec.encode({ a: 1 }))); // {"a":1}
+ * ```
+ */
+export function createCodec(
+  codecClass: new () => Codec,
+  extraSerializers: readonly SerializerSpec[] = [],
+): Codec {
+  const codec = new codecClass();
+  for (const spec of extraSerializers) {
+    const [type, toPlain, fromPlain] = resolveSerializer(spec);
+    codec.addSerializer(type, toPlain, fromPlain);
+  }
+  return codec;
+}
+
+/** What `@serializable` adds to a class. */
+export interface SerializableClass<T> {
+  /** Return `[Class, toPlain, fromPlain]`, as aiomas' `__serializer__` does. */
+  __serializer__(): SerializerTriple<T>;
+}
+
+/**
+ * Class decorator: instances round-trip through any codec as the same class.
+ * `toPlain` copies the instance's own enumerable fields; `fromPlain` creates
+ * an object with the class's prototype and assigns them (the constructor is
+ * not called). The class gains a static `__serializer__()` and can be listed
+ * in `extraSerializers` directly.
+ *
+ * @example
+ * ```ts
+ * import { JsonCodec, serializable } from "@aiomas/aiomas/codecs";
+ *
+ * @serializable
+ * class Point {
+ *   constructor(public x = 0, public y = 0) {}
+ *   norm(): number { return Math.hypot(this.x, this.y); }
+ * }
+ * const codec = new JsonCodec();
+ * const [type, toPlain, fromPlain] = (Point as unknown as { __serializer__(): [typeof Point, (p: Point) => unknown, (d: unknown) => Point] }).__serializer__();
+ * codec.addSerializer(type, toPlain, fromPlain);
+ * const copy = codec.decode(codec.encode(new Point(3, 4))) as Point;
+ * console.log(copy.norm()); // 5
+ * ```
+ */
+export function serializable<C extends Constructor<object>>(
+  target: C,
+  _context?: ClassDecoratorContext<C>,
+): C & SerializableClass<InstanceType<C>> {
+  const toPlain = (value: object) => ({ ...value });
+  const fromPlain = (data: Record<string, unknown>) => {
+    const instance = Object.create(target.prototype);
+    for (const key of Object.keys(data)) {
+      if (key !== "__proto__") instance[key] = data[key];
+    }
+    return instance;
+  };
+  Object.defineProperty(target, "__serializer__", {
+    value: () => [target, toPlain, fromPlain],
+    configurable: true,
+  });
+  return target as C & SerializableClass<InstanceType<C>>;
+}

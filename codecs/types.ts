@@ -1,0 +1,63 @@
+/**
+ * The interfaces every codec implements.
+ *
+ * @module
+ */
+
+/**
+ * A class (constructor) whose direct instances a serializer handles.
+ * Abstract classes are allowed; only the exact class is matched.
+ */
+// deno-lint-ignore no-explicit-any
+export type Constructor<T = unknown> = abstract new (...args: any[]) => T;
+
+/** Turns a value of a custom type into data the base codec can encode. */
+export type ToPlain<T> = (value: T) => unknown;
+
+/** Turns data decoded by the base codec back into a value of a custom type. */
+// deno-lint-ignore no-explicit-any
+export type FromPlain<T> = (data: any) => T;
+
+/**
+ * A serializer triple `[Type, toPlain, fromPlain]`, as aiomas' extra
+ * serializers return it.
+ */
+// deno-lint-ignore no-explicit-any
+export type SerializerTriple<T = any> = readonly [Constructor<T>, ToPlain<T>, FromPlain<T>];
+
+/**
+ * An entry of the `extraSerializers` option: a function returning a
+ * serializer triple (aiomas' form), or a class decorated with
+ * `@serializable`.
+ */
+export type SerializerSpec = (() => SerializerTriple) | { __serializer__(): SerializerTriple };
+
+/**
+ * Converts values to bytes and back. A codec instance is made per connection,
+ * so its serializers (and their `__type__` ids) belong to that connection.
+ *
+ * @example A codec round trip
+ * ```ts
+ * import { type Codec, JsonCodec } from "@aiomas/aiomas/codecs";
+ * const codec: Codec = new JsonCodec();
+ * console.log(codec.decode(codec.encode([0, 1, "ohai"]))); // [ 0, 1, "ohai" ]
+ * ```
+ */
+export interface Codec {
+  /** Encode `value` to bytes. Throws a `CodecError` for values it cannot carry. */
+  encode(value: unknown): Uint8Array;
+  /** Decode bytes. Throws a `CodecError` for malformed input. */
+  decode(bytes: Uint8Array): unknown;
+  /**
+   * Register a serializer for the direct instances of `type`. Its `__type__`
+   * id is the number of serializers registered before it. A serializer for
+   * `Object` is the fallback for class instances that have none of their own.
+   */
+  addSerializer<T>(type: Constructor<T>, toPlain: ToPlain<T>, fromPlain: FromPlain<T>): void;
+}
+
+/**
+ * A codec class, as options take it (`{ codec: MsgPackCodec }`): each
+ * connection makes its own instance.
+ */
+export type CodecClass = new () => Codec;

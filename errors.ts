@@ -1,0 +1,144 @@
+/**
+ * The error classes of aiomas. Every error the library raises on purpose is an
+ * {@linkcode AiomasError}, so `err instanceof AiomasError` separates library
+ * errors from bugs in user code.
+ *
+ * @example Telling a remote failure from a lost connection
+ * ```ts
+ * import { ConnectionError, RemoteException } from "@aiomas/aiomas";
+ *
+ * function explain(err: unknown): string {
+ *   if (err instanceof RemoteException) return `peer ${err.origin} failed`;
+ *   if (err instanceof ConnectionError) return "connection lost";
+ *   return "bug";
+ * }
+ * console.log(explain(new ConnectionError("closed")));
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Base class for all errors raised by aiomas.
+ *
+ * @example
+ * ```ts
+ * import { AiomasError } from "@aiomas/aiomas";
+ * console.log(new AiomasError("oops") instanceof Error); // true
+ * ```
+ */
+export class AiomasError extends Error {
+  /** Create an error with a message that tells the user what to do. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A request failed on the peer: the peer's handler threw or rejected, or the
+ * path named nothing it exposes.
+ *
+ * @example
+ * ```ts
+ * import { RemoteException } from "@aiomas/aiomas";
+ * const err = new RemoteException("tcp://127.0.0.1:5555", "ValueError: boom\n");
+ * console.log(err.remoteType, err.remoteMessage); // ValueError boom
+ * ```
+ */
+export class RemoteException extends AiomasError {
+  /** The address of the peer that sent the error. */
+  readonly origin: string;
+  /** The traceback-like text the peer sent (its last line is `Type: message`). */
+  readonly remoteTraceback: string;
+
+  /** Wrap the text of an `EXCEPTION` frame received from `origin`. */
+  constructor(origin: string, remoteTraceback: string) {
+    const last = lastLine(remoteTraceback);
+    super(`${last} (raised by ${origin})\n\nRemote traceback:\n${remoteTraceback}`);
+    this.origin = origin;
+    this.remoteTraceback = remoteTraceback;
+  }
+
+  /** The remote error's type name, such as `TypeError` or `LookupError`. */
+  get remoteType(): string {
+    const last = lastLine(this.remoteTraceback);
+    const colon = last.indexOf(":");
+    return colon < 0 ? last : last.slice(0, colon);
+  }
+
+  /** The remote error's message, without its type name. */
+  get remoteMessage(): string {
+    const last = lastLine(this.remoteTraceback);
+    const colon = last.indexOf(":");
+    return colon < 0 ? "" : last.slice(colon + 1).trim();
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trimEnd().split("\n");
+  // A JS stack puts "Type: message" first and "    at ..." lines after it.
+  const typeLine = lines.findLast((line) => /^[\w.$]+(: |:$|$)/.test(line));
+  return typeLine ?? lines.at(-1) ?? "";
+}
+
+/**
+ * A connection was refused, reset or closed, so a request cannot be sent or
+ * its reply will never come.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionError } from "@aiomas/aiomas";
+ * const err = new ConnectionError("Connection to tcp://127.0.0.1:1 refused");
+ * console.log(err.name); // ConnectionError
+ * ```
+ */
+export class ConnectionError extends AiomasError {}
+
+/**
+ * Bytes could not be encoded or decoded by a codec. Decoding errors name the
+ * byte offset where the input went wrong.
+ *
+ * @example
+ * ```ts
+ * import { CodecError } from "@aiomas/aiomas";
+ * console.log(new CodecError("truncated input at offset 3").message);
+ * ```
+ */
+export class CodecError extends AiomasError {}
+
+/**
+ * A peer broke the wire protocol: an oversized frame, a payload that is not a
+ * `[type, id, content]` triple, an unknown message type or a reply to an
+ * unknown request id. The channel closes the connection.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError } from "@aiomas/aiomas";
+ * console.log(new ProtocolError("frame of 99 bytes exceeds maxMessageSize").name);
+ * ```
+ */
+export class ProtocolError extends AiomasError {}
+
+/**
+ * A path named no exposed member of a service. Sent to the caller as a
+ * Python-style `LookupError` so that Python aiomas peers read it as theirs.
+ *
+ * @example
+ * ```ts
+ * import { NotExposedError } from "@aiomas/aiomas";
+ * console.log(new NotExposedError('Name "nope" not found in "agents/0"').name);
+ * ```
+ */
+export class NotExposedError extends AiomasError {}
+
+/**
+ * A call took longer than its deadline. The late reply, if it comes, is dropped.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "@aiomas/aiomas";
+ * console.log(new TimeoutError("call to add timed out after 1 s").name);
+ * ```
+ */
+export class TimeoutError extends AiomasError {}
