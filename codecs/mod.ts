@@ -24,9 +24,9 @@ export type {
 export {
   createCodec,
   MAX_DEPTH,
+  serializable,
   type SerializableClass,
   type SerializerEntry,
-  serializable,
   SerializerRegistry,
   TYPE_TAG,
   TypedArray,

@@ -55,7 +55,10 @@ export class SerializerRegistry {
 
   /** Register a serializer; see {@linkcode Codec.addSerializer}. */
   add<T>(type: Constructor<T>, toPlain: ToPlain<T>, fromPlain: FromPlain<T>): void {
-    const entry: SerializerEntry = { id: this.#fromPlain.length, toPlain: toPlain as ToPlain<unknown> };
+    const entry: SerializerEntry = {
+      id: this.#fromPlain.length,
+      toPlain: toPlain as ToPlain<unknown>,
+    };
     this.#fromPlain.push(fromPlain);
     if ((type as unknown) === Object) this.#fallback = entry;
     else this.#byType.set(type, entry);

@@ -1,0 +1,58 @@
+/**
+ * The channel layer: request-reply messaging over one connection. Frames are
+ * a 4-byte big-endian length and the codec's encoding of
+ * `[msg_type, msg_id, content]`, compatible with Python aiomas.
+ *
+ * @example The guide's channel example
+ * ```ts
+ * import { openConnection, startServer } from "@aiomas/aiomas/channel";
+ *
+ * const server = await startServer("tcp://127.0.0.1:0", async (channel) => {
+ *   const request = await channel.recv();
+ *   console.log(request.content); // ohai
+ *   await request.reply("cya");
+ *   await channel.close();
+ * });
+ * const channel = await openConnection(server.url);
+ * console.log(await channel.send("ohai")); // cya
+ * await channel.close();
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type Address,
+  formatAddress,
+  parseAddress,
+  type ResolvedAddress,
+  type TcpAddress,
+  type UnixAddress,
+} from "./address.ts";
+export {
+  Channel,
+  type ChannelOptions,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  EXCEPTION,
+  REQUEST,
+  Request,
+  RESULT,
+  type SendOptions,
+} from "./channel.ts";
+export {
+  type ConnectionOptions,
+  createChannel,
+  openConnection,
+  serveListener,
+  type Server,
+  startServer,
+} from "./server.ts";
+export { formatTraceback } from "./traceback.ts";
+export {
+  connectTransport,
+  fromConn,
+  listenTransport,
+  type Transport,
+  type TransportListener,
+} from "./transport.ts";

@@ -1,0 +1,128 @@
+/**
+ * {@linkcode startServer} and {@linkcode openConnection}: channels over TCP
+ * and Unix sockets.
+ *
+ * @module
+ */
+
+import { JsonCodec } from "../codecs/json.ts";
+import { createCodec } from "../codecs/serializers.ts";
+import type { CodecClass, SerializerSpec } from "../codecs/types.ts";
+import { type Address, formatAddress, type ResolvedAddress } from "./address.ts";
+import { Channel, type ChannelOptions } from "./channel.ts";
+import {
+  connectTransport,
+  listenTransport,
+  type Transport,
+  type TransportListener,
+} from "./transport.ts";
+
+/** Options of {@linkcode openConnection} and {@linkcode startServer}. */
+export interface ConnectionOptions extends ChannelOptions {
+  /** The codec class; each connection makes its own instance (default {@linkcode JsonCodec}). */
+  codec?: CodecClass;
+  /** Serializers for custom types, registered in this order on every connection's codec. */
+  extraSerializers?: readonly SerializerSpec[];
+  /**
+   * Called with each new channel before it reads its first frame: the place to
+   * register connection-specific serializers or a request handler.
+   */
+  setup?: (channel: Channel) => void;
+}
+
+/** A listening channel server, made by {@linkcode startServer}. */
+export interface Server {
+  /** The bound address; for port `0`, the port the OS chose. */
+  readonly addr: ResolvedAddress;
+  /** The bound address as a URL, such as `tcp://127.0.0.1:5555`. */
+  readonly url: string;
+  /** The channels currently open on this server. */
+  readonly channels: ReadonlySet<Channel>;
+  /** Stop listening and close every channel of this server. */
+  close(): Promise<void>;
+}
+
+/** Make a channel on `transport` with the options' codec and serializers. */
+export function createChannel(transport: Transport, options: ConnectionOptions = {}): Channel {
+  const codec = createCodec(options.codec ?? JsonCodec, options.extraSerializers);
+  const channel = new Channel(transport, codec, options);
+  options.setup?.(channel);
+  return channel;
+}
+
+/**
+ * Connect to a channel server.
+ *
+ * @throws {ConnectionError} naming the address when nobody listens there.
+ *
+ * @example
+ * ```ts
+ * import { openConnection, startServer } from "@aiomas/aiomas/channel";
+ * const server = await startServer("tcp://127.0.0.1:0", async (channel) => {
+ *   for await (const request of channel) await request.reply(request.content);
+ * });
+ * const channel = await openConnection(server.url);
+ * console.log(await channel.send([1, "two"])); // [ 1, "two" ]
+ * await channel.close();
+ * await server.close();
+ * ```
+ */
+export async function openConnection(
+  addr: Address,
+  options: ConnectionOptions = {},
+): Promise<Channel> {
+  return createChannel(await connectTransport(addr), options);
+}
+
+/**
+ * Listen on `addr` and call `onChannel` with a {@linkcode Channel} for every
+ * client. Errors thrown by `onChannel` close that client's channel only.
+ *
+ * @example
+ * ```ts
+ * import { startServer } from "@aiomas/aiomas/channel";
+ * const server = await startServer({ hostname: "127.0.0.1", port: 0 }, () => {});
+ * console.log(server.url.startsWith("tcp://127.0.0.1:")); // true
+ * await server.close();
+ * ```
+ */
+export function startServer(
+  addr: Address,
+  onChannel: (channel: Channel) => void | Promise<void>,
+  options: ConnectionOptions = {},
+): Promise<Server> {
+  return Promise.resolve(serveListener(listenTransport(addr), onChannel, options));
+}
+
+/**
+ * Serve channels on an already listening transport (TCP, TLS, in-process):
+ * the code path every server shares.
+ */
+export function serveListener(
+  listener: TransportListener,
+  onChannel: (channel: Channel) => void | Promise<void>,
+  options: ConnectionOptions = {},
+): Server {
+  const channels = new Set<Channel>();
+  const accepting = (async () => {
+    for await (const transport of listener) {
+      const channel = createChannel(transport, options);
+      channels.add(channel);
+      channel.closed.then(() => channels.delete(channel));
+      (async () => await onChannel(channel))().catch((error) => {
+        console.warn(`aiomas: handler for ${channel.peer} failed: ${error?.stack ?? error}`);
+        channel.close();
+      });
+    }
+  })();
+  return {
+    addr: listener.addr,
+    url: formatAddress(listener.addr),
+    channels,
+    async close() {
+      listener.close();
+      await accepting;
+      await Promise.all([...channels].map((channel) => channel.close()));
+    },
+  };
+}

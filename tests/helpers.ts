@@ -1,0 +1,74 @@
+/**
+ * Test helpers: raw sockets that speak (or break) the wire format.
+ *
+ * @module
+ */
+
+/** Frame `payload` with its 4-byte big-endian length. */
+export function frame(payload: Uint8Array | string): Uint8Array {
+  const body = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, body.length);
+  out.set(body, 4);
+  return out;
+}
+
+/** Write all of `data`. */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < data.length) written += await conn.write(data.subarray(written));
+}
+
+/** Read exactly `n` bytes, or `null` if the stream ends first. */
+export async function readExact(conn: Deno.Conn, n: number): Promise<Uint8Array | null> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const count = await conn.read(out.subarray(got));
+    if (count === null) return null;
+    got += count;
+  }
+  return out;
+}
+
+/** Read one frame's payload, or `null` at the end of the stream. */
+export async function readFrame(conn: Deno.Conn): Promise<Uint8Array | null> {
+  const header = await readExact(conn, 4);
+  if (header === null) return null;
+  return await readExact(conn, new DataView(header.buffer).getUint32(0));
+}
+
+/** Read one JSON frame and parse it. */
+export async function readJsonFrame(conn: Deno.Conn): Promise<unknown> {
+  const payload = await readFrame(conn);
+  return payload === null ? null : JSON.parse(new TextDecoder().decode(payload));
+}
+
+/** Resolve when the peer closes `conn` (reads until EOF). */
+export async function untilClosed(conn: Deno.Conn): Promise<void> {
+  const sink = new Uint8Array(65536);
+  try {
+    while (await conn.read(sink) !== null) { /* drain */ }
+  } catch {
+    // A reset also means closed.
+  }
+}
+
+/** Parse a hex string into bytes. */
+export function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** Run `fn` with console.warn silenced; returns what was logged. */
+export async function captureWarnings<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
+  const original = console.warn;
+  const logged: string[] = [];
+  console.warn = (...args: unknown[]) => logged.push(args.map(String).join(" "));
+  try {
+    return [await fn(), logged];
+  } finally {
+    console.warn = original;
+  }
+}
