@@ -7,6 +7,12 @@
  */
 
 import { openConnection, startServer } from "../channel/mod.ts";
+import type { CodecClass } from "../codecs/types.ts";
+import {
+  expose,
+  openConnection as openRpcConnection,
+  startServer as startRpcServer,
+} from "../rpc/mod.ts";
 import { type Measurement, medianRate } from "./measure.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -191,10 +197,23 @@ export async function channelEcho(rounds = 5): Promise<[number, number]> {
   return [sequential, pipelined];
 }
 
+/** RPC rates: [sequential, pipelined] calls per second of `echo(42)`. */
+export async function rpcEcho(codec?: CodecClass, rounds = 5): Promise<[number, number]> {
+  const server = await startRpcServer(LOCAL, { echo: expose((x: unknown) => x) }, { codec });
+  const client = await openRpcConnection(server.addr, { codec });
+  const call = () => client.remote.echo(42);
+  const sequential = await medianRate(() => inFlight(call, 5_000, 1), 5_000, rounds);
+  const pipelined = await medianRate(() => inFlight(call, 100_000, IN_FLIGHT), 100_000, rounds);
+  await client.close();
+  await server.close();
+  return [sequential, pipelined];
+}
+
 /** The raw echo and channel rows. */
 export async function bench(): Promise<Measurement[]> {
   const [rawSeq, rawPipe, pump] = await rawEcho();
   const [chSeq, chPipe] = await channelEcho();
+  const [rpcSeq, rpcPipe] = await rpcEcho();
   return [
     { group: "net", name: "raw echo, sequential", value: rawSeq, unit: "calls/s" },
     { group: "net", name: `raw echo, ${IN_FLIGHT} in flight`, value: rawPipe, unit: "calls/s" },
@@ -211,6 +230,8 @@ export async function bench(): Promise<Measurement[]> {
       value: chPipe,
       unit: "calls/s",
     },
+    { group: "net", name: "RPC (JSON), sequential", value: rpcSeq, unit: "calls/s" },
+    { group: "net", name: `RPC (JSON), ${IN_FLIGHT} in flight`, value: rpcPipe, unit: "calls/s" },
   ];
 }
 

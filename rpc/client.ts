@@ -1,0 +1,174 @@
+/**
+ * {@linkcode RpcClient}: one RPC connection. It calls the peer through
+ * `remote` and serves the peer's calls into the local service, so both sides
+ * of a connection can call each other.
+ *
+ * @module
+ */
+
+import type { Channel, Request } from "../channel/channel.ts";
+import { CodecError, TimeoutError } from "../errors.ts";
+import { type Caller, type CallOptions, createProxy, type RemoteOf } from "./proxy.ts";
+import { isService, resolvePath, servicePath } from "./router.ts";
+
+/** Options of an RPC connection. */
+export interface RpcOptions {
+  /** Default deadline of every call through this connection, in seconds (none by default). */
+  timeout?: number;
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/**
+ * One RPC connection: `remote` calls the peer's service; the local `service`
+ * (if any) answers the peer's calls. Made by `openConnection()` and, for each
+ * client, by `startServer()`.
+ *
+ * @example
+ * ```ts
+ * import { expose, openConnection, startServer } from "@aiomas/aiomas/rpc";
+ *
+ * class Calculator {
+ *   @expose
+ *   add(a: number, b: number): number {
+ *     return a + b;
+ *   }
+ * }
+ * const server = await startServer("tcp://127.0.0.1:0", new Calculator());
+ * const client = await openConnection<Calculator>(server.url);
+ * console.log(await client.remote.add(1, 2)); // 3
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export class RpcClient<T = unknown> implements Caller {
+  /** The channel under this connection. */
+  readonly channel: Channel;
+  /** The local service that the peer may call (`undefined`: none). */
+  readonly service: unknown;
+  /** A proxy for the peer's root service. */
+  readonly remote: RemoteOf<T>;
+  /** Default deadline of calls in seconds; `undefined` or `0`: none. */
+  timeout: number | undefined;
+
+  #refs = new Map<string, object>();
+  #refNames = new WeakMap<object, string>();
+
+  /**
+   * Serve `service` on `channel` and register the reference serializer on
+   * its codec. Call before the channel reads its first frame (in the
+   * channel's `setup` hook).
+   */
+  constructor(channel: Channel, service: unknown, options: RpcOptions = {}) {
+    this.channel = channel;
+    this.service = service;
+    this.timeout = options.timeout;
+    this.remote = createProxy(this, "") as RemoteOf<T>;
+    channel.codec.addSerializer(
+      Object,
+      (value: object) => this.#referencePath(value),
+      (path: unknown) => {
+        if (typeof path !== "string") throw new CodecError("A reference's data must be a path");
+        return createProxy(this, path);
+      },
+    );
+    channel.setHandler((request) => this.#handle(request));
+  }
+
+  /** Resolves when the connection is closed. */
+  get closed(): Promise<void> {
+    return this.channel.closed;
+  }
+
+  /** Close the connection; pending calls reject with `ConnectionError`. */
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+
+  /** Send `[path, args, kwargs]` and resolve with the result; used by proxies. */
+  call(
+    path: string,
+    args: unknown[],
+    kwargs: Record<string, unknown>,
+    options?: CallOptions,
+  ): Promise<unknown> {
+    const timeout = options?.timeout ?? this.timeout;
+    const signal = options?.signal;
+    const content = [path, args, kwargs];
+    if (!timeout && signal === undefined) return this.channel.send(content);
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    const timer = timeout
+      ? setTimeout(
+        () =>
+          controller.abort(
+            new TimeoutError(
+              `Call to "${path}" on ${this.channel.peer} timed out after ${timeout} s`,
+            ),
+          ),
+        timeout * 1000,
+      )
+      : undefined;
+    return this.channel.send(content, { signal: controller.signal }).finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    });
+  }
+
+  #handle(request: Request): void {
+    const content = request.content;
+    if (
+      !Array.isArray(content) || content.length !== 3 || typeof content[0] !== "string" ||
+      !Array.isArray(content[1]) || !isPlainRecord(content[2])
+    ) {
+      request.fail(new TypeError("An RPC request's content must be [path, args, kwargs]"));
+      return;
+    }
+    const [path, args, kwargs] = content as [string, unknown[], Record<string, unknown>];
+    let result: unknown;
+    try {
+      const { fn, thisArg } = resolvePath(this.service, path, this.#refs);
+      for (const _ in kwargs) {
+        args.push(kwargs);
+        break;
+      }
+      result = fn.apply(thisArg, args);
+    } catch (error) {
+      request.fail(error);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then((value) => request.reply(value), (error) => request.fail(error));
+    } else request.reply(result);
+  }
+
+  /** The path under which the peer can call `value` back. */
+  #referencePath(value: object): string {
+    if (!isService(value)) {
+      throw new CodecError(
+        `Cannot encode an instance of ${value.constructor?.name ?? "an unknown class"}: ` +
+          "register a serializer for it, or expose its methods to pass it by reference",
+      );
+    }
+    const path = servicePath(this.service, value);
+    if (path !== undefined) return path;
+    // Not part of the local service tree: serve it under a connection-local name.
+    let name = this.#refNames.get(value);
+    if (name === undefined) {
+      name = `@${this.#refs.size}`;
+      this.#refs.set(name, value);
+      this.#refNames.set(value, name);
+    }
+    return name;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Marking what a peer may call: the {@linkcode expose} decorator and
+ * function, and the {@linkcode kwargs} marker for keyword arguments.
+ *
+ * @module
+ */
+
+const EXPOSED = Symbol("aiomas.exposed");
+const FIELD_PREFIX = "aiomas.exposed:";
+
+// Deno ships decorator metadata; `Symbol.metadata` is its key.
+const METADATA: symbol = (Symbol as { metadata?: symbol }).metadata ??
+  Symbol.for("Symbol.metadata");
+
+/** A function that a peer may call. */
+// deno-lint-ignore no-explicit-any
+export type ExposedFunction<F extends (...args: any[]) => unknown> = F & {
+  readonly [EXPOSED]: true;
+};
+
+function markFunction<F extends object>(fn: F): F {
+  if (typeof fn !== "function") {
+    throw new TypeError("expose() takes a function; use @expose on methods and fields");
+  }
+  Object.defineProperty(fn, EXPOSED, { value: true });
+  return fn;
+}
+
+/**
+ * Make a member callable by peers.
+ *
+ * - As a method decorator: `@expose spam() {...}` exposes the method.
+ * - As a field decorator: `@expose sub = new SubService()` exposes a
+ *   sub-service under the field's name (`"sub/method"`), or a function held
+ *   by the field.
+ * - As a function: `expose(fn)` marks a plain function for a plain-object
+ *   ("dict") service: `{ add: expose((a, b) => a + b) }`.
+ *
+ * Only exposed members are reachable through a path; `constructor`,
+ * `__proto__`, inherited members, getters and private fields never are.
+ *
+ * @example
+ * ```ts
+ * import { expose } from "@aiomas/aiomas/rpc";
+ *
+ * class Calculator {
+ *   @expose
+ *   add(a: number, b: number): number {
+ *     return a + b;
+ *   }
+ * }
+ * const dictService = { mul: expose((a: number, b: number) => a * b) };
+ * console.log(new Calculator().add(1, 2), dictService.mul(2, 3)); // 3 6
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function expose<F extends (...args: any[]) => unknown>(fn: F): F;
+/** The method-decorator form of {@linkcode expose}. */
+// deno-lint-ignore no-explicit-any
+export function expose<F extends (...args: any[]) => unknown>(
+  method: F,
+  context: ClassMethodDecoratorContext,
+): F;
+/** The field-decorator form of {@linkcode expose}: a sub-service or a function field. */
+export function expose(value: undefined, context: ClassFieldDecoratorContext): void;
+export function expose(
+  value: unknown,
+  context?: ClassMethodDecoratorContext | ClassFieldDecoratorContext,
+): unknown {
+  if (context === undefined || context.kind === "method") {
+    if (context?.private) throw new TypeError("Private methods cannot be exposed");
+    return markFunction(value as object);
+  }
+  if (context.kind === "field") {
+    if (context.private || context.static || typeof context.name !== "string") {
+      throw new TypeError("Only public instance fields can be exposed");
+    }
+    (context.metadata as Record<string, unknown>)[FIELD_PREFIX + context.name] = true;
+    return undefined;
+  }
+  throw new TypeError(`@expose does not apply to a ${(context as { kind: string }).kind}`);
+}
+
+/** Whether `value` is a function marked with {@linkcode expose}. */
+export function isExposedFunction(value: unknown): boolean {
+  return typeof value === "function" && (value as { [EXPOSED]?: true })[EXPOSED] === true;
+}
+
+/** Whether the class of `instance` declares `name` as an exposed field. */
+export function isExposedField(instance: object, name: string): boolean {
+  const ctor = (instance as { constructor?: unknown }).constructor;
+  if (typeof ctor !== "function") return false;
+  const metadata = (ctor as unknown as Record<symbol, Record<string, unknown> | undefined>)[
+    METADATA
+  ];
+  return metadata != null && metadata[FIELD_PREFIX + name] === true;
+}
+
+/**
+ * Keyword arguments for a call to a Python peer, made by {@linkcode kwargs}.
+ */
+export class Kwargs {
+  /** The keyword arguments, sent in the request's kwargs slot. */
+  readonly values: Readonly<Record<string, unknown>>;
+
+  /** Wrap a plain object of keyword arguments. */
+  constructor(values: Record<string, unknown>) {
+    this.values = values;
+  }
+}
+
+/**
+ * Mark the last argument of a remote call as keyword arguments:
+ * `remote.f(1, kwargs({ eggs: 2 }))` sends `["f", [1], {"eggs": 2}]`, which a
+ * Python peer receives as `f(1, eggs=2)`. A Deno callee receives keyword
+ * arguments as one trailing plain object.
+ *
+ * @example
+ * ```ts
+ * import { kwargs } from "@aiomas/aiomas/rpc";
+ * const marker = kwargs({ eggs: 2 });
+ * console.log(marker.values); // { eggs: 2 }
+ * ```
+ */
+export function kwargs(values: Record<string, unknown>): Kwargs {
+  return new Kwargs(values);
+}

@@ -1,0 +1,61 @@
+/**
+ * The RPC layer: expose functions and services, call them through proxies,
+ * pass services by reference, and call back over the same connection.
+ *
+ * @example
+ * ```ts
+ * import { expose, openConnection, startServer } from "@aiomas/aiomas/rpc";
+ *
+ * class Sub {
+ *   @expose
+ *   double(x: number): number {
+ *     return 2 * x;
+ *   }
+ * }
+ * class Service {
+ *   @expose
+ *   sub = new Sub();
+ *
+ *   @expose
+ *   async add(a: number, b: number): Promise<number> {
+ *     return a + b;
+ *   }
+ * }
+ *
+ * const server = await startServer("tcp://127.0.0.1:0", new Service());
+ * const client = await openConnection<Service>(server.url);
+ * console.log(await client.remote.add(1, 2)); // 3
+ * console.log(await client.remote.sub.double(21)); // 42
+ * await client.close();
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+export { RpcClient, type RpcOptions } from "./client.ts";
+export { expose, type ExposedFunction, isExposedFunction, Kwargs, kwargs } from "./expose.ts";
+export {
+  type Caller,
+  type CallOptions,
+  callWith,
+  createProxy,
+  type DynamicRemote,
+  proxyPath,
+  type Remote,
+  type RemoteOf,
+} from "./proxy.ts";
+export {
+  isService,
+  mount,
+  type ResolvedCall,
+  resolvePath,
+  servicePath,
+  unmount,
+} from "./router.ts";
+export {
+  openConnection,
+  type RpcConnectOptions,
+  type RpcServerOptions,
+  startServer,
+} from "./server.ts";

@@ -1,0 +1,222 @@
+/**
+ * Path resolution: how a request's path (`"agents/0/spam"`) finds an exposed
+ * function, and how a local service object finds its own path when it is
+ * passed to a peer as a reference. Resolution only ever walks members marked
+ * with `expose` (plus the entries of `Map`s and own data properties of plain
+ * objects), so a peer can never reach `constructor`, `__proto__`, inherited
+ * members, getters or private fields.
+ *
+ * @module
+ */
+
+import { NotExposedError } from "../errors.ts";
+import { isExposedField, isExposedFunction } from "./expose.ts";
+
+/** An exposed function found for a path, with the service it belongs to. */
+export interface ResolvedCall {
+  /** The exposed function. */
+  // deno-lint-ignore no-explicit-any
+  fn: (...args: any[]) => unknown;
+  /** The service the function is called on (`this`). */
+  thisArg: unknown;
+}
+
+/** The longest path (in segments) a request may name. */
+const MAX_SEGMENTS = 32;
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function notFound(name: string, where: string): NotExposedError {
+  return new NotExposedError(`Name "${name}" not found in "${where}"`);
+}
+
+/**
+ * The exposed member `name` of `service`, or a `NotExposedError`. Never runs
+ * a getter and never looks at `Object.prototype` or `Function.prototype`.
+ */
+function member(service: unknown, name: string, where: string): unknown {
+  if (typeof service !== "object" || service === null) throw notFound(name, where);
+  if (service instanceof Map) {
+    if (!service.has(name)) throw notFound(name, where);
+    return service.get(name);
+  }
+  if (isPlainObject(service)) {
+    const descriptor = Object.getOwnPropertyDescriptor(service, name);
+    if (descriptor === undefined) throw notFound(name, where);
+    const value = descriptor.value;
+    if (isExposedFunction(value) || (typeof value === "object" && value !== null)) return value;
+    throw new NotExposedError(`"${name}" in "${where}" is not exposed`);
+  }
+  for (
+    let holder: object | null = service;
+    holder !== null && holder !== Object.prototype && holder !== Function.prototype;
+    holder = Object.getPrototypeOf(holder)
+  ) {
+    const descriptor = Object.getOwnPropertyDescriptor(holder, name);
+    if (descriptor === undefined) continue;
+    const value = descriptor.value;
+    if ("value" in descriptor) {
+      if (holder === service ? isExposedField(service, name) : isExposedFunction(value)) {
+        return value;
+      }
+    }
+    throw new NotExposedError(`"${name}" in "${where}" is not exposed`);
+  }
+  throw notFound(name, where);
+}
+
+/**
+ * Resolve `path` (`"a/b/method"`) from `root` to an exposed function.
+ * `refs` holds objects this side passed to the peer under `@<n>` names.
+ *
+ * @throws {NotExposedError} naming the path when any segment is missing,
+ *   not exposed, empty, or when the path does not end at a function.
+ *
+ * @example
+ * ```ts
+ * import { expose, resolvePath } from "@aiomas/aiomas/rpc";
+ * const service = { sub: { double: expose((x: number) => 2 * x) } };
+ * const { fn, thisArg } = resolvePath(service, "sub/double");
+ * console.log(fn.call(thisArg, 21)); // 42
+ * ```
+ */
+export function resolvePath(
+  root: unknown,
+  path: string,
+  refs?: ReadonlyMap<string, object>,
+): ResolvedCall {
+  const segments = path.split("/");
+  if (segments.length > MAX_SEGMENTS) {
+    throw new NotExposedError(`Path "${path.slice(0, 200)}" has too many segments`);
+  }
+  let service: unknown = root;
+  let where = "";
+  let start = 0;
+  if (segments[0].startsWith("@")) {
+    service = refs?.get(segments[0]);
+    if (service === undefined) throw notFound(segments[0], "");
+    where = segments[0];
+    start = 1;
+  }
+  for (let i = start; i < segments.length; i++) {
+    const name = segments[i];
+    if (name === "" || name === "." || name === "..") {
+      throw new NotExposedError(`Invalid path "${path}": empty or relative segment`);
+    }
+    const value = member(service, name, where);
+    if (i === segments.length - 1) {
+      if (isExposedFunction(value)) {
+        return { fn: value as ResolvedCall["fn"], thisArg: service };
+      }
+      throw new NotExposedError(`"${path}" is not an exposed function`);
+    }
+    service = value;
+    where = where === "" ? name : `${where}/${name}`;
+  }
+  throw new NotExposedError(`Invalid path "${path}"`);
+}
+
+const mounts = new WeakMap<object, { parent: object; name: string }>();
+
+/**
+ * Record that `child` is reachable as `name` under `parent` (a service or a
+ * `Map`), so that it can be passed to peers as a reference with its path.
+ * Containers mount their agents this way.
+ *
+ * @example
+ * ```ts
+ * import { mount, servicePath } from "@aiomas/aiomas/rpc";
+ * const root = { agents: new Map<string, object>() };
+ * const agent = {};
+ * root.agents.set("0", agent);
+ * mount(root, "agents", root.agents);
+ * mount(root.agents, "0", agent);
+ * console.log(servicePath(root, agent)); // agents/0
+ * ```
+ */
+export function mount(parent: object, name: string, child: object): void {
+  mounts.set(child, { parent, name });
+}
+
+/** Forget a mount made with {@linkcode mount}. */
+export function unmount(child: object): void {
+  mounts.delete(child);
+}
+
+/**
+ * The path of `service` relative to `root`: `""` for the root itself, the
+ * mounted path, or the name of an exposed field found within a few levels.
+ * `undefined` when `service` is not part of `root`'s tree.
+ */
+export function servicePath(root: unknown, service: object): string | undefined {
+  if (service === root) return "";
+  const names: string[] = [];
+  for (let node: object | undefined = service; node !== undefined;) {
+    const mounted = mounts.get(node);
+    if (mounted === undefined) break;
+    names.push(mounted.name);
+    if (mounted.parent === root) return names.reverse().join("/");
+    node = mounted.parent;
+  }
+  return typeof root === "object" && root !== null ? searchFields(root, service, 3) : undefined;
+}
+
+/** Breadth-first search of exposed fields (not `Map`s) for `target`. */
+function searchFields(root: object, target: object, depth: number): string | undefined {
+  let level: Array<[object, string]> = [[root, ""]];
+  for (let d = 0; d < depth && level.length > 0; d++) {
+    const next: Array<[object, string]> = [];
+    for (const [node, path] of level) {
+      if (node instanceof Map) continue;
+      for (const name of Object.keys(node)) {
+        let value: unknown;
+        try {
+          value = member(node, name, path);
+        } catch {
+          continue;
+        }
+        if (typeof value !== "object" || value === null) continue;
+        const childPath = path === "" ? name : `${path}/${name}`;
+        if (value === target) {
+          mount(node, name, value);
+          return childPath;
+        }
+        next.push([value, childPath]);
+      }
+    }
+    level = next;
+  }
+  return undefined;
+}
+
+const serviceClasses = new WeakMap<object, boolean>();
+
+/**
+ * Whether `value` is a service: an object with at least one exposed method or
+ * field (or, for a plain object, an exposed function). Services travel to
+ * peers as references.
+ */
+export function isService(value: object): boolean {
+  if (isPlainObject(value)) return Object.values(value).some(isExposedFunction);
+  const proto = Object.getPrototypeOf(value);
+  let known = serviceClasses.get(proto);
+  if (known === undefined) {
+    known = false;
+    for (
+      let holder = proto;
+      holder !== null && holder !== Object.prototype && !known;
+      holder = Object.getPrototypeOf(holder)
+    ) {
+      for (const name of Object.getOwnPropertyNames(holder)) {
+        const descriptor = Object.getOwnPropertyDescriptor(holder, name)!;
+        if (isExposedFunction(descriptor.value)) known = true;
+      }
+    }
+    if (!known) known = Object.keys(value).some((name) => isExposedField(value, name));
+    serviceClasses.set(proto, known);
+  }
+  return known;
+}
