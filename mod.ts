@@ -1,19 +1,31 @@
 /**
  * aiomas for Deno: request-reply channels, remote procedure calls and
  * multi-agent systems over TCP, Unix sockets and TLS, wire-compatible with
- * Python aiomas.
+ * Python aiomas. This module re-exports the common surface of every layer.
  *
- * @example A channel round trip
+ * @example The aiomas guide's Caller/Callee example
  * ```ts
- * import { openConnection, startServer } from "@aiomas/aiomas";
+ * import { Agent, Container, expose } from "@aiomas/aiomas";
  *
- * const server = await startServer("tcp://127.0.0.1:0", async (channel) => {
- *   for await (const request of channel) await request.reply(`${request.content}, cya`);
- * });
- * const channel = await openConnection(server.url);
- * console.log(await channel.send("ohai")); // ohai, cya
- * await channel.close();
- * await server.close();
+ * class Callee extends Agent {
+ *   @expose
+ *   spam(times: number): string {
+ *     return "spam".repeat(times);
+ *   }
+ * }
+ *
+ * class Caller extends Agent {
+ *   async run(calleeAddr: string): Promise<string> {
+ *     const callee = await this.container.connect<Callee>(calleeAddr);
+ *     return await callee.spam(3);
+ *   }
+ * }
+ *
+ * const container = await Container.create({ hostname: "127.0.0.1", port: 0 });
+ * const callee = new Callee(container);
+ * const caller = new Caller(container);
+ * console.log(await caller.run(callee.addr)); // spamspamspam
+ * await container.shutdown();
  * ```
  *
  * @module
@@ -21,4 +33,16 @@
 
 export * from "./errors.ts";
 export * from "./codecs/mod.ts";
+export * from "./clocks/mod.ts";
 export * from "./channel/mod.ts";
+export {
+  type CallOptions,
+  callWith,
+  expose,
+  kwargs,
+  type Remote,
+  RpcClient,
+  type RpcConnectOptions,
+  type RpcServerOptions,
+} from "./rpc/mod.ts";
+export * from "./agent/mod.ts";

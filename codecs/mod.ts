@@ -32,3 +32,5 @@ export {
   TypedArray,
 } from "./serializers.ts";
 export { JsonCodec } from "./json.ts";
+export { Ext, MsgPackCodec, type MsgPackCodecOptions } from "./msgpack.ts";
+export { type NdarrayData, ndarraySerializer } from "./ndarray.ts";

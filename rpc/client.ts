@@ -15,6 +15,11 @@ import { isService, resolvePath, servicePath } from "./router.ts";
 export interface RpcOptions {
   /** Default deadline of every call through this connection, in seconds (none by default). */
   timeout?: number;
+  /**
+   * The path of a local service passed to the peer, tried before the
+   * generic search (containers answer `"agents/<id>"` for their agents).
+   */
+  servicePath?: (service: object) => string | undefined;
 }
 
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
@@ -61,6 +66,7 @@ export class RpcClient<T = unknown> implements Caller {
 
   #refs = new Map<string, object>();
   #refNames = new WeakMap<object, string>();
+  #servicePath: ((service: object) => string | undefined) | undefined;
 
   /**
    * Serve `service` on `channel` and register the reference serializer on
@@ -71,6 +77,7 @@ export class RpcClient<T = unknown> implements Caller {
     this.channel = channel;
     this.service = service;
     this.timeout = options.timeout;
+    this.#servicePath = options.servicePath;
     this.remote = createProxy(this, "") as RemoteOf<T>;
     channel.codec.addSerializer(
       Object,
@@ -160,7 +167,7 @@ export class RpcClient<T = unknown> implements Caller {
           "register a serializer for it, or expose its methods to pass it by reference",
       );
     }
-    const path = servicePath(this.service, value);
+    const path = this.#servicePath?.(value) ?? servicePath(this.service, value);
     if (path !== undefined) return path;
     // Not part of the local service tree: serve it under a connection-local name.
     let name = this.#refNames.get(value);

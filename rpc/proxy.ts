@@ -78,16 +78,21 @@ function splitKwargs(args: unknown[]): [unknown[], Record<string, unknown>] {
   return [args, EMPTY_KWARGS];
 }
 
+const INSPECT = Symbol.for("Deno.customInspect");
+
 /**
  * Make a proxy whose calls go through `caller` under `path` (`""` is the
- * peer's root service).
+ * peer's root service). `label` is how the proxy prints (default
+ * `RemoteProxy('<path>')`).
  */
-export function createProxy(caller: Caller, path: string): DynamicRemote {
+export function createProxy(caller: Caller, path: string, label?: string): DynamicRemote {
   const children = new Map<string, DynamicRemote>();
   const target = function () {} as unknown as ProxyTarget & (() => void);
+  const show = () => label ?? `RemoteProxy('${path}')`;
   return new Proxy(target, {
     get(_target, name) {
       if (name === PROXY_TARGET) return { caller, path };
+      if (name === Symbol.toPrimitive || name === INSPECT) return show;
       // Not thenable: `await proxy` must not try to call a remote `then`.
       if (typeof name !== "string" || name === "then") return undefined;
       let child = children.get(name);

@@ -1,0 +1,304 @@
+/**
+ * {@linkcode Container}: one server socket shared by many agents, and one
+ * connection per pair of containers shared by all of their agents.
+ *
+ * @module
+ */
+
+import { type Address, formatAddress, parseAddress } from "../channel/address.ts";
+import { type ConnectionOptions, createChannel, type Server } from "../channel/server.ts";
+import { createMemoryPair } from "../channel/memory.ts";
+import type { Clock } from "../clocks/clock.ts";
+import { RealtimeClock } from "../clocks/realtime.ts";
+import type { SerializerSpec } from "../codecs/types.ts";
+import { ConnectionError } from "../errors.ts";
+import { RpcClient } from "../rpc/client.ts";
+import { expose } from "../rpc/expose.ts";
+import { createProxy, type RemoteOf } from "../rpc/proxy.ts";
+import { openConnection, startServer } from "../rpc/server.ts";
+import { Agent } from "./agent.ts";
+import { dateSerializer } from "./dates.ts";
+
+/** Options of {@linkcode Container.create}. */
+export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "extraSerializers"> {
+  /** The container's clock (default: a new `RealtimeClock`). */
+  clock?: Clock;
+  /** Serializers for custom types, registered after the date serializer, in this order. */
+  extraSerializers?: readonly SerializerSpec[];
+  /** Default deadline of every call made through this container, in seconds. */
+  timeout?: number;
+}
+
+/** Options of {@linkcode Container.connect}. */
+export interface ConnectOptions {
+  /**
+   * Keep retrying a refused connection for this many seconds (default `0`:
+   * one attempt), so that a container can be started and connected to at once.
+   */
+  timeout?: number;
+}
+
+/** The root service of a container, as Python aiomas exposes it. */
+class ContainerService {
+  @expose
+  agents: Map<string, Agent> = new Map();
+
+  @expose
+  validate_aid(aid: unknown): string | null {
+    return (typeof aid === "string" && this.agents.get(aid)?.constructor.name) || null;
+  }
+}
+
+/** Split `tcp://host:port/aid` into the container's address (with `/`) and the id. */
+export function splitAgentAddress(addr: string): [container: string, aid: string] {
+  const slash = addr.lastIndexOf("/");
+  const aid = addr.slice(slash + 1);
+  if (slash < 0 || aid === "" || !/^[a-z]+:\/\/./.test(addr)) {
+    throw new TypeError(
+      `Invalid agent address "${addr}": expected "tcp://host:port/<id>" or "ipc://[path]/<id>"`,
+    );
+  }
+  return [addr.slice(0, slash + 1), aid];
+}
+
+const retryDelay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A container hosts agents behind one server socket. Agents call agents in
+ * other containers with {@linkcode Container.connect}; the connection to each
+ * other container is opened once and shared. Calls to agents of the same
+ * container keep RPC semantics (arguments and results are copies, errors are
+ * `RemoteException`s) but use an in-memory connection instead of a socket.
+ *
+ * @example The aiomas guide's Caller/Callee example
+ * ```ts
+ * import { Agent, Container, expose } from "@aiomas/aiomas";
+ *
+ * class Callee extends Agent {
+ *   @expose
+ *   spam(times: number): string {
+ *     return "spam".repeat(times);
+ *   }
+ * }
+ * class Caller extends Agent {
+ *   async run(calleeAddr: string): Promise<string> {
+ *     const callee = await this.container.connect<Callee>(calleeAddr);
+ *     return await callee.spam(3);
+ *   }
+ * }
+ *
+ * const container = await Container.create({ hostname: "127.0.0.1", port: 0 });
+ * const callee = new Callee(container);
+ * const caller = new Caller(container);
+ * console.log(await caller.run(callee.addr)); // spamspamspam
+ * await container.shutdown();
+ * ```
+ */
+export class Container {
+  /** The container's address with a trailing `/`, e.g. `tcp://127.0.0.1:5555/`. */
+  readonly addr: string;
+  /** The container's clock; agents sleep with `this.container.clock`. */
+  readonly clock: Clock;
+
+  #service: ContainerService;
+  #options: ContainerOptions;
+  #server: Server | undefined;
+  #nextId = 0;
+  #connections = new Map<string, Promise<RpcClient>>();
+  #self: { client: RpcClient; close(): Promise<void> } | undefined;
+  #shutDown = false;
+
+  private constructor(addr: string, service: ContainerService, options: ContainerOptions) {
+    this.addr = addr;
+    this.clock = options.clock ?? new RealtimeClock();
+    this.#options = options;
+    this.#service = service;
+  }
+
+  /**
+   * Create a container listening on `addr` (`{ hostname, port }`,
+   * `"tcp://host:port"`, or a Unix socket `{ path }`). Port `0` picks a free
+   * port; `addr` of the result reports it.
+   */
+  static async create(addr: Address, options: ContainerOptions = {}): Promise<Container> {
+    // The address is known once the server is bound, so the service comes first.
+    const service = new ContainerService();
+    let container: Container | undefined;
+    const server = await startServer(parseAddress(addr), service, {
+      ...options,
+      ...Container.#connectionOptions(() => container!, options),
+    });
+    container = new Container(advertisedAddress(server.addr), service, options);
+    container.#server = server;
+    return container;
+  }
+
+  static #connectionOptions(
+    self: () => Container,
+    options: ContainerOptions,
+  ): Pick<ConnectionOptions, "extraSerializers"> & {
+    servicePath: (value: object) => string | undefined;
+  } {
+    return {
+      extraSerializers: [dateSerializer, ...(options.extraSerializers ?? [])],
+      servicePath: (value) =>
+        value instanceof Agent && value.container === self() ? `agents/${value.aid}` : undefined,
+    };
+  }
+
+  /** Open socket connections: those this container opened plus those its server accepted. */
+  get connectionCount(): number {
+    return this.#connections.size + (this.#server?.channels.size ?? 0);
+  }
+
+  /** The agents of this container by id. */
+  get agents(): ReadonlyMap<string, Agent> {
+    return this.#service.agents;
+  }
+
+  /**
+   * Register `agent` and return its id: `name` if given, else the next number
+   * (`"0"`, `"1"`, ...). Called by the `Agent` constructor.
+   */
+  register(agent: Agent, name?: string): string {
+    if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
+    const agents = this.#service.agents;
+    let aid: string;
+    if (name !== undefined) {
+      if (name === "" || name.includes("/") || agents.has(name)) {
+        throw new TypeError(`Invalid or duplicate agent name "${name}" in ${this.addr}`);
+      }
+      aid = name;
+    } else {
+      do aid = String(this.#nextId++); while (agents.has(aid));
+    }
+    agents.set(aid, agent);
+    return aid;
+  }
+
+  /** The class name of agent `aid`, or `null` if this container has no such agent. */
+  validateAid(aid: string): string | null {
+    return this.#service.validate_aid(aid);
+  }
+
+  /**
+   * Connect to the agent at `agentAddr` (`tcp://host:port/<id>`) and return a
+   * proxy for it. Opens (or reuses) the one connection to that container and
+   * checks the agent exists.
+   *
+   * @throws {ConnectionError} when the container is unreachable or has no such agent.
+   */
+  async connect<T = unknown>(
+    agentAddr: string,
+    options: ConnectOptions = {},
+  ): Promise<RemoteOf<T>> {
+    if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
+    const [containerAddr, aid] = splitAgentAddress(agentAddr);
+    let client: RpcClient;
+    let name: unknown;
+    if (containerAddr === this.addr) {
+      client = this.#selfClient();
+      name = this.validateAid(aid);
+    } else {
+      client = await this.#connection(containerAddr, options.timeout ?? 0);
+      name = await client.call("validate_aid", [aid], {});
+    }
+    if (name === null) {
+      throw new ConnectionError(
+        `No agent "${aid}" at ${containerAddr}: check the address (ids are "0", "1", ...)`,
+      );
+    }
+    return createProxy(client, `agents/${aid}`, `${name}Proxy('${agentAddr}')`) as RemoteOf<T>;
+  }
+
+  /**
+   * Close the server and every connection. Pending calls on both sides reject
+   * with `ConnectionError`.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#shutDown) return;
+    this.#shutDown = true;
+    const connections = [...this.#connections.values()];
+    this.#connections.clear();
+    await Promise.all([
+      this.#server?.close(),
+      this.#self?.close(),
+      ...connections.map((promise) => promise.then((client) => client.close(), () => {})),
+    ]);
+  }
+
+  #connection(containerAddr: string, retryFor: number): Promise<RpcClient> {
+    let promise = this.#connections.get(containerAddr);
+    if (promise === undefined) {
+      promise = this.#open(containerAddr, retryFor);
+      const opened = promise;
+      this.#connections.set(containerAddr, opened);
+      const forget = () => {
+        if (this.#connections.get(containerAddr) === opened) {
+          this.#connections.delete(containerAddr);
+        }
+      };
+      opened.then((client) => client.closed.then(forget), forget);
+    }
+    return promise;
+  }
+
+  async #open(containerAddr: string, retryFor: number): Promise<RpcClient> {
+    const deadline = performance.now() + retryFor * 1000;
+    const options = {
+      ...this.#options,
+      ...Container.#connectionOptions(() => this, this.#options),
+      router: this.#service,
+    };
+    for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
+      try {
+        const client = await openConnection(containerAddr, options);
+        if (this.#shutDown) {
+          await client.close();
+          throw new ConnectionError(`Container ${this.addr} is shut down`);
+        }
+        return client;
+      } catch (error) {
+        if (!(error instanceof ConnectionError) || this.#shutDown) throw error;
+        if (performance.now() + delay > deadline) throw error;
+        await retryDelay(delay);
+      }
+    }
+  }
+
+  /** The in-memory connection this container uses to call its own agents. */
+  #selfClient(): RpcClient {
+    if (this.#self === undefined) {
+      const [near, far] = createMemoryPair([this.addr, this.addr]);
+      const options = {
+        ...this.#options,
+        ...Container.#connectionOptions(() => this, this.#options),
+      };
+      let client: RpcClient | undefined;
+      const serving = createChannel(far, {
+        ...options,
+        setup: (channel) => new RpcClient(channel, this.#service, options),
+      });
+      createChannel(near, {
+        ...options,
+        setup: (channel) => client = new RpcClient(channel, this.#service, options),
+      });
+      this.#self = {
+        client: client!,
+        close: async () => {
+          await client!.close();
+          await serving.close();
+        },
+      };
+    }
+    return this.#self.client;
+  }
+}
+
+/** A container's address: the bound address, with the host name for wildcard binds. */
+function advertisedAddress(bound: ReturnType<typeof parseAddress>): string {
+  if ("hostname" in bound && (bound.hostname === "0.0.0.0" || bound.hostname === "::")) {
+    return `${formatAddress({ hostname: Deno.hostname(), port: bound.port })}/`;
+  }
+  return `${formatAddress(bound)}/`;
+}

@@ -1,0 +1,33 @@
+/**
+ * The agent layer: containers that host many agents behind one socket and
+ * share one connection per pair of containers.
+ *
+ * @example
+ * ```ts
+ * import { Agent, Container } from "@aiomas/aiomas/agent";
+ * import { expose } from "@aiomas/aiomas/rpc";
+ *
+ * class Callee extends Agent {
+ *   @expose
+ *   spam(times: number): string {
+ *     return "spam".repeat(times);
+ *   }
+ * }
+ * const container = await Container.create("tcp://127.0.0.1:0");
+ * const callee = new Callee(container);
+ * const proxy = await container.connect<Callee>(callee.addr);
+ * console.log(await proxy.spam(2)); // spamspam
+ * await container.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+export { Agent } from "./agent.ts";
+export {
+  type ConnectOptions,
+  Container,
+  type ContainerOptions,
+  splitAgentAddress,
+} from "./container.ts";
+export { dateSerializer, formatPythonDate } from "./dates.ts";
