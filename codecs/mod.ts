@@ -34,3 +34,12 @@ export {
 export { JsonCodec } from "./json.ts";
 export { Ext, MsgPackCodec, type MsgPackCodecOptions } from "./msgpack.ts";
 export { type NdarrayData, ndarraySerializer } from "./ndarray.ts";
+export {
+  bloscCompress,
+  type BloscCompressOptions,
+  bloscDecompress,
+  type BloscDecompressOptions,
+} from "./blosc.ts";
+export { blosclzCompress, blosclzDecompress } from "./blosclz.ts";
+export { lz4Decompress } from "./lz4.ts";
+export { MsgPackBloscCodec, type MsgPackBloscCodecOptions } from "./msgpack_blosc.ts";
