@@ -36,13 +36,26 @@ export * from "./codecs/mod.ts";
 export * from "./clocks/mod.ts";
 export * from "./channel/mod.ts";
 export {
+  type Caller,
   type CallOptions,
   callWith,
+  type DynamicRemote,
   expose,
+  Kwargs,
   kwargs,
   type Remote,
+  type RemoteOf,
   RpcClient,
   type RpcConnectOptions,
+  type RpcOptions,
   type RpcServerOptions,
 } from "./rpc/mod.ts";
-export * from "./agent/mod.ts";
+export {
+  Agent,
+  type ConnectOptions,
+  Container,
+  type ContainerOptions,
+  dateSerializer,
+  formatPythonDate,
+  splitAgentAddress,
+} from "./agent/mod.ts";

@@ -31,3 +31,6 @@ export {
   splitAgentAddress,
 } from "./container.ts";
 export { dateSerializer, formatPythonDate } from "./dates.ts";
+// Types of lower layers that this layer's API uses.
+export type * from "../clocks/mod.ts";
+export type * from "../rpc/mod.ts";

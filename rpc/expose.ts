@@ -12,12 +12,6 @@ const FIELD_PREFIX = "aiomas.exposed:";
 const METADATA: symbol = (Symbol as { metadata?: symbol }).metadata ??
   Symbol.for("Symbol.metadata");
 
-/** A function that a peer may call. */
-// deno-lint-ignore no-explicit-any
-export type ExposedFunction<F extends (...args: any[]) => unknown> = F & {
-  readonly [EXPOSED]: true;
-};
-
 function markFunction<F extends object>(fn: F): F {
   if (typeof fn !== "function") {
     throw new TypeError("expose() takes a function; use @expose on methods and fields");

@@ -34,7 +34,7 @@
  */
 
 export { RpcClient, type RpcOptions } from "./client.ts";
-export { expose, type ExposedFunction, isExposedFunction, Kwargs, kwargs } from "./expose.ts";
+export { expose, isExposedFunction, Kwargs, kwargs } from "./expose.ts";
 export {
   type Caller,
   type CallOptions,
@@ -59,3 +59,5 @@ export {
   type RpcServerOptions,
   startServer,
 } from "./server.ts";
+// Types of lower layers that this layer's API uses.
+export type * from "../channel/mod.ts";
