@@ -48,6 +48,7 @@ export {
   type Server,
   startServer,
 } from "./server.ts";
+export { createMemoryPair } from "./memory.ts";
 export { formatTraceback } from "./traceback.ts";
 export {
   connectTransport,
@@ -56,3 +57,6 @@ export {
   type Transport,
   type TransportListener,
 } from "./transport.ts";
+// Types of lower layers that this layer's API uses.
+export type * from "../codecs/types.ts";
+export { AiomasError } from "../errors.ts";
