@@ -6,7 +6,7 @@ import { lz4Decompress } from "./lz4.ts";
 
 // ---------------------------------------------------------------- helpers
 
-const VECTORS = new URL("../../shared/vectors/msgpack_blosc.json", import.meta.url);
+const VECTORS = new URL("../tests/vectors/msgpack_blosc.json", import.meta.url);
 
 interface Vector {
   name: string;

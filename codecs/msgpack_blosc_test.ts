@@ -4,7 +4,7 @@ import { bloscCompress } from "./blosc.ts";
 import { MsgPackCodec } from "./msgpack.ts";
 import { MsgPackBloscCodec } from "./msgpack_blosc.ts";
 
-const VECTORS = new URL("../../shared/vectors/msgpack_blosc.json", import.meta.url);
+const VECTORS = new URL("../tests/vectors/msgpack_blosc.json", import.meta.url);
 
 interface Vector {
   name: string;
