@@ -123,18 +123,17 @@ export class Container {
   static async create(addr: Address, options: ContainerOptions = {}): Promise<Container> {
     // The address is known once the server is bound, so the service comes first.
     const service = new ContainerService();
-    let container: Container | undefined;
     const server = await startServer(parseAddress(addr), service, {
       ...options,
-      ...Container.#connectionOptions(() => container!, options),
+      ...Container.#connectionOptions(service, options),
     });
-    container = new Container(advertisedAddress(server.addr), service, options);
+    const container = new Container(advertisedAddress(server.addr), service, options);
     container.#server = server;
     return container;
   }
 
   static #connectionOptions(
-    self: () => Container,
+    service: ContainerService,
     options: ContainerOptions,
   ): Pick<ConnectionOptions, "extraSerializers"> & {
     servicePath: (value: object) => string | undefined;
@@ -142,7 +141,9 @@ export class Container {
     return {
       extraSerializers: [dateSerializer, ...(options.extraSerializers ?? [])],
       servicePath: (value) =>
-        value instanceof Agent && value.container === self() ? `agents/${value.aid}` : undefined,
+        value instanceof Agent && value.container.#service === service
+          ? `agents/${value.aid}`
+          : undefined,
     };
   }
 
@@ -247,7 +248,7 @@ export class Container {
     const deadline = performance.now() + retryFor * 1000;
     const options = {
       ...this.#options,
-      ...Container.#connectionOptions(() => this, this.#options),
+      ...Container.#connectionOptions(this.#service, this.#options),
       router: this.#service,
     };
     for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
@@ -272,7 +273,7 @@ export class Container {
       const [near, far] = createMemoryPair([this.addr, this.addr]);
       const options = {
         ...this.#options,
-        ...Container.#connectionOptions(() => this, this.#options),
+        ...Container.#connectionOptions(this.#service, this.#options),
       };
       let client: RpcClient | undefined;
       const serving = createChannel(far, {
