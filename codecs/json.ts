@@ -92,6 +92,10 @@ function restoreTokens(value: unknown): unknown {
   }
   if (typeof value !== "object" || value === null) return value;
   const record = value as Record<string, unknown>;
-  for (const key in record) record[key] = restoreTokens(record[key]);
+  for (const key in record) {
+    const item = record[key];
+    const restored = restoreTokens(item);
+    if (restored !== item) Object.defineProperty(record, key, { value: restored });
+  }
   return value;
 }

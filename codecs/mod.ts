@@ -43,3 +43,4 @@ export {
 export { blosclzCompress, blosclzDecompress } from "./blosclz.ts";
 export { lz4Decompress } from "./lz4.ts";
 export { MsgPackBloscCodec, type MsgPackBloscCodecOptions } from "./msgpack_blosc.ts";
+export { AiomasError, CodecError } from "../errors.ts";

@@ -157,7 +157,12 @@ export class SerializerRegistry {
       return value;
     }
     const record = value as Record<string, unknown>;
-    for (const key in record) record[key] = this.reviveTree(record[key]);
+    for (const key in record) {
+      const item = record[key];
+      const revived = this.reviveTree(item);
+      // defineProperty, not assignment: a "__proto__" key is data, never the prototype.
+      if (revived !== item) Object.defineProperty(record, key, { value: revived });
+    }
     if (Object.hasOwn(record, TYPE_TAG)) return this.revive(record[TYPE_TAG]);
     return value;
   }

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { CodecError, JsonCodec } from "@aiomas/aiomas/codecs";
+
+const text = new TextEncoder();
+
+Deno.test("json: decodes Python's formatting, NaN/Infinity and big integers", () => {
+  const codec = new JsonCodec();
+  const value = codec.decode(
+    text.encode('[1, 0, {"a": NaN, "b": -Infinity, "c": 9223372036854775807, "d": 1e+16}]'),
+  ) as [number, number, Record<string, unknown>];
+  assert.ok(Number.isNaN(value[2].a));
+  assert.equal(value[2].b, -Infinity);
+  assert.equal(value[2].c, 9223372036854775807n);
+  assert.equal(value[2].d, 1e16);
+  assert.deepEqual(codec.decode(text.encode('"\\u00e9\\ud83d\\ude00"')), "é😀");
+  // Digits inside strings are left alone.
+  assert.equal(codec.decode(text.encode('"12345678901234567890 NaN"')), "12345678901234567890 NaN");
+});
+
+Deno.test("json: encodes compact JSON; custom types as __type__ tags in registration order", () => {
+  class Point {
+    constructor(public x: number, public y: number) {}
+  }
+  const codec = new JsonCodec();
+  codec.addSerializer(Date, (d) => d.toISOString(), (s: string) => new Date(s));
+  codec.addSerializer(Point, (p) => [p.x, p.y], ([x, y]: number[]) => new Point(x, y));
+  const bytes = codec.encode([new Point(3, 4), { at: new Date(0) }]);
+  assert.equal(
+    new TextDecoder().decode(bytes),
+    '[{"__type__":[1,[3,4]]},{"at":{"__type__":[0,"1970-01-01T00:00:00.000Z"]}}]',
+  );
+  const [point, { at }] = codec.decode(bytes) as [Point, { at: Date }];
+  assert.ok(point instanceof Point && point.x === 3);
+  assert.ok(at instanceof Date && at.getTime() === 0);
+});
+
+Deno.test("json: bad input is a CodecError; __proto__ keys stay data", () => {
+  const codec = new JsonCodec();
+  for (const bad of ["[1,", "{'a': 1}", "\xff", '{"__type__": [5, 1]}']) {
+    assert.throws(() => codec.decode(text.encode(bad)), CodecError, bad);
+  }
+  assert.throws(() => codec.decode(new Uint8Array([0xff, 0xfe])), CodecError);
+  const value = codec.decode(
+    text.encode(
+      '{"__proto__": {"polluted": 1}, "x": {"__type__": 0}}'.replace(', "x": {"__type__": 0}', ""),
+    ),
+  ) as Record<string, unknown>;
+  assert.equal(Object.getPrototypeOf(value), Object.prototype);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  const tagged = new JsonCodec();
+  tagged.addSerializer(Date, (d) => d.toISOString(), (s: string) => new Date(s));
+  const withTag = tagged.decode(
+    text.encode('{"__proto__": {"__type__": [0, "2016-01-01T00:00:00Z"]}}'),
+  ) as Record<string, unknown>;
+  assert.equal(Object.getPrototypeOf(withTag), Object.prototype);
+  assert.ok(Object.getOwnPropertyDescriptor(withTag, "__proto__")?.value instanceof Date);
+});
+
+Deno.test("json: refuses values it cannot carry", () => {
+  const codec = new JsonCodec();
+  assert.throws(() => codec.encode({ f: () => 1 }), CodecError);
+  assert.throws(() => codec.encode(10n), CodecError);
+  assert.throws(() => codec.encode(new (class Opaque {})()), /register a serializer/);
+  const cycle: unknown[] = [];
+  cycle.push(cycle);
+  assert.throws(() => codec.encode(cycle), CodecError);
+});
