@@ -40,11 +40,8 @@ Deno.test("json: bad input is a CodecError; __proto__ keys stay data", () => {
     assert.throws(() => codec.decode(text.encode(bad)), CodecError, bad);
   }
   assert.throws(() => codec.decode(new Uint8Array([0xff, 0xfe])), CodecError);
-  const value = codec.decode(
-    text.encode(
-      '{"__proto__": {"polluted": 1}, "x": {"__type__": 0}}'.replace(', "x": {"__type__": 0}', ""),
-    ),
-  ) as Record<string, unknown>;
+  const json = '{"__proto__": {"polluted": 1}}';
+  const value = codec.decode(text.encode(json)) as Record<string, unknown>;
   assert.equal(Object.getPrototypeOf(value), Object.prototype);
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
   const tagged = new JsonCodec();
