@@ -16,6 +16,19 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 const EXTENDED_TOKEN = /"(?:[^"\\]|\\.)*"|(-?Infinity|NaN|(?<![\d.eE+-])-?\d{16,}(?![\d.eE]))/g;
 const LONG_DIGITS = /\d{16}/;
 const SENTINEL = "\u0000aiomas:";
+// How JSON.stringify writes a SENTINEL-prefixed string.
+const SENTINEL_IN_JSON = /"\\u0000aiomas:([^"]*)"/g;
+const NUMBER_TOKEN = /^(?:-?Infinity|NaN|-?\d+(?:\.0)?)$/;
+
+/** A number as Python's `json` writes it (floats keep a `.0`). */
+function pythonNumber(value: number | bigint): string {
+  if (typeof value === "bigint") return value.toString();
+  if (Number.isNaN(value)) return "NaN";
+  if (!Number.isFinite(value)) return value > 0 ? "Infinity" : "-Infinity";
+  if (Object.is(value, -0)) return "-0.0";
+  const text = String(value);
+  return text.includes("e") ? text : `${text}.0`;
+}
 
 /**
  * The default codec: JSON, as Python aiomas' `JSON` codec. Encodes compact
@@ -35,10 +48,18 @@ const SENTINEL = "\u0000aiomas:";
 export class JsonCodec implements Codec {
   #serializers = new SerializerRegistry();
 
-  /** Encode `value` as compact UTF-8 JSON. */
+  /**
+   * Encode `value` as compact UTF-8 JSON. Like Python's `json`, non-finite
+   * numbers are written as `NaN`/`Infinity`, and `bigint`s as plain digits.
+   */
   encode(value: unknown): Uint8Array {
-    const plain = this.#serializers.toPlainTree(value);
-    return encoder.encode(JSON.stringify(plain));
+    let extended = false;
+    const plain = this.#serializers.toPlainTree(value, (number) => {
+      extended = true;
+      return SENTINEL + pythonNumber(number);
+    });
+    const text = JSON.stringify(plain);
+    return encoder.encode(extended ? text.replace(SENTINEL_IN_JSON, "$1") : text);
   }
 
   /** Decode UTF-8 JSON bytes; custom-type tags become their values. */
@@ -84,6 +105,8 @@ function restoreTokens(value: unknown): unknown {
   if (typeof value === "string") {
     if (!value.startsWith(SENTINEL)) return value;
     const token = value.slice(SENTINEL.length);
+    // Only tokens this module quoted are turned back; other text stays a string.
+    if (!NUMBER_TOKEN.test(token)) return value;
     if (token === "NaN" || token.endsWith("Infinity")) return Number(token);
     const big = BigInt(token);
     return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER)

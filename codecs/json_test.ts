@@ -56,7 +56,10 @@ Deno.test("json: bad input is a CodecError; __proto__ keys stay data", () => {
 Deno.test("json: refuses values it cannot carry", () => {
   const codec = new JsonCodec();
   assert.throws(() => codec.encode({ f: () => 1 }), CodecError);
-  assert.throws(() => codec.encode(10n), CodecError);
+  assert.equal(
+    new TextDecoder().decode(codec.encode([10n ** 20n, -0, NaN])),
+    "[100000000000000000000,-0.0,NaN]",
+  );
   assert.throws(() => codec.encode(new (class Opaque {})()), /register a serializer/);
   const cycle: unknown[] = [];
   cycle.push(cycle);

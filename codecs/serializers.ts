@@ -99,19 +99,38 @@ export class SerializerRegistry {
   /**
    * Copy `value` with every non-plain object replaced by its tag. Objects
    * that need no change are returned as they are (no copy). `Date`s without
-   * a serializer become ISO strings (JSON's own behaviour).
+   * a serializer become ISO strings (JSON's own behaviour). `replaceNumber`
+   * is called for every bigint and for every number that plain JSON cannot
+   * carry exactly (non-finite, `-0`, integral beyond 2^53); its result
+   * replaces the value.
    */
-  toPlainTree(value: unknown): unknown {
-    return this.#toPlain(value, 0);
+  toPlainTree(value: unknown, replaceNumber?: (value: number | bigint) => unknown): unknown {
+    this.#replaceNumber = replaceNumber;
+    try {
+      return this.#toPlain(value, 0);
+    } finally {
+      this.#replaceNumber = undefined;
+    }
   }
+
+  #replaceNumber: ((value: number | bigint) => unknown) | undefined;
 
   #toPlain(value: unknown, depth: number): unknown {
     if (typeof value !== "object" || value === null) {
+      if (typeof value === "number") {
+        if (
+          this.#replaceNumber !== undefined &&
+          (!Number.isFinite(value) || Object.is(value, -0) ||
+            (Math.abs(value) > Number.MAX_SAFE_INTEGER && Number.isInteger(value)))
+        ) return this.#replaceNumber(value);
+        return value;
+      }
       if (typeof value === "function" || typeof value === "symbol") {
         throw new CodecError(`Cannot encode a ${typeof value}: expose it or send data instead`);
       }
       if (typeof value === "bigint") {
-        throw new CodecError("Cannot encode a bigint as JSON: use MsgPackCodec or a number");
+        if (this.#replaceNumber !== undefined) return this.#replaceNumber(value);
+        throw new CodecError("Cannot encode a bigint here: use MsgPackCodec or a number");
       }
       return value;
     }
