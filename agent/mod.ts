@@ -34,3 +34,25 @@ export { dateSerializer, formatPythonDate } from "./dates.ts";
 // Types of lower layers that this layer's API uses.
 export type * from "../clocks/mod.ts";
 export type * from "../rpc/mod.ts";
+export {
+  type ClockSpec,
+  createManagedContainer,
+  importSpec,
+  type ManagedContainerOptions,
+  Manager,
+  type ManagerProxy,
+  resolveClock,
+  resolveCodec,
+  resolveSerializers,
+  setTimeAll,
+  startContainer,
+  type StartContainerOptions,
+} from "./manager.ts";
+export {
+  type ContainerHandle,
+  type ProcessContainerHandle,
+  type ProcessSpawnOptions,
+  type SpawnOptions,
+  spawnProcessContainer,
+  spawnWorkerContainer,
+} from "./spawn.ts";

@@ -25,6 +25,7 @@
 export {
   type Address,
   formatAddress,
+  type LocalAddress,
   parseAddress,
   type ResolvedAddress,
   type TcpAddress,
@@ -48,6 +49,13 @@ export {
   type Server,
   startServer,
 } from "./server.ts";
+export {
+  connectTlsTransport,
+  listenTlsTransport,
+  tlsClientOptions,
+  type TlsOptions,
+  tlsServerOptions,
+} from "./tls.ts";
 export { createMemoryPair } from "./memory.ts";
 export { formatTraceback } from "./traceback.ts";
 export {
@@ -60,3 +68,4 @@ export {
 // Types of lower layers that this layer's API uses.
 export type * from "../codecs/types.ts";
 export { AiomasError } from "../errors.ts";
+export { connectLocal, listenLocal } from "./local.ts";

@@ -1,6 +1,6 @@
 /**
- * {@linkcode startServer} and {@linkcode openConnection}: channels over TCP
- * and Unix sockets.
+ * {@linkcode startServer} and {@linkcode openConnection}: channels over TCP,
+ * Unix sockets and TLS.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { createCodec } from "../codecs/serializers.ts";
 import type { CodecClass, SerializerSpec } from "../codecs/types.ts";
 import { type Address, formatAddress, type ResolvedAddress } from "./address.ts";
 import { Channel, type ChannelOptions } from "./channel.ts";
+import { connectTlsTransport, listenTlsTransport, type TlsOptions } from "./tls.ts";
 import {
   connectTransport,
   listenTransport,
@@ -28,6 +29,11 @@ export interface ConnectionOptions extends ChannelOptions {
    * register connection-specific serializers or a request handler.
    */
   setup?: (channel: Channel) => void;
+  /**
+   * Use TLS with mutual authentication (TCP only): the CA, this side's
+   * certificate and key, as files or PEM text. See {@linkcode TlsOptions}.
+   */
+  tls?: TlsOptions;
 }
 
 /** A listening channel server, made by {@linkcode startServer}. */
@@ -53,7 +59,8 @@ export function createChannel(transport: Transport, options: ConnectionOptions =
 /**
  * Connect to a channel server.
  *
- * @throws {ConnectionError} naming the address when nobody listens there.
+ * @throws {ConnectionError} naming the address when nobody listens there, or
+ *   when the TLS handshake fails (with `options.tls`).
  *
  * @example
  * ```ts
@@ -71,12 +78,17 @@ export async function openConnection(
   addr: Address,
   options: ConnectionOptions = {},
 ): Promise<Channel> {
-  return createChannel(await connectTransport(addr), options);
+  const transport = options.tls
+    ? await connectTlsTransport(addr, options.tls)
+    : await connectTransport(addr);
+  return createChannel(transport, options);
 }
 
 /**
  * Listen on `addr` and call `onChannel` with a {@linkcode Channel} for every
  * client. Errors thrown by `onChannel` close that client's channel only.
+ * With `options.tls`, only clients with a certificate signed by the CA get
+ * a channel.
  *
  * @example
  * ```ts
@@ -86,12 +98,15 @@ export async function openConnection(
  * await server.close();
  * ```
  */
-export function startServer(
+export async function startServer(
   addr: Address,
   onChannel: (channel: Channel) => void | Promise<void>,
   options: ConnectionOptions = {},
 ): Promise<Server> {
-  return Promise.resolve(serveListener(listenTransport(addr), onChannel, options));
+  const listener = options.tls
+    ? await listenTlsTransport(addr, options.tls)
+    : listenTransport(addr);
+  return serveListener(listener, onChannel, options);
 }
 
 /**

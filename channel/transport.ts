@@ -1,13 +1,15 @@
 /**
  * Byte-stream transports under a channel: TCP and Unix sockets from the Deno
- * runtime. Other transports (TLS, in-process queues) implement the same two
- * interfaces, so the framing code is shared by all of them.
+ * runtime, and `local://` in-process listeners (`channel/local.ts`). Other
+ * transports (TLS) implement the same two interfaces, so the framing code is
+ * shared by all of them.
  *
  * @module
  */
 
 import { ConnectionError } from "../errors.ts";
 import { type Address, formatAddress, parseAddress, type ResolvedAddress } from "./address.ts";
+import { connectLocal, listenLocal } from "./local.ts";
 
 /** A connected, ordered, reliable byte stream (a subset of `Deno.Conn`). */
 export interface Transport {
@@ -56,12 +58,13 @@ function peerOf(conn: Deno.Conn): string {
 }
 
 /**
- * Connect to a TCP or Unix socket address.
+ * Connect to a TCP, Unix socket or `local://` (in-process) address.
  *
  * @throws {ConnectionError} naming the address when it cannot be reached.
  */
 export async function connectTransport(addr: Address): Promise<Transport> {
   const target = parseAddress(addr);
+  if ("local" in target) return connectLocal(target.local);
   try {
     if ("path" in target) {
       const conn = await Deno.connect({ transport: "unix", path: target.path });
@@ -79,9 +82,10 @@ export async function connectTransport(addr: Address): Promise<Transport> {
   }
 }
 
-/** Listen on a TCP or Unix socket address. */
+/** Listen on a TCP, Unix socket or `local://` (in-process) address. */
 export function listenTransport(addr: Address): TransportListener {
   const target = parseAddress(addr);
+  if ("local" in target) return listenLocal(target.local);
   const listener = "path" in target
     ? Deno.listen({ transport: "unix", path: target.path })
     : Deno.listen({ hostname: target.hostname, port: target.port });

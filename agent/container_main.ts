@@ -1,0 +1,81 @@
+/**
+ * The entry module of worker and process containers (see `agent/spawn.ts`).
+ *
+ * - In a Web Worker it waits for one message with its `ChildConfig`, runs a
+ *   managed container, posts `{ type: "ready", addr }` once it listens and
+ *   `{ type: "stopped" }` after its Manager's `stop()`, then closes.
+ * - As a process (`deno run container_main.ts '<ChildConfig JSON>'`) it
+ *   prints `aiomas-container-ready <addr>` on stdout once it listens, and
+ *   exits after `stop()` or as soon as its stdin closes (its master is gone).
+ *
+ * @module
+ */
+
+import type { ChildConfig } from "./spawn.ts";
+import { startContainer, type StartContainerOptions } from "./manager.ts";
+
+const READY_LINE = "aiomas-container-ready";
+
+interface WorkerScope {
+  onmessage: ((event: MessageEvent<ChildConfig>) => void) | null;
+  postMessage(message: unknown): void;
+  close(): void;
+}
+
+function options(config: ChildConfig): StartContainerOptions {
+  return {
+    codec: config.codec,
+    extraSerializers: config.extraSerializers,
+    clock: config.clock,
+    maxMessageSize: config.maxMessageSize,
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.stack ?? error.message : String(error);
+}
+
+/** Run as a Web Worker: configured by the first message. */
+function runWorker(scope: WorkerScope): void {
+  scope.onmessage = async (event) => {
+    scope.onmessage = null;
+    const config = event.data;
+    try {
+      await startContainer(config.addr, {
+        ...options(config),
+        onReady: (manager) => scope.postMessage({ type: "ready", addr: manager.container.addr }),
+      });
+      scope.postMessage({ type: "stopped" });
+    } catch (error) {
+      scope.postMessage({ type: "error", message: describe(error) });
+    }
+    scope.close();
+  };
+}
+
+/** Run as a process: configured by the first argument; exits with its stdin. */
+async function runProcess(): Promise<void> {
+  (async () => {
+    const buffer = new Uint8Array(256);
+    try {
+      while (await Deno.stdin.read(buffer) !== null) { /* the master never writes */ }
+    } catch {
+      // A broken pipe also means the master is gone.
+    }
+    Deno.exit(0);
+  })();
+  try {
+    const config = JSON.parse(Deno.args[0] ?? "") as ChildConfig;
+    await startContainer(config.addr, {
+      ...options(config),
+      onReady: (manager) => console.log(`${READY_LINE} ${manager.container.addr}`),
+    });
+  } catch (error) {
+    console.error(`aiomas container process failed: ${describe(error)}`);
+    Deno.exit(1);
+  }
+  Deno.exit(0);
+}
+
+if ("WorkerGlobalScope" in globalThis) runWorker(globalThis as unknown as WorkerScope);
+else if (import.meta.main) await runProcess();

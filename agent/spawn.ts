@@ -1,0 +1,352 @@
+/**
+ * Containers on more cores: {@linkcode spawnWorkerContainer} runs a managed
+ * container (see `agent/manager.ts`) in a Web Worker of this process,
+ * {@linkcode spawnProcessContainer} in a new Deno process. Both resolve once
+ * the child's {@linkcode Manager} is reachable from a master container, with
+ * a proxy for it, the child container's address and `close()`.
+ *
+ * The child listens on the address you give (port `0` works: the child
+ * reports its bound address back through `postMessage` or its first stdout
+ * line). A subprocess dies with its master: it exits when its stdin pipe,
+ * held by the master, closes, which also happens when the master process
+ * crashes or is killed; `close()` stops it and kills it if it lingers.
+ *
+ * @module
+ */
+
+import { type Address, parseAddress } from "../channel/address.ts";
+import * as codecs from "../codecs/mod.ts";
+import type { CodecClass } from "../codecs/types.ts";
+import { AiomasError } from "../errors.ts";
+import type { Container } from "./container.ts";
+import type { ClockSpec, ManagerProxy } from "./manager.ts";
+
+/** Options of {@linkcode spawnWorkerContainer} and {@linkcode spawnProcessContainer}. */
+export interface SpawnOptions {
+  /**
+   * The child's codec: a class exported by `@aiomas/aiomas/codecs`, its name
+   * (`"MsgPackCodec"`), or a module spec (`"./codec.ts#MyCodec"`). Use the
+   * master container's codec.
+   */
+  codec?: CodecClass | string;
+  /**
+   * The child's serializers as module specs (`"./types.ts#Point"`), in the
+   * order the master container registers them (functions cannot cross into
+   * a worker or process).
+   */
+  extraSerializers?: readonly string[];
+  /** The child's clock: `"realtime"` (default) or `{ external: utcStart, initTime? }`. */
+  clock?: ClockSpec;
+  /** Seconds to wait for the child to start and its Manager to answer (default 30). */
+  timeout?: number;
+  /** The child's `maxMessageSize` (default 64 MiB). */
+  maxMessageSize?: number;
+}
+
+/** Options of {@linkcode spawnProcessContainer}. */
+export interface ProcessSpawnOptions extends SpawnOptions {
+  /**
+   * Extra `deno run` flags for the child, before the entry module (e.g.
+   * `["--allow-env", "--config=deno.json"]`). The child gets `--allow-net`,
+   * `--allow-read`, `--allow-import` and `--allow-sys=hostname` (plus
+   * `--allow-write=<path>` for a Unix socket address).
+   */
+  denoArgs?: readonly string[];
+  /** The child's working directory, against which module specs resolve (default: ours). */
+  cwd?: string;
+}
+
+/** A running child container, as the spawn functions return it. */
+export interface ContainerHandle {
+  /** A proxy for the child's Manager (agent `"0"`). */
+  readonly manager: ManagerProxy;
+  /** The child container's address with a trailing `/` (e.g. `tcp://127.0.0.1:40123/`). */
+  readonly addr: string;
+  /** Stop the child (via its Manager) and release it (terminate or kill if it lingers). */
+  close(): Promise<void>;
+}
+
+/** A child container in its own process. */
+export interface ProcessContainerHandle extends ContainerHandle {
+  /** The child's process id. */
+  readonly pid: number;
+  /** Resolves with the child's exit status. */
+  readonly status: Promise<Deno.CommandStatus>;
+}
+
+/**
+ * What a child container receives: the JSON-able form of its options.
+ * @internal
+ */
+export interface ChildConfig {
+  addr: string | { hostname: string; port: number } | { path: string };
+  codec?: string;
+  extraSerializers?: string[];
+  clock?: ClockSpec;
+  maxMessageSize?: number;
+}
+
+/** The first stdout line of a process container: this, a space, its address. */
+export const READY_LINE = "aiomas-container-ready";
+
+const ENTRY = new URL("./container_main.ts", import.meta.url);
+const DEFAULT_TIMEOUT = 30;
+
+function codecName(codec: CodecClass | string | undefined): string | undefined {
+  if (codec === undefined || typeof codec === "string") return codec;
+  for (const [name, value] of Object.entries(codecs)) if (value === codec) return name;
+  throw new TypeError(
+    `The codec ${codec.name} cannot be sent to a child container: give it as a module spec ` +
+      '("./my_codec.ts#MyCodec")',
+  );
+}
+
+function childConfig(addr: Address, options: SpawnOptions): ChildConfig {
+  const target = parseAddress(addr);
+  if ("local" in target) {
+    throw new TypeError(
+      `A child container cannot listen on local://${target.local}: local:// addresses are ` +
+        'per isolate; use "tcp://127.0.0.1:0"',
+    );
+  }
+  return {
+    addr: target,
+    codec: codecName(options.codec),
+    extraSerializers: options.extraSerializers ? [...options.extraSerializers] : undefined,
+    clock: options.clock,
+    maxMessageSize: options.maxMessageSize,
+  };
+}
+
+/** Race `promise` against a deadline; the timer is always cleared. */
+function deadline<T>(promise: Promise<T>, seconds: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new AiomasError(`${what} did not happen within ${seconds} s`)),
+      seconds * 1000,
+    );
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+async function connectManager(
+  master: Container,
+  addr: string,
+  timeout: number,
+): Promise<ManagerProxy> {
+  return await master.connect(`${addr}0`, { timeout }) as unknown as ManagerProxy;
+}
+
+/** Ask the Manager to stop; a lost connection means it is gone already. */
+async function requestStop(manager: ManagerProxy): Promise<void> {
+  try {
+    await deadline(manager.stop(), 5, "Stopping the child container");
+  } catch {
+    // Already stopped, crashed or unreachable: the caller terminates it.
+  }
+}
+
+type WorkerReport =
+  | { type: "ready"; addr: string }
+  | { type: "stopped" }
+  | { type: "error"; message: string };
+
+/**
+ * Run a managed container in a Web Worker of this process, listening on
+ * `addr`, and connect `master` to its Manager. The worker inherits this
+ * process' permissions. `close()` stops the container and terminates the
+ * worker.
+ *
+ * @example
+ * ```ts ignore
+ * import { Container, spawnWorkerContainer } from "@aiomas/aiomas/agent";
+ * const master = await Container.create("tcp://127.0.0.1:0");
+ * const child = await spawnWorkerContainer(master, "tcp://127.0.0.1:0");
+ * const [battery, addr] = await child.manager.spawn("./agents.ts#Battery", 42);
+ * console.log(addr); // tcp://127.0.0.1:40123/1
+ * await child.close();
+ * await master.shutdown();
+ * ```
+ */
+export async function spawnWorkerContainer(
+  master: Container,
+  addr: Address,
+  options: SpawnOptions = {},
+): Promise<ContainerHandle> {
+  const config = childConfig(addr, options);
+  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  const worker = new Worker(ENTRY, { type: "module", name: "aiomas container" });
+  const ready = Promise.withResolvers<string>();
+  const stopped = Promise.withResolvers<void>();
+  worker.onmessage = (event: MessageEvent<WorkerReport>) => {
+    const report = event.data;
+    if (report.type === "ready") ready.resolve(report.addr);
+    else if (report.type === "stopped") stopped.resolve();
+    else {
+      const error = new AiomasError(`The worker container failed: ${report.message}`);
+      ready.reject(error);
+      stopped.resolve();
+    }
+  };
+  let started = false;
+  worker.onerror = (event: ErrorEvent) => {
+    // Keep the master alive: the crash closes the worker's connections (`ConnectionError`s).
+    event.preventDefault();
+    const error = new AiomasError(`The worker container crashed: ${event.message}`);
+    if (started) console.error(`aiomas: ${error.message}`);
+    ready.reject(error);
+    stopped.resolve();
+  };
+  worker.postMessage(config);
+  let terminated = false;
+  const terminate = () => {
+    if (terminated) return;
+    terminated = true;
+    worker.terminate();
+    stopped.resolve();
+  };
+  try {
+    const containerAddr = await deadline(ready.promise, timeout, "Starting a worker container");
+    started = true;
+    const manager = await connectManager(master, containerAddr, timeout);
+    let closing: Promise<void> | undefined;
+    return {
+      manager,
+      addr: containerAddr,
+      close() {
+        closing ??= (async () => {
+          if (!terminated) await requestStop(manager);
+          await deadline(stopped.promise, 2, "").catch(() => {});
+          terminate();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    terminate();
+    throw error;
+  }
+}
+
+/** Read `stream` line by line; `onLine` gets each line without its newline. */
+async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    rest += text;
+    let newline: number;
+    while ((newline = rest.indexOf("\n")) >= 0) {
+      onLine(rest.slice(0, newline));
+      rest = rest.slice(newline + 1);
+    }
+  }
+  if (rest !== "") onLine(rest);
+}
+
+/**
+ * Run a managed container in a new Deno process (`deno run` with narrow
+ * permissions, see {@linkcode ProcessSpawnOptions.denoArgs}), listening on
+ * `addr`, and connect `master` to its Manager. The child's stdout (after
+ * its ready line) and stderr go to ours. The child exits when its stdin
+ * closes, so it never outlives this process; `close()` stops it, closes
+ * its stdin and kills it if it has not exited within 2 s.
+ *
+ * @example
+ * ```ts ignore
+ * import { Container, spawnProcessContainer } from "@aiomas/aiomas/agent";
+ * const master = await Container.create("tcp://127.0.0.1:0");
+ * const child = await spawnProcessContainer(master, "tcp://127.0.0.1:0");
+ * console.log(child.pid, child.addr);
+ * await child.close();
+ * await master.shutdown();
+ * ```
+ */
+export async function spawnProcessContainer(
+  master: Container,
+  addr: Address,
+  options: ProcessSpawnOptions = {},
+): Promise<ProcessContainerHandle> {
+  const config = childConfig(addr, options);
+  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  const permissions = ["--allow-net", "--allow-read", "--allow-import", "--allow-sys=hostname"];
+  if (typeof config.addr === "object" && "path" in config.addr) {
+    permissions.push(`--allow-write=${config.addr.path}`);
+  }
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      ...permissions,
+      ...(options.denoArgs ?? []),
+      ENTRY.href,
+      JSON.stringify(config),
+    ],
+    cwd: options.cwd,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  // Held until close(): the child exits when this pipe closes (also when we die).
+  const stdin = child.stdin.getWriter();
+  const ready = Promise.withResolvers<string>();
+  const encoder = new TextEncoder();
+  let isReady = false;
+  const output = readLines(child.stdout, (line) => {
+    if (!isReady && line.startsWith(`${READY_LINE} `)) {
+      isReady = true;
+      ready.resolve(line.slice(READY_LINE.length + 1).trim());
+    } else Deno.stdout.writeSync(encoder.encode(`${line}\n`));
+  }).catch(() => {});
+  const status = child.status;
+  status.then((result) => {
+    if (!isReady) {
+      ready.reject(
+        new AiomasError(
+          `The container process exited with code ${result.code} before it was ready ` +
+            "(its error output is above)",
+        ),
+      );
+    }
+  });
+  let released = false;
+  const release = async (graceSeconds: number) => {
+    if (released) return;
+    released = true;
+    await stdin.close().catch(() => {});
+    try {
+      await deadline(status, graceSeconds, "");
+    } catch {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Exited in the meantime.
+      }
+    }
+    await status;
+    await output;
+  };
+  try {
+    const containerAddr = await deadline(ready.promise, timeout, "Starting a container process");
+    const manager = await connectManager(master, containerAddr, timeout);
+    let closing: Promise<void> | undefined;
+    return {
+      manager,
+      addr: containerAddr,
+      pid: child.pid,
+      status,
+      close() {
+        closing ??= (async () => {
+          await requestStop(manager);
+          await release(2);
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await release(0);
+    throw error;
+  }
+}

@@ -1,0 +1,406 @@
+/**
+ * Tests of the command line (cli.ts), run as a real subprocess:
+ * `deno run -A cli.ts ...` from the repository root.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createPki, hasOpenssl } from "./pki.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const FIXTURE = "./tests/fixtures_cli/agents.ts";
+
+interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the CLI to its end. */
+async function cli(...args: string[]): Promise<Output> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli.ts", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Assert an exit code, showing the output when it differs. */
+function assertExit(out: Output, code: number): void {
+  assert.equal(out.code, code, `exit ${out.code}, expected ${code}\n${out.stdout}\n${out.stderr}`);
+}
+
+/** Collect a byte stream as text; `lines` resolves once `count` lines came (or the end). */
+function collect(stream: ReadableStream<Uint8Array>, count = 0) {
+  let text = "";
+  const { promise: lines, resolve } = Promise.withResolvers<string[]>();
+  const done = stream.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        text += chunk;
+        const complete = text.split("\n").slice(0, -1);
+        if (complete.length >= count) resolve(complete.slice(0, count));
+      },
+      close() {
+        resolve(text.split("\n").filter((line) => line !== ""));
+      },
+    }),
+  ).catch(() => {});
+  return { lines, done, text: () => text };
+}
+
+/** A running `cli.ts serve`; always `close()` it (in `finally`). */
+class Served {
+  readonly #child: Deno.ChildProcess;
+  readonly #stdout: ReturnType<typeof collect>;
+  readonly #stderr: ReturnType<typeof collect>;
+  #status: Promise<Deno.CommandStatus>;
+
+  constructor(args: string[], count: number) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "cli.ts", "serve", ...args],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdout = collect(this.#child.stdout, count);
+    this.#stderr = collect(this.#child.stderr);
+    this.#status = this.#child.status;
+  }
+
+  /** The agent addresses printed on stdout (rejects after 10 s). */
+  async addresses(): Promise<string[]> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`serve printed no addresses:\n${this.stderr}`)),
+        10000,
+      );
+    });
+    try {
+      const lines = await Promise.race([this.#stdout.lines, timeout]);
+      return lines;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get stderr(): string {
+    return this.#stderr.text();
+  }
+
+  /** Send `signal` and wait for the exit (SIGKILL after `graceMs`). */
+  async stop(
+    signal: Deno.Signal = "SIGTERM",
+    graceMs = 5000,
+  ): Promise<[Deno.CommandStatus, number]> {
+    const start = performance.now();
+    try {
+      this.#child.kill(signal);
+    } catch { /* already exited */ }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const killed = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        try {
+          this.#child.kill("SIGKILL");
+        } catch { /* exited */ }
+        resolve();
+      }, graceMs);
+    });
+    await Promise.race([this.#status, killed]);
+    clearTimeout(timer);
+    const status = await this.#status;
+    return [status, performance.now() - start];
+  }
+
+  /** Kill the process if it still runs and wait for it and its pipes. */
+  async close(): Promise<void> {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await this.#status;
+    await Promise.all([this.#stdout.done, this.#stderr.done]);
+  }
+}
+
+/** A TCP port nobody listens on. */
+function deadPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+Deno.test("cli: --help on every command exits 0 with usage on stdout", async () => {
+  const outs = await Promise.all([
+    cli("--help"),
+    cli("-h"),
+    cli("help", "call"),
+    cli("serve", "--help"),
+    cli("call", "--help"),
+    cli("ping", "-h"),
+  ]);
+  for (const out of outs) {
+    assertExit(out, 0);
+    assert.match(out.stdout, /^Usage: aiomas/);
+  }
+  assert.match(outs[0].stdout, /serve.*\n.*call.*\n.*ping/);
+  assert.match(outs[3].stdout, /--agent/);
+  assert.match(outs[4].stdout, /--kw/);
+  assert.match(outs[5].stdout, /round-trip/);
+});
+
+Deno.test("cli: bad usage exits 64 with the usage on stderr", async () => {
+  const cases: string[][] = [
+    [],
+    ["frobnicate"],
+    ["call"],
+    ["call", "tcp://127.0.0.1:5555/0"],
+    ["call", "tcp://127.0.0.1:5555", "add"],
+    ["call", "nonsense/0", "add"],
+    ["call", "tcp://127.0.0.1:5555/0", "add", "--kw", "novalue"],
+    ["call", "tcp://127.0.0.1:5555/0", "add", "--codec", "xml"],
+    ["call", "tcp://127.0.0.1:5555/0", "add", "--timeout", "soon"],
+    ["call", "tcp://127.0.0.1:5555/0", "add", "--bogus"],
+    ["call", "tcp://127.0.0.1:5555/0", "add", "--tls-ca", "ca.pem"],
+    ["ping"],
+    ["serve", "not-an-address", "--agent", FIXTURE],
+    ["serve", "tcp://127.0.0.1:0", "--count", "-1"],
+    ["serve", "tcp://127.0.0.1:0", "--clock", "sundial"],
+  ];
+  const outs = await Promise.all(cases.map((args) => cli(...args)));
+  outs.forEach((out, i) => {
+    assert.equal(out.code, 64, `${cases[i].join(" ")}: exit ${out.code}\n${out.stderr}`);
+    assert.match(out.stderr, /Usage: aiomas/, cases[i].join(" "));
+    assert.equal(out.stdout, "");
+  });
+});
+
+Deno.test("cli: serve refuses a missing module or export (exit 1)", async () => {
+  const [missing, noExport, notClass] = await Promise.all([
+    cli("serve", "tcp://127.0.0.1:0", "--agent", "./tests/fixtures_cli/nope.ts#X"),
+    cli("serve", "tcp://127.0.0.1:0", "--agent", `${FIXTURE}#Nope`),
+    cli("serve", "tcp://127.0.0.1:0", "--agent", `${FIXTURE}#notAClass`),
+  ]);
+  assertExit(missing, 1);
+  assertExit(noExport, 1);
+  assert.match(noExport.stderr, /no export "Nope".*Probe/);
+  assertExit(notClass, 1);
+});
+
+Deno.test("cli: unreachable address exits 2 with one line on stderr", async () => {
+  const port = deadPort();
+  const [call, ping] = await Promise.all([
+    cli("call", `tcp://127.0.0.1:${port}/0`, "add", "1", "2"),
+    cli("ping", `tcp://127.0.0.1:${port}/`),
+  ]);
+  for (const out of [call, ping]) {
+    assertExit(out, 2);
+    assert.equal(out.stdout, "");
+    assert.equal(out.stderr.trim().split("\n").length, 1, out.stderr);
+    assert.match(out.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  }
+});
+
+Deno.test("cli: the README session (JSON codec), the Manager, stop()", async () => {
+  const served = new Served(
+    ["tcp://127.0.0.1:0", "--agent", "./examples/cli_agents.ts#Calculator", "--count", "2"],
+    2,
+  );
+  try {
+    const addrs = await served.addresses();
+    assert.equal(addrs.length, 2);
+    assert.match(addrs[0], /^tcp:\/\/127\.0\.0\.1:\d+\/\d+$/);
+    const agent = addrs[0];
+    const container = agent.slice(0, agent.lastIndexOf("/") + 1);
+    const [add, greet, store, negative, ping] = await Promise.all([
+      cli("call", agent, "add", "1", "2"),
+      cli("call", addrs[1], "greet", "Monty", "--kw", "greeting=Hi"),
+      cli("call", agent, "memory/store", '{"spam": [1, "2"]}'),
+      cli("call", agent, "add", "-1", "-2.5"),
+      cli("ping", container),
+    ]);
+    assertExit(add, 0);
+    assert.equal(add.stdout, "3\n");
+    assertExit(greet, 0);
+    assert.equal(greet.stdout, '"Hi, Monty!"\n');
+    assertExit(store, 0);
+    assert.deepEqual(JSON.parse(store.stdout), { spam: [1, "2"] });
+    assertExit(negative, 0);
+    assert.equal(negative.stdout, "-3.5\n");
+    assertExit(ping, 0);
+    assert.match(ping.stdout, /^tcp:\/\/.*: \d+\.\d+ ms\n$/);
+
+    assert.match(addrs[0], /\/1$/, "id 0 is the Manager");
+    const manager = await cli(
+      "call",
+      `${container}0`,
+      "spawn",
+      "./examples/cli_agents.ts#Calculator",
+    );
+    assertExit(manager, 0);
+    assert.match(manager.stdout, /^\["<proxy agents\/3>","tcp:\/\/127\.0\.0\.1:\d+\/3"\]\n$/);
+
+    // The Manager's stop() ends `serve` with exit code 0.
+    const stop = await cli("call", `${container}0`, "stop");
+    assertExit(stop, 0);
+    const [status, ms] = await served.stop("SIGCONT", 5000);
+    assert.equal(status.code, 0, served.stderr);
+    assert.ok(ms < 5000, `took ${ms} ms`);
+    assert.match(served.stderr, /connection .* opened/);
+    assert.match(served.stderr, /Manager\.stop\(\)/);
+  } finally {
+    await served.close();
+  }
+});
+
+Deno.test("cli: call and ping against a MsgPack container with an external clock", async () => {
+  const served = new Served([
+    "tcp://127.0.0.1:0",
+    ...["--agent", `${FIXTURE}#Probe`, "--agent", FIXTURE],
+    ...["--codec", "msgpack", "--clock", "external", "--start-date", "2016-01-01T00:00:00Z"],
+  ], 2);
+  try {
+    const [probe, greeter] = await served.addresses();
+    const container = probe.slice(0, probe.lastIndexOf("/") + 1);
+    const mp = ["--codec", "msgpack"];
+    const [
+      echo,
+      sub,
+      odd,
+      now,
+      greet,
+      root,
+      unknown,
+      fails,
+      slow,
+      noAgent,
+      ping,
+      pingAgent,
+    ] = await Promise.all([
+      cli(
+        "call",
+        probe,
+        "echo",
+        "1",
+        "spam",
+        '"1"',
+        "[1,2]",
+        "--kw",
+        "a=null",
+        "--kw",
+        "b=x",
+        ...mp,
+      ),
+      cli("call", probe, "sub/double", "21", ...mp),
+      cli("call", probe, "odd", ...mp),
+      cli("call", probe, "now", ...mp),
+      cli("call", greeter, "greet", "Monty", ...mp),
+      cli("call", container, "validate_aid", '"1"', ...mp),
+      cli("call", probe, "nope", ...mp),
+      cli("call", probe, "fail", "boom", ...mp),
+      cli("call", probe, "slow", "5", "--timeout", "0.3", ...mp),
+      cli("call", `${container}99`, "add", "1", "2", ...mp),
+      cli("ping", container, ...mp),
+      cli("ping", greeter, ...mp),
+    ]);
+    assertExit(echo, 0);
+    assert.deepEqual(JSON.parse(echo.stdout), [1, "spam", "1", [1, 2], { a: null, b: "x" }]);
+    assertExit(sub, 0);
+    assert.equal(sub.stdout, "42\n");
+    assertExit(odd, 0);
+    assert.deepEqual(JSON.parse(odd.stdout), {
+      big: "1152921504606846977",
+      bytes: "AQL/",
+      date: "1970-01-01T00:00:00.000Z",
+    });
+    assertExit(now, 0);
+    assert.equal(now.stdout, '"2016-01-01T00:00:00.000Z"\n');
+    assertExit(greet, 0);
+    assert.equal(greet.stdout, '"Hi, Monty!"\n');
+    assertExit(root, 0);
+    assert.equal(root.stdout, '"Probe"\n');
+
+    assertExit(unknown, 1);
+    assert.equal(unknown.stdout, "");
+    assert.match(unknown.stderr, /LookupError: .*nope/);
+    assertExit(fails, 1);
+    assert.match(fails.stderr, /RangeError: boom/);
+    assertExit(slow, 3);
+    assert.match(slow.stderr, /timed out/);
+    assertExit(noAgent, 2);
+    assert.match(noAgent.stderr, /No agent "99"/);
+    assertExit(ping, 0);
+    assertExit(pingAgent, 0);
+    assert.match(pingAgent.stdout, /\/2 \(Greeter\): \d+\.\d+ ms/);
+
+    // The Manager (id 0) sets the external clock.
+    assertExit(await cli("call", `${container}0`, "setTime", "10", ...mp), 0);
+    const later = await cli("call", probe, "now", ...mp);
+    assert.equal(later.stdout, '"2016-01-01T00:00:10.000Z"\n');
+
+    const [status, ms] = await served.stop("SIGTERM");
+    assert.equal(status.code, 0, served.stderr);
+    assert.ok(ms < 5000, `took ${ms} ms`);
+    assert.match(served.stderr, /SIGTERM/);
+  } finally {
+    await served.close();
+  }
+});
+
+Deno.test({
+  name: "cli: serve and call over TLS (skipped without openssl)",
+  ignore: !hasOpenssl,
+  async fn() {
+    const pki = await createPki();
+    const [server, client] = pki.devices;
+    const served = new Served([
+      "tcp://127.0.0.1:0",
+      ...["--agent", "./examples/cli_agents.ts#Calculator"],
+      ...["--tls-ca", pki.caFile, "--tls-cert", server.certFile, "--tls-key", server.keyFile],
+    ], 1);
+    try {
+      const [agent] = await served.addresses();
+      const tls = [
+        "--tls-ca",
+        pki.caFile,
+        "--tls-cert",
+        client.certFile,
+        "--tls-key",
+        client.keyFile,
+      ];
+      const rogue = [
+        "--tls-ca",
+        pki.caFile,
+        "--tls-cert",
+        pki.rogue.certFile,
+        "--tls-key",
+        pki.rogue.keyFile,
+      ];
+      const [ok, ping, plain, refused] = await Promise.all([
+        cli("call", agent, "add", "1", "2", ...tls),
+        cli("ping", agent, ...tls),
+        cli("call", agent, "add", "1", "2", "--timeout", "5"),
+        cli("call", agent, "add", "1", "2", "--timeout", "5", ...rogue),
+      ]);
+      assertExit(ok, 0);
+      assert.equal(ok.stdout, "3\n");
+      assertExit(ping, 0);
+      assert.notEqual(plain.code, 0);
+      assert.equal(plain.stdout, "");
+      assertExit(refused, 2);
+      assert.equal(refused.stdout, "");
+      const [status] = await served.stop("SIGINT");
+      assert.equal(status.code, 0, served.stderr);
+    } finally {
+      await served.close();
+      await pki.remove();
+    }
+  },
+});
