@@ -65,3 +65,19 @@ Deno.test("json: refuses values it cannot carry", () => {
   cycle.push(cycle);
   assert.throws(() => codec.encode(cycle), CodecError);
 });
+
+Deno.test("extraSerializers take @serializable classes and refuse other classes", async () => {
+  const { createCodec, serializable } = await import("@aiomas/aiomas/codecs");
+  @serializable
+  class Point {
+    constructor(public x = 0, public y = 0) {}
+  }
+  class Plain {}
+  const codec = createCodec(JsonCodec, [Point]);
+  const copy = codec.decode(codec.encode(new Point(1, 2))) as Point;
+  assert.ok(copy instanceof Point && copy.y === 2);
+  assert.throws(
+    () => createCodec(JsonCodec, [Plain]),
+    /Plain in extraSerializers is not @serializable/,
+  );
+});

@@ -199,9 +199,16 @@ export const MAX_DEPTH = 512;
 
 /** Resolve an `extraSerializers` entry to its triple. */
 export function resolveSerializer(spec: SerializerSpec): SerializerTriple {
-  return "__serializer__" in spec && typeof spec.__serializer__ === "function"
-    ? spec.__serializer__()
-    : (spec as () => SerializerTriple)();
+  if ("__serializer__" in spec && typeof spec.__serializer__ === "function") {
+    return spec.__serializer__();
+  }
+  if (/^class\b/.test(Function.prototype.toString.call(spec))) {
+    throw new TypeError(
+      `Class ${(spec as { name?: string }).name} in extraSerializers is not @serializable: ` +
+        "decorate it, or pass a function returning [Class, toPlain, fromPlain]",
+    );
+  }
+  return (spec as () => SerializerTriple)();
 }
 
 /**
@@ -241,16 +248,16 @@ export interface SerializableClass<T> {
  *
  * @example
  * ```ts
- * import { JsonCodec, serializable } from "@aiomas/aiomas/codecs";
+ * import { createCodec, JsonCodec, serializable } from "@aiomas/aiomas/codecs";
  *
  * @serializable
  * class Point {
  *   constructor(public x = 0, public y = 0) {}
- *   norm(): number { return Math.hypot(this.x, this.y); }
+ *   norm(): number {
+ *     return Math.hypot(this.x, this.y);
+ *   }
  * }
- * const codec = new JsonCodec();
- * const [type, toPlain, fromPlain] = (Point as unknown as { __serializer__(): [typeof Point, (p: Point) => unknown, (d: unknown) => Point] }).__serializer__();
- * codec.addSerializer(type, toPlain, fromPlain);
+ * const codec = createCodec(JsonCodec, [Point]);
  * const copy = codec.decode(codec.encode(new Point(3, 4))) as Point;
  * console.log(copy.norm()); // 5
  * ```

@@ -28,9 +28,13 @@ export type SerializerTriple<T = any> = readonly [Constructor<T>, ToPlain<T>, Fr
 /**
  * An entry of the `extraSerializers` option: a function returning a
  * serializer triple (aiomas' form), or a class decorated with
- * `@serializable`.
+ * `@serializable` (TypeScript cannot see what a class decorator adds, so any
+ * class is accepted here and checked when the codec is made).
  */
-export type SerializerSpec = (() => SerializerTriple) | { __serializer__(): SerializerTriple };
+export type SerializerSpec =
+  | (() => SerializerTriple)
+  | { __serializer__(): SerializerTriple }
+  | Constructor<object>;
 
 /**
  * Converts values to bytes and back. A codec instance is made per connection,

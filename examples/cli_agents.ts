@@ -4,9 +4,9 @@
  *
  * ```sh
  * deno task cli serve tcp://127.0.0.1:5555 --agent ./examples/cli_agents.ts#Calculator --count 2
- * deno task cli call tcp://127.0.0.1:5555/0 add 1 2            # 3
- * deno task cli call tcp://127.0.0.1:5555/0 memory/store 42    # 42
- * deno task cli call tcp://127.0.0.1:5555/0 greet Monty --kw greeting=Hi
+ * deno task cli call tcp://127.0.0.1:5555/1 add 1 2            # 3
+ * deno task cli call tcp://127.0.0.1:5555/1 memory/store 42    # 42
+ * deno task cli call tcp://127.0.0.1:5555/1 greet Monty --kw greeting=Hi
  * ```
  *
  * @module
