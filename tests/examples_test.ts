@@ -49,3 +49,7 @@ Deno.test("examples/clock.ts wakes at simulated times", async () => {
     "2016-01-01T00:03:00.000Z",
   ]);
 });
+
+Deno.test("examples/tls.ts calls an agent over mutual TLS", async () => {
+  assert.equal(await runExample("tls.ts"), "spamspamspam\n");
+});
