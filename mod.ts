@@ -43,6 +43,7 @@ export {
   expose,
   Kwargs,
   kwargs,
+  ref,
   type Remote,
   type RemoteOf,
   RpcClient,

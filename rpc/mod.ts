@@ -42,6 +42,7 @@ export {
   createProxy,
   type DynamicRemote,
   proxyPath,
+  ref,
   type Remote,
   type RemoteOf,
 } from "./proxy.ts";

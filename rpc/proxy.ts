@@ -109,6 +109,38 @@ export function createProxy(caller: Caller, path: string, label?: string): Dynam
   }) as unknown as DynamicRemote;
 }
 
+/**
+ * Pass a local service by reference through a typed proxy: `ref(service)`
+ * is `service` itself at run time (an object with exposed members always
+ * travels as a reference), typed as the `Remote<T>` that the peer receives.
+ *
+ * @example
+ * ```ts
+ * import { expose, openConnection, ref, type Remote, startServer } from "@aiomas/aiomas/rpc";
+ *
+ * class Progress {
+ *   @expose
+ *   report(percent: number): string {
+ *     return `${percent}%`;
+ *   }
+ * }
+ * class Worker {
+ *   @expose
+ *   async work(progress: Remote<Progress>): Promise<string> {
+ *     return await progress.report(100);
+ *   }
+ * }
+ * const server = await startServer("tcp://127.0.0.1:0", new Worker());
+ * const client = await openConnection<Worker>(server.url);
+ * console.log(await client.remote.work(ref(new Progress()))); // 100%
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export function ref<T extends object>(service: T): Remote<T> {
+  return service as unknown as Remote<T>;
+}
+
 /** The path of a proxy made by {@linkcode createProxy}, or `undefined`. */
 export function proxyPath(value: unknown): string | undefined {
   if (typeof value !== "function") return undefined;

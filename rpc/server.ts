@@ -22,9 +22,9 @@ export interface RpcConnectOptions extends ConnectionOptions, RpcOptions {
 }
 
 /** Options of {@linkcode startServer}. */
-export interface RpcServerOptions extends ConnectionOptions, RpcOptions {
+export interface RpcServerOptions<C = unknown> extends ConnectionOptions, RpcOptions {
   /** Called with the {@linkcode RpcClient} of each new connection, to call the client back. */
-  onClient?: (client: RpcClient) => void | Promise<void>;
+  onClient?: (client: RpcClient<C>) => void | Promise<void>;
 }
 
 /**
@@ -70,19 +70,19 @@ export async function openConnection<T = unknown>(
  * await server.close();
  * ```
  */
-export function startServer(
+export function startServer<C = unknown>(
   addr: Address,
   service: unknown,
-  options: RpcServerOptions = {},
+  options: RpcServerOptions<C> = {},
 ): Promise<Server> {
-  const clients = new WeakMap<Channel, RpcClient>();
+  const clients = new WeakMap<Channel, RpcClient<C>>();
   return startChannelServer(
     addr,
     async (channel) => await options.onClient?.(clients.get(channel)!),
     {
       ...options,
       setup(channel) {
-        clients.set(channel, new RpcClient(channel, service, options));
+        clients.set(channel, new RpcClient<C>(channel, service, options));
         options.setup?.(channel);
       },
     },
