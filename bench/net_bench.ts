@@ -1,12 +1,15 @@
 /**
  * Round trips over loopback TCP: a raw length-prefixed echo on a bare
- * `Deno.Conn` (the runtime's limit) beside the channel, sequential and with
- * 256 requests in flight. Later layers add their own rows.
+ * `Deno.Conn` (the runtime's limit) beside the channel and RPC layers, with
+ * the JSON and the MsgPack codec, sequential and with 256 requests in flight.
+ *
+ * Run alone: `deno run -A bench/net_bench.ts [--quick]`.
  *
  * @module
  */
 
 import { openConnection, startServer } from "../channel/mod.ts";
+import { MsgPackCodec } from "../codecs/msgpack.ts";
 import type { CodecClass } from "../codecs/types.ts";
 import {
   expose,
@@ -141,23 +144,51 @@ async function rawRoundTrips(conn: Deno.Conn, count: number, window: number): Pr
   }
 }
 
+/** Options every bench module of this repository's `bench/main.ts` passes. */
+export interface BenchOptions {
+  /** Fewer rounds and calls: a smoke run for CI (`deno task bench -- --quick`). */
+  quick?: boolean;
+}
+
+/** Rounds and call counts of a run: `quick` divides the work by about five. */
+export function workload(
+  options: BenchOptions = {},
+): { rounds: number; sequential: number; pipelined: number } {
+  return options.quick
+    ? { rounds: 3, sequential: 2_000, pipelined: 20_000 }
+    : { rounds: 5, sequential: 5_000, pipelined: 100_000 };
+}
+
 /**
  * Raw echo rates in round trips per second: the baseline (one write per
  * message, one promise per call, no codec), sequential and pipelined, and the
  * batched byte pump (the socket's ceiling), pipelined.
  */
-export async function rawEcho(rounds = 5): Promise<[number, number, number]> {
+export async function rawEcho(
+  rounds = 5,
+  sequentialCalls = 5_000,
+  pipelinedCalls = 100_000,
+): Promise<[number, number, number]> {
   const results: number[] = [];
   for (const perFrame of [true, false]) {
     const server = rawEchoServer(perFrame);
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     conn.setNoDelay(true);
     if (perFrame) {
-      results.push(await medianRate(() => rawCalls(conn, 5_000, 1), 5_000, rounds));
-      results.push(await medianRate(() => rawCalls(conn, 50_000, IN_FLIGHT), 50_000, rounds));
-    } else {
       results.push(
-        await medianRate(() => rawRoundTrips(conn, 200_000, IN_FLIGHT), 200_000, rounds),
+        await medianRate(() => rawCalls(conn, sequentialCalls, 1), sequentialCalls, rounds),
+      );
+      results.push(
+        await medianRate(
+          () => rawCalls(conn, pipelinedCalls, IN_FLIGHT),
+          pipelinedCalls,
+          rounds,
+        ),
+      );
+    } else {
+      const frames = 2 * pipelinedCalls;
+      results.push(
+        await medianRate(() => rawRoundTrips(conn, frames, IN_FLIGHT), frames, rounds),
       );
     }
     conn.close();
@@ -182,59 +213,84 @@ export async function inFlight(
   await Promise.all(Array.from({ length: window }, worker));
 }
 
+/** [sequential, pipelined] rates of `call`, each the median of `rounds` rounds. */
+export async function callRates(
+  call: () => Promise<unknown>,
+  options: BenchOptions = {},
+): Promise<[number, number]> {
+  const { rounds, sequential, pipelined } = workload(options);
+  return [
+    await medianRate(() => inFlight(call, sequential, 1), sequential, rounds),
+    await medianRate(() => inFlight(call, pipelined, IN_FLIGHT), pipelined, rounds),
+  ];
+}
+
 /** Channel rates: [sequential, pipelined] round trips per second. */
-export async function channelEcho(rounds = 5): Promise<[number, number]> {
+export async function channelEcho(
+  codec?: CodecClass,
+  options: BenchOptions = {},
+): Promise<[number, number]> {
   const server = await startServer(LOCAL, (channel) => {
     channel.setHandler((request) => request.reply(request.content));
-  });
-  const channel = await openConnection(server.addr);
+  }, { codec });
+  const channel = await openConnection(server.addr, { codec });
   const message = ["echo", [42], {}];
-  const send = () => channel.send(message);
-  const sequential = await medianRate(() => inFlight(send, 5_000, 1), 5_000, rounds);
-  const pipelined = await medianRate(() => inFlight(send, 100_000, IN_FLIGHT), 100_000, rounds);
-  await channel.close();
-  await server.close();
-  return [sequential, pipelined];
+  try {
+    return await callRates(() => channel.send(message), options);
+  } finally {
+    await channel.close();
+    await server.close();
+  }
 }
 
 /** RPC rates: [sequential, pipelined] calls per second of `echo(42)`. */
-export async function rpcEcho(codec?: CodecClass, rounds = 5): Promise<[number, number]> {
+export async function rpcEcho(
+  codec?: CodecClass,
+  options: BenchOptions = {},
+): Promise<[number, number]> {
   const server = await startRpcServer(LOCAL, { echo: expose((x: unknown) => x) }, { codec });
   const client = await openRpcConnection(server.addr, { codec });
-  const call = () => client.remote.echo(42);
-  const sequential = await medianRate(() => inFlight(call, 5_000, 1), 5_000, rounds);
-  const pipelined = await medianRate(() => inFlight(call, 100_000, IN_FLIGHT), 100_000, rounds);
-  await client.close();
-  await server.close();
-  return [sequential, pipelined];
+  try {
+    return await callRates(() => client.remote.echo(42), options);
+  } finally {
+    await client.close();
+    await server.close();
+  }
 }
 
-/** The raw echo and channel rows. */
-export async function bench(): Promise<Measurement[]> {
-  const [rawSeq, rawPipe, pump] = await rawEcho();
-  const [chSeq, chPipe] = await channelEcho();
-  const [rpcSeq, rpcPipe] = await rpcEcho();
+/** A pair of rows: `<label>, sequential` and `<label>, 256 in flight`. */
+export function callRows(
+  group: string,
+  label: string,
+  [sequential, pipelined]: [number, number],
+): Measurement[] {
   return [
-    { group: "net", name: "raw echo, sequential", value: rawSeq, unit: "calls/s" },
-    { group: "net", name: `raw echo, ${IN_FLIGHT} in flight`, value: rawPipe, unit: "calls/s" },
+    { group, name: `${label}, sequential`, value: sequential, unit: "calls/s" },
+    { group, name: `${label}, ${IN_FLIGHT} in flight`, value: pipelined, unit: "calls/s" },
+  ];
+}
+
+/** The raw echo, channel and RPC rows, with the JSON and the MsgPack codec. */
+export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
+  const { rounds, sequential, pipelined } = workload(options);
+  const [rawSeq, rawPipe, pump] = await rawEcho(rounds, sequential, pipelined);
+  return [
+    ...callRows("net", "raw echo", [rawSeq, rawPipe]),
     {
       group: "net",
       name: `byte pump (batched), ${IN_FLIGHT} in flight`,
       value: pump,
       unit: "frames/s",
     },
-    { group: "net", name: "channel (JSON), sequential", value: chSeq, unit: "calls/s" },
-    {
-      group: "net",
-      name: `channel (JSON), ${IN_FLIGHT} in flight`,
-      value: chPipe,
-      unit: "calls/s",
-    },
-    { group: "net", name: "RPC (JSON), sequential", value: rpcSeq, unit: "calls/s" },
-    { group: "net", name: `RPC (JSON), ${IN_FLIGHT} in flight`, value: rpcPipe, unit: "calls/s" },
+    ...callRows("net", "channel (JSON)", await channelEcho(undefined, options)),
+    ...callRows("net", "channel (MsgPack)", await channelEcho(MsgPackCodec, options)),
+    ...callRows("net", "RPC (JSON)", await rpcEcho(undefined, options)),
+    ...callRows("net", "RPC (MsgPack)", await rpcEcho(MsgPackCodec, options)),
   ];
 }
 
 if (import.meta.main) {
-  for (const m of await bench()) console.log(m.name.padEnd(40), Math.round(m.value), m.unit);
+  for (const m of await bench({ quick: Deno.args.includes("--quick") })) {
+    console.log(m.name.padEnd(40), Math.round(m.value), m.unit);
+  }
 }

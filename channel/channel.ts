@@ -141,7 +141,8 @@ export class Channel implements AsyncIterable<Request> {
   #handler: ((request: Request) => void) | undefined;
   #closeReason: ConnectionError | undefined;
   #resolveClosed!: () => void;
-  // Write side: frames queued in one turn go out in one write.
+  // Write side: the first frame is written at once; frames queued while a
+  // write is in flight go out together in the next one.
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #writing = false;
@@ -287,13 +288,12 @@ export class Channel implements AsyncIterable<Request> {
           "raise the maxMessageSize option on both peers or send less",
       );
     }
-    const header = new Uint8Array(4);
-    new DataView(header.buffer).setUint32(0, payload.length);
-    this.#queue.push(header, payload);
+    // Headers are written when the queue is flushed, into the one output buffer.
+    this.#queue.push(payload);
     this.#queuedBytes += 4 + payload.length;
     if (!this.#writing) {
       this.#writing = true;
-      queueMicrotask(() => this.#writeLoop());
+      void this.#writeLoop();
     }
   }
 
@@ -303,15 +303,13 @@ export class Channel implements AsyncIterable<Request> {
         const chunks = this.#queue;
         const size = this.#queuedBytes;
         this.#queue = [];
-        let data: Uint8Array;
-        if (chunks.length === 1) data = chunks[0];
-        else {
-          data = new Uint8Array(size);
-          let offset = 0;
-          for (const chunk of chunks) {
-            data.set(chunk, offset);
-            offset += chunk.length;
-          }
+        const data = new Uint8Array(size);
+        const view = new DataView(data.buffer);
+        let offset = 0;
+        for (const payload of chunks) {
+          view.setUint32(offset, payload.length);
+          data.set(payload, offset + 4);
+          offset += 4 + payload.length;
         }
         let written = 0;
         while (written < data.length) {

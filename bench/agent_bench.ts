@@ -1,0 +1,169 @@
+/**
+ * The agent layer's benchmarks:
+ *
+ * - agent-to-agent calls between two containers on loopback, sequential and
+ *   with 256 in flight, with the JSON and the MsgPack codec (compare with the
+ *   raw echo of `net_bench.ts`);
+ * - 1,000,000 idle agents in one container: creation time and heap per agent
+ *   (in a subprocess with `--v8-flags=--expose-gc`, see `one_million.ts`);
+ * - 10,000 agents in each of two containers, every one calling random agents
+ *   of the other container (a seeded PRNG), all at once: calls per second.
+ *
+ * Run alone: `deno run -A bench/agent_bench.ts [--quick]`.
+ *
+ * @module
+ */
+
+import { Agent, Container } from "../agent/mod.ts";
+import { MsgPackCodec } from "../codecs/msgpack.ts";
+import type { CodecClass } from "../codecs/types.ts";
+import { expose } from "../rpc/mod.ts";
+import type { RemoteOf } from "../rpc/proxy.ts";
+import { type Measurement, medianRate } from "./measure.ts";
+import { type BenchOptions, callRates, callRows } from "./net_bench.ts";
+import type { OneMillionResult } from "./one_million.ts";
+
+const LOCAL = { hostname: "127.0.0.1", port: 0 };
+
+/** The callee of the two-container rows. */
+class Echo extends Agent {
+  @expose
+  echo(x: unknown): unknown {
+    return x;
+  }
+}
+
+/** Agent-to-agent rates: [sequential, pipelined] calls per second of `echo(42)`. */
+export async function agentEcho(
+  codec?: CodecClass,
+  options: BenchOptions = {},
+): Promise<[number, number]> {
+  const [near, far] = await Promise.all([
+    Container.create(LOCAL, { codec }),
+    Container.create(LOCAL, { codec }),
+  ]);
+  try {
+    const callee = new Echo(far);
+    const caller = new Agent(near);
+    const echo = await caller.container.connect<Echo>(callee.addr);
+    return await callRates(() => echo.echo(42), options);
+  } finally {
+    await Promise.all([near.shutdown(), far.shutdown()]);
+  }
+}
+
+/** A small seeded PRNG (mulberry32): uniform floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An agent of the swarm: answers pings and pings random agents of the other container. */
+class Peer extends Agent {
+  /** Proxies for every agent of the other container (shared by this container's agents). */
+  others: RemoteOf<Peer>[] = [];
+  #random: () => number;
+
+  constructor(container: Container, seed: number) {
+    super(container);
+    this.#random = mulberry32(seed);
+  }
+
+  @expose
+  ping(x: number): number {
+    return x + 1;
+  }
+
+  /** Call `count` random agents of the other container, one after the other. */
+  async run(count: number): Promise<void> {
+    const others = this.others;
+    for (let i = 0; i < count; i++) {
+      const target = others[Math.floor(this.#random() * others.length)];
+      if (await target.ping(i) !== i + 1) throw new Error("wrong reply");
+    }
+  }
+}
+
+/**
+ * `agents` agents in each of two containers, each making `calls` calls to
+ * random agents of the other container, all agents at once: calls per second
+ * (the median of `rounds` rounds).
+ */
+export async function swarm(agents: number, calls: number, rounds: number): Promise<number> {
+  const containers = await Promise.all([Container.create(LOCAL), Container.create(LOCAL)]);
+  try {
+    const peers = containers.map((container, c) =>
+      Array.from({ length: agents }, (_, i) => new Peer(container, 1 + c * agents + i))
+    );
+    // Connect once to every agent of the other container (one shared socket each way).
+    for (const [c, container] of containers.entries()) {
+      const others = await Promise.all(
+        peers[1 - c].map((peer) => container.connect<Peer>(peer.addr)),
+      );
+      for (const peer of peers[c]) peer.others = others;
+    }
+    const all = peers.flat();
+    return await medianRate(
+      () => Promise.all(all.map((peer) => peer.run(calls))),
+      all.length * calls,
+      rounds,
+    );
+  } finally {
+    await Promise.all(containers.map((container) => container.shutdown()));
+  }
+}
+
+/** Run `one_million.ts` in a subprocess with the GC exposed. */
+export async function oneMillion(count = 1_000_000): Promise<OneMillionResult> {
+  const script = new URL("./one_million.ts", import.meta.url);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", script.href, String(count)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success) {
+    throw new Error(`one_million.ts failed: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return JSON.parse(text.split("\n").at(-1)!) as OneMillionResult;
+}
+
+/** The agent rows. */
+export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
+  const rows: Measurement[] = [
+    ...callRows("agents", "agent calls (JSON)", await agentEcho(undefined, options)),
+    ...callRows("agents", "agent calls (MsgPack)", await agentEcho(MsgPackCodec, options)),
+  ];
+  const million = await oneMillion();
+  const label = `${million.agents.toLocaleString("en-US")} idle agents`;
+  rows.push(
+    { group: "agents", name: `${label}: creation time`, value: million.seconds, unit: "s" },
+    { group: "agents", name: `${label}: heap`, value: million.heapBytes / 2 ** 20, unit: "MiB" },
+    {
+      group: "agents",
+      name: `${label}: heap per agent`,
+      value: million.heapBytes / million.agents,
+      unit: "B",
+    },
+  );
+  const calls = options.quick ? 2 : 5;
+  rows.push({
+    group: "agents",
+    name: "10,000 + 10,000 agents calling random agents of the other container",
+    value: await swarm(10_000, calls, options.quick ? 1 : 3),
+    unit: "calls/s",
+  });
+  return rows;
+}
+
+if (import.meta.main) {
+  for (const m of await bench({ quick: Deno.args.includes("--quick") })) {
+    console.log(m.name.padEnd(70), Number(m.value.toPrecision(4)), m.unit);
+  }
+}
