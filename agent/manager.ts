@@ -49,6 +49,13 @@ export interface ManagedContainerOptions
    * returning `[Type, toPlain, fromPlain]`). Peers register the same list.
    */
   extraSerializers?: readonly (SerializerSpec | string)[];
+  /**
+   * Which modules peers may make the Manager import in `spawn()`, given the
+   * module's absolute URL. The default, {@linkcode isLocalModule}, allows
+   * only `file:` modules: a peer can never make the container download and
+   * run code. (Worker and subprocess containers always use the default.)
+   */
+  allowSpawn?: (moduleUrl: string) => boolean;
 }
 
 /** Options of {@linkcode startContainer}. */
@@ -97,6 +104,19 @@ function cwdUrl(): URL {
  * ```
  */
 export async function importSpec(spec: string): Promise<unknown> {
+  const { url, name } = resolveSpec(spec);
+  const namespace = await import(url) as Record<string, unknown>;
+  if (!(name in namespace)) {
+    throw new TypeError(
+      `Module ${url} has no export "${name}" (from spec "${spec}"); ` +
+        `its exports are: ${Object.keys(namespace).join(", ") || "none"}`,
+    );
+  }
+  return namespace[name];
+}
+
+/** Split a module spec into the module's absolute URL and the export's name. */
+function resolveSpec(spec: string): { url: string; name: string } {
   if (typeof spec !== "string" || spec === "") {
     throw new TypeError(`A module spec must be a string like "./agents.ts#Battery", got ${spec}`);
   }
@@ -106,14 +126,22 @@ export async function importSpec(spec: string): Promise<unknown> {
   const url = SCHEME.test(module) && !/^[a-zA-Z]:[\\/]/.test(module)
     ? module
     : new URL(module, cwdUrl()).href;
-  const namespace = await import(url) as Record<string, unknown>;
-  if (!(name in namespace)) {
-    throw new TypeError(
-      `Module ${url} has no export "${name}" (from spec "${spec}"); ` +
-        `its exports are: ${Object.keys(namespace).join(", ") || "none"}`,
-    );
-  }
-  return namespace[name];
+  return { url, name };
+}
+
+/**
+ * The Manager's default spawn policy: only modules on this machine's file
+ * system (`file:` URLs), never code a peer could have put on a web server.
+ *
+ * @example
+ * ```ts
+ * import { isLocalModule } from "@aiomas/aiomas/agent";
+ * console.log(isLocalModule("file:///srv/agents.ts")); // true
+ * console.log(isLocalModule("https://example.com/agents.ts")); // false
+ * ```
+ */
+export function isLocalModule(moduleUrl: string): boolean {
+  return moduleUrl.startsWith("file:");
 }
 
 /** Resolve a codec given as a class, a codecs export name, or a module spec. */
@@ -193,10 +221,19 @@ export class Manager extends Agent {
   readonly stopped: Promise<void>;
   #stop: () => void;
   #stopping = false;
+  #allowSpawn: (moduleUrl: string) => boolean;
 
-  /** Make the Manager of `container` (do this first, so its id is `"0"`). */
-  constructor(container: Container, name?: string) {
+  /**
+   * Make the Manager of `container` (do this first, so its id is `"0"`).
+   * `allowSpawn` decides which modules `spawn()` may import (default: local files).
+   */
+  constructor(
+    container: Container,
+    name?: string,
+    allowSpawn: (moduleUrl: string) => boolean = isLocalModule,
+  ) {
     super(container, name);
+    this.#allowSpawn = allowSpawn;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#stop = resolve;
     this.stopped = promise;
@@ -211,6 +248,13 @@ export class Manager extends Agent {
    */
   @expose
   async spawn(spec: string, ...args: unknown[]): Promise<[Agent | null, string]> {
+    const { url } = resolveSpec(spec);
+    if (!this.#allowSpawn(url)) {
+      throw new TypeError(
+        `Spawning from ${url} is not allowed in ${this.container.addr}: only local modules are, ` +
+          "unless the container was started with an allowSpawn option that permits it",
+      );
+    }
     const target = await importSpec(spec);
     let agent: unknown;
     if (isClass(target)) agent = new target(this.container, ...args);
@@ -280,7 +324,7 @@ export async function createManagedContainer(
     clock: resolveClock(options.clock),
   };
   const container = await Container.create(addr, containerOptions);
-  return new Manager(container);
+  return new Manager(container, undefined, options.allowSpawn);
 }
 
 /**

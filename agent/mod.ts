@@ -38,6 +38,7 @@ export {
   type ClockSpec,
   createManagedContainer,
   importSpec,
+  isLocalModule,
   type ManagedContainerOptions,
   Manager,
   type ManagerProxy,

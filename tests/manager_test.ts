@@ -220,3 +220,32 @@ Deno.test("clock fan-out: agents in three containers wake in lock step", async (
   await local.stopped;
   await master.shutdown();
 });
+
+Deno.test("Manager.spawn imports only local modules unless allowSpawn says otherwise", async () => {
+  const client = await Container.create(TCP);
+  const strict = await createManagedContainer(TCP);
+  const open = await createManagedContainer(TCP, {
+    allowSpawn: (url) => url === `${FIXTURES.split("#")[0]}`,
+  });
+  try {
+    const manager = await client.connect<Manager>(strict.addr);
+    for (
+      const spec of ["https://example.com/agents.ts#Evil", "npm:left-pad", "data:text/javascript,1"]
+    ) {
+      const error = await manager.spawn(spec).catch((e: unknown) => e) as RemoteException;
+      assert.ok(error instanceof RemoteException, spec);
+      assert.match(error.remoteMessage, /is not allowed/);
+    }
+    const [, addr] = await manager.spawn(`${FIXTURES}#Battery`, 1);
+    assert.equal(addr, `${strict.container.addr}1`);
+    const picky = await client.connect<Manager>(open.addr);
+    await picky.spawn(`${FIXTURES}#Battery`, 1);
+    const other = new URL("./fixtures_cli/agents.ts", import.meta.url).href;
+    await assert.rejects(picky.spawn(`${other}#Calculator`), /is not allowed/);
+  } finally {
+    strict.stop();
+    open.stop();
+    await Promise.all([strict.stopped, open.stopped]);
+    await client.shutdown();
+  }
+});
