@@ -5,7 +5,7 @@
  */
 
 import { CodecError } from "../errors.ts";
-import { SerializerRegistry, TYPE_TAG } from "./serializers.ts";
+import { MAX_DEPTH, SerializerRegistry, TYPE_TAG } from "./serializers.ts";
 import type { Codec, Constructor, FromPlain, ToPlain } from "./types.ts";
 
 const encoder = new TextEncoder();
@@ -15,10 +15,12 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 // and integers past 2^53 (which `JSON.parse` would silently round).
 const EXTENDED_TOKEN = /"(?:[^"\\]|\\.)*"|(-?Infinity|NaN|(?<![\d.eE+-])-?\d{16,}(?![\d.eE]))/g;
 const LONG_DIGITS = /\d{16}/;
-const SENTINEL = "\u0000aiomas:";
-// How JSON.stringify writes a SENTINEL-prefixed string.
-const SENTINEL_IN_JSON = /"\\u0000aiomas:([^"]*)"/g;
-const NUMBER_TOKEN = /^(?:-?Infinity|NaN|-?\d+(?:\.0)?)$/;
+/** A fresh marker for tokens JSON lacks: random, so a peer's strings cannot pose as one. */
+function newMarker(): string {
+  return `aiomas-${crypto.getRandomValues(new Uint32Array(2)).join("-")}:`;
+}
+// The tokens parseExtended quotes (a peer's string that merely looks like one stays a string).
+const NUMBER_TOKEN = /^(?:-?Infinity|NaN|-?\d+)$/;
 
 /** A number as Python's `json` writes it (floats keep a `.0`). */
 function pythonNumber(value: number | bigint): string {
@@ -53,13 +55,15 @@ export class JsonCodec implements Codec {
    * numbers are written as `NaN`/`Infinity`, and `bigint`s as plain digits.
    */
   encode(value: unknown): Uint8Array {
-    let extended = false;
+    let marker: string | undefined;
     const plain = this.#serializers.toPlainTree(value, (number) => {
-      extended = true;
-      return SENTINEL + pythonNumber(number);
+      marker ??= newMarker();
+      return marker + pythonNumber(number);
     });
     const text = JSON.stringify(plain);
-    return encoder.encode(extended ? text.replace(SENTINEL_IN_JSON, "$1") : text);
+    if (marker === undefined) return encoder.encode(text);
+    // Unquote the marked strings: "<marker>NaN" becomes NaN.
+    return encoder.encode(text.replace(new RegExp(`"${marker}([^"]*)"`, "g"), "$1"));
   }
 
   /** Decode UTF-8 JSON bytes; custom-type tags become their values. */
@@ -77,7 +81,8 @@ export class JsonCodec implements Codec {
       if (cause instanceof CodecError) throw cause;
       try {
         value = parseExtended(text);
-      } catch {
+      } catch (error) {
+        if (error instanceof CodecError) throw error;
         throw new CodecError(`Invalid JSON payload: ${(cause as Error).message}`, { cause });
       }
     }
@@ -90,21 +95,26 @@ export class JsonCodec implements Codec {
   }
 }
 
+/**
+ * Parse JSON with Python's extra tokens: each is quoted with a random marker
+ * (which a peer cannot guess, so its strings stay strings), then restored.
+ */
 function parseExtended(text: string): unknown {
+  const marker = newMarker();
   let found = false;
   const quoted = text.replace(EXTENDED_TOKEN, (match, token: string | undefined) => {
     if (token === undefined) return match;
     found = true;
-    return `"\\u0000aiomas:${token}"`;
+    return `"${marker}${token}"`;
   });
   const value = JSON.parse(quoted);
-  return found ? restoreTokens(value) : value;
+  return found ? restoreTokens(value, marker) : value;
 }
 
-function restoreTokens(value: unknown): unknown {
+function restoreTokens(value: unknown, marker: string, depth = 0): unknown {
   if (typeof value === "string") {
-    if (!value.startsWith(SENTINEL)) return value;
-    const token = value.slice(SENTINEL.length);
+    if (!value.startsWith(marker)) return value;
+    const token = value.slice(marker.length);
     // Only tokens this module quoted are turned back; other text stays a string.
     if (!NUMBER_TOKEN.test(token)) return value;
     if (token === "NaN" || token.endsWith("Infinity")) return Number(token);
@@ -114,10 +124,11 @@ function restoreTokens(value: unknown): unknown {
       : big;
   }
   if (typeof value !== "object" || value === null) return value;
+  if (depth > MAX_DEPTH) throw new CodecError(`Value nested deeper than ${MAX_DEPTH} levels`);
   const record = value as Record<string, unknown>;
   for (const key in record) {
     const item = record[key];
-    const restored = restoreTokens(item);
+    const restored = restoreTokens(item, marker, depth + 1);
     if (restored !== item) Object.defineProperty(record, key, { value: restored });
   }
   return value;

@@ -81,3 +81,20 @@ Deno.test("extraSerializers take @serializable classes and refuse other classes"
     /Plain in extraSerializers is not @serializable/,
   );
 });
+
+Deno.test("json: hostile nesting and marker-like strings", () => {
+  const codec = new JsonCodec();
+  codec.addSerializer(Date, (d) => d.toISOString(), (s: string) => new Date(s));
+  for (const inner of ['"__type__"', "NaN", "12345678901234567890"]) {
+    const deep = "[".repeat(100_000) + inner + "]".repeat(100_000);
+    assert.throws(() => codec.decode(text.encode(deep)), CodecError, inner);
+  }
+  // Strings that look like the codec's internal markers stay strings, both ways.
+  const tricky = ["\u0000aiomas:7", "aiomas-1-2:NaN", NaN, 2n ** 70n];
+  const copy = codec.decode(codec.encode(tricky)) as unknown[];
+  assert.deepEqual(copy.slice(0, 2), tricky.slice(0, 2));
+  assert.ok(Number.isNaN(copy[2]));
+  assert.equal(copy[3], 2n ** 70n);
+  const fromPeer = codec.decode(text.encode('["\\u0000aiomas:5.0", 12345678901234567890, "x"]'));
+  assert.deepEqual(fromPeer, ["\u0000aiomas:5.0", 12345678901234567890n, "x"]);
+});

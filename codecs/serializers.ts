@@ -169,16 +169,17 @@ export class SerializerRegistry {
   }
 
   /** Replace every decoded map that has a `__type__` key by its value, in place. */
-  reviveTree(value: unknown): unknown {
+  reviveTree(value: unknown, depth = 0): unknown {
     if (typeof value !== "object" || value === null) return value;
+    if (depth > MAX_DEPTH) throw new CodecError(`Value nested deeper than ${MAX_DEPTH} levels`);
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) value[i] = this.reviveTree(value[i]);
+      for (let i = 0; i < value.length; i++) value[i] = this.reviveTree(value[i], depth + 1);
       return value;
     }
     const record = value as Record<string, unknown>;
     for (const key in record) {
       const item = record[key];
-      const revived = this.reviveTree(item);
+      const revived = this.reviveTree(item, depth + 1);
       // defineProperty, not assignment: a "__proto__" key is data, never the prototype.
       if (revived !== item) Object.defineProperty(record, key, { value: revived });
     }
