@@ -327,8 +327,8 @@ Deno.test("msgpack: custom types as __type__ maps in registration order", () => 
     constructor(readonly s: string) {}
   }
   const codec = new MsgPackCodec();
-  codec.addSerializer(A, (a) => a.v, (v) => new A(v));
-  codec.addSerializer(B, (b) => b.s, (s) => new B(s));
+  codec.addSerializer(A, (a) => a.v, (v: number) => new A(v));
+  codec.addSerializer(B, (b) => b.s, (s: string) => new B(s));
   const bytes = codec.encode([new B("x"), new A(3)]);
   assert.equal(
     hex(bytes),
@@ -345,7 +345,7 @@ Deno.test("msgpack: custom types as __type__ maps in registration order", () => 
 
 Deno.test("msgpack: Date uses the registry when a Date serializer is registered", () => {
   const codec = new MsgPackCodec();
-  codec.addSerializer(Date, (d) => d.toISOString(), (s) => new Date(s));
+  codec.addSerializer(Date, (d) => d.toISOString(), (s: string) => new Date(s));
   codec.addSerializer(Object, () => "ref", (s) => ({ ref: s }));
   const date = new Date(Date.UTC(2016, 0, 1));
   const bytes = codec.encode(date);

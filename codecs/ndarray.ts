@@ -29,8 +29,8 @@ export interface NdarrayData {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-// deno-lint-ignore no-explicit-any
-const Float16: ArrayClass | undefined = (globalThis as any).Float16Array;
+const Float16: ArrayClass | undefined = (globalThis as { Float16Array?: ArrayClass })
+  .Float16Array;
 
 const CLASSES: [ArrayClass, string][] = [
   [Int8Array, "|i1"],

@@ -8,22 +8,27 @@
  * A class (constructor) whose direct instances a serializer handles.
  * Abstract classes are allowed; only the exact class is matched.
  */
-// deno-lint-ignore no-explicit-any
-export type Constructor<T = unknown> = abstract new (...args: any[]) => T;
+export type Constructor<T = unknown> = abstract new (...args: never[]) => T;
+
+// Serializer functions are declared as methods so that their parameters are
+// checked bivariantly: `(date: Date) => string` fits `ToPlain<unknown>`, and a
+// list of serializers of different types type-checks without `any`.
 
 /** Turns a value of a custom type into data the base codec can encode. */
-export type ToPlain<T> = (value: T) => unknown;
+export type ToPlain<T> = { toPlain(value: T): unknown }["toPlain"];
 
-/** Turns data decoded by the base codec back into a value of a custom type. */
-// deno-lint-ignore no-explicit-any
-export type FromPlain<T> = (data: any) => T;
+/**
+ * Turns data decoded by the base codec back into a value of a custom type,
+ * e.g. `([x, y]: number[]) => new Point(x, y)`: the data is what `toPlain` made.
+ */
+export type FromPlain<T> = { fromPlain(data: unknown): T }["fromPlain"];
 
 /**
  * A serializer triple `[Type, toPlain, fromPlain]`, as aiomas' extra
- * serializers return it.
+ * serializers return it. `SerializerTriple` without a type argument holds a
+ * serializer of any type.
  */
-// deno-lint-ignore no-explicit-any
-export type SerializerTriple<T = any> = readonly [Constructor<T>, ToPlain<T>, FromPlain<T>];
+export type SerializerTriple<T = unknown> = readonly [Constructor<T>, ToPlain<T>, FromPlain<T>];
 
 /**
  * An entry of the `extraSerializers` option: a function returning a

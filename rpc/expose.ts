@@ -47,11 +47,9 @@ function markFunction<F extends object>(fn: F): F {
  * console.log(new Calculator().add(1, 2), dictService.mul(2, 3)); // 3 6
  * ```
  */
-// deno-lint-ignore no-explicit-any
-export function expose<F extends (...args: any[]) => unknown>(fn: F): F;
+export function expose<F extends (...args: never[]) => unknown>(fn: F): F;
 /** The method-decorator form of {@linkcode expose}. */
-// deno-lint-ignore no-explicit-any
-export function expose<F extends (...args: any[]) => unknown>(
+export function expose<F extends (...args: never[]) => unknown>(
   method: F,
   context: ClassMethodDecoratorContext,
 ): F;

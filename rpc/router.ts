@@ -15,8 +15,7 @@ import { isExposedField, isExposedFunction } from "./expose.ts";
 /** An exposed function found for a path, with the service it belongs to. */
 export interface ResolvedCall {
   /** The exposed function. */
-  // deno-lint-ignore no-explicit-any
-  fn: (...args: any[]) => unknown;
+  fn: (...args: unknown[]) => unknown;
   /** The service the function is called on (`this`). */
   thisArg: unknown;
 }
