@@ -31,7 +31,8 @@ export interface TransportListener extends AsyncIterable<Transport> {
   close(): void;
 }
 
-/** Wrap a `Deno.Conn` as a {@linkcode Transport}.
+/**
+ * Wrap a `Deno.Conn` as a {@linkcode Transport}.
  *
  * Reads go straight to `conn.read()`: measured against `conn.readable` with a
  * BYOB reader, it gave about twice the sequential round trips and ~15% more
