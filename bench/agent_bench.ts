@@ -19,6 +19,7 @@ import { MsgPackCodec } from "../codecs/msgpack.ts";
 import type { CodecClass } from "../codecs/types.ts";
 import { expose } from "../rpc/mod.ts";
 import type { RemoteOf } from "../rpc/proxy.ts";
+import { mulberry32 } from "../tests/prng.ts";
 import { type Measurement, medianRate } from "./measure.ts";
 import { type BenchOptions, callRates, callRows } from "./net_bench.ts";
 import type { OneMillionResult } from "./one_million.ts";
@@ -50,18 +51,6 @@ export async function agentEcho(
   } finally {
     await Promise.all([near.shutdown(), far.shutdown()]);
   }
-}
-
-/** A small seeded PRNG (mulberry32): uniform floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** An agent of the swarm: answers pings and pings random agents of the other container. */

@@ -1,15 +1,6 @@
 import assert from "node:assert/strict";
+import { mulberry32 } from "../tests/prng.ts";
 import { TimerHeap } from "./timer_heap.ts";
-
-// A small deterministic PRNG (mulberry32) so failures are reproducible.
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 Deno.test("TimerHeap: empty heap", () => {
   const heap = new TimerHeap<number>();
@@ -37,7 +28,7 @@ Deno.test("TimerHeap: push returns increasing sequence numbers", () => {
 
 Deno.test("TimerHeap: compact drops items and keeps the order", () => {
   const heap = new TimerHeap<{ id: number; dead: boolean }>();
-  const random = rng(7);
+  const random = mulberry32(7);
   const all = [];
   for (let id = 0; id < 10_000; id++) {
     const item = { id, dead: random() < 0.6 };
@@ -57,7 +48,7 @@ Deno.test("TimerHeap: compact drops items and keeps the order", () => {
 Deno.test("TimerHeap: 1,000,000 random items pop in (time, seq) order", () => {
   const n = 1_000_000;
   const heap = new TimerHeap<number>();
-  const random = rng(42);
+  const random = mulberry32(42);
   const times = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     // Coarse times give many ties, which must come out in push order.
@@ -80,7 +71,7 @@ Deno.test("TimerHeap: 1,000,000 random items pop in (time, seq) order", () => {
 
 Deno.test("TimerHeap: interleaved pushes and pops", () => {
   const heap = new TimerHeap<number>();
-  const random = rng(3);
+  const random = mulberry32(3);
   let now = 0;
   let popped = 0;
   for (let i = 0; i < 50_000; i++) {

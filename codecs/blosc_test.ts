@@ -3,30 +3,12 @@ import { CodecError } from "../errors.ts";
 import { bloscCompress, bloscDecompress } from "./blosc.ts";
 import { blosclzCompress, blosclzDecompress } from "./blosclz.ts";
 import { lz4Decompress } from "./lz4.ts";
+import { mulberry32 } from "../tests/prng.ts";
+import { fromHex, loadVectors, toHex, type Vector } from "../tests/vectors.ts";
 
 // ---------------------------------------------------------------- helpers
 
-const VECTORS = new URL("../tests/vectors/msgpack_blosc.json", import.meta.url);
-
-interface Vector {
-  name: string;
-  frame_hex: string;
-  msgpack_hex?: string;
-  encode_exact: boolean;
-  blosc: { flags: number; typesize: number; nbytes: number; blocksize: number };
-}
-
-const vectors: Vector[] = JSON.parse(Deno.readTextFileSync(VECTORS)).vectors;
-
-function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+const { vectors } = await loadVectors("msgpack_blosc");
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -34,14 +16,9 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** The Blosc payload of a vector (its frame without the 4-byte length). */
-function payload(v: Vector): Uint8Array {
-  return fromHex(v.frame_hex).subarray(4);
-}
-
 /** The MsgPack bytes a vector's frame holds. */
 function msgpackOf(v: Vector): Uint8Array {
-  if (v.msgpack_hex !== undefined) return fromHex(v.msgpack_hex);
+  if (v.msgpack !== undefined) return v.msgpack;
   if (v.name === "blosc_multiblock_request") {
     // The vector file omits these 1.2 MB; its notes say what they are.
     const head = fromHex("93000692a36c656edb00124f80");
@@ -50,17 +27,7 @@ function msgpackOf(v: Vector): Uint8Array {
     out.set(new TextEncoder().encode("spam".repeat(300000)), head.length);
     return out;
   }
-  return payload(v).slice(16); // memcpyed
-}
-
-/** A small seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return v.payload.slice(16); // memcpyed
 }
 
 function assertCodecError(fn: () => unknown, pattern: RegExp): void {
@@ -527,7 +494,7 @@ const CBLOSC_HEADERS: [number, number, number, number][] = [
 Deno.test("every aiomas vector decompresses to its MsgPack bytes", () => {
   assert.equal(vectors.length, 74);
   for (const v of vectors) {
-    const out = bloscDecompress(payload(v));
+    const out = bloscDecompress(v.payload);
     assert.ok(equalBytes(out, msgpackOf(v)), v.name);
   }
 });
@@ -535,8 +502,8 @@ Deno.test("every aiomas vector decompresses to its MsgPack bytes", () => {
 Deno.test("encode_exact vectors compress to exactly aiomas' bytes", () => {
   let exact = 0;
   for (const v of vectors) {
-    if (!v.encode_exact) continue;
-    assert.equal(toHex(bloscCompress(msgpackOf(v))), toHex(payload(v)), v.name);
+    if (!v.encodeExact) continue;
+    assert.equal(toHex(bloscCompress(msgpackOf(v))), toHex(v.payload), v.name);
     exact++;
   }
   assert.ok(exact > 50);
@@ -548,7 +515,7 @@ Deno.test("every vector round-trips with c-blosc's header fields", () => {
     const frame = bloscCompress(data);
     assert.ok(equalBytes(bloscDecompress(frame), data), v.name);
     // Same version, flags (apart from memcpyed), typesize, nbytes, blocksize.
-    const theirs = payload(v);
+    const theirs = v.payload;
     assert.deepEqual([frame[0], frame[1], frame[2] & ~2, frame[3]], [2, 1, theirs[2] & ~2, 8]);
     assert.equal(toHex(frame.subarray(4, 12)), toHex(theirs.subarray(4, 12)), v.name);
     // Never bigger than what Python sent.
@@ -599,7 +566,7 @@ Deno.test("an unknown compressor code is named", () => {
 });
 
 Deno.test("compressed buffers keep c-blosc's layout and blosclz token rules", () => {
-  const random = prng(7);
+  const random = mulberry32(7);
   const cases: [Uint8Array, number][] = [
     [elems(5000, 8), 8],
     [elems(1_100_000, 8), 8], // two blocks: 8 streams, then 1
@@ -633,7 +600,7 @@ Deno.test("compressed buffers keep c-blosc's layout and blosclz token rules", ()
 });
 
 Deno.test("blosclz encoder uses the far distance form beyond 8191 bytes", () => {
-  const random = prng(11);
+  const random = mulberry32(11);
   const chunk = new Uint8Array(20_000).map(() => random() * 256);
   const data = new Uint8Array(100_000).map((_, i) => chunk[i % chunk.length]);
   const frame = bloscCompress(data, { typesize: 1, shuffle: false });
@@ -662,7 +629,7 @@ Deno.test("stored forms: small, incompressible, and a typesize of 1", () => {
   const zeros = new Uint8Array(127);
   assert.equal(toHex(bloscCompress(zeros).subarray(0, 16)), "020113087f000000780000008f000000");
   // Random data does not shrink: memcpyed (0x03 when the block would be split).
-  const random = prng(3);
+  const random = mulberry32(3);
   const noise = new Uint8Array(1111).map(() => random() * 256);
   const frame = bloscCompress(noise);
   assert.equal(toHex(frame.subarray(0, 16)), "02010308570400005004000067040000");
@@ -674,7 +641,7 @@ Deno.test("stored forms: small, incompressible, and a typesize of 1", () => {
 });
 
 Deno.test("round trips of many sizes, typesizes and contents", () => {
-  const random = prng(5);
+  const random = mulberry32(5);
   const sizes = [1, 7, 8, 9, 127, 128, 129, 255, 1000, 1024, 4095, 4097, 32768, 65537, 262145];
   const makers: ((n: number) => Uint8Array)[] = [
     (n) => new Uint8Array(n).map(() => random() * 256),
@@ -843,9 +810,9 @@ Deno.test("blosclz codec on its own: runs, overlaps and tiny inputs", () => {
 });
 
 Deno.test("fuzz: mutated buffers decode or raise CodecError, quickly", () => {
-  const random = prng(20240601);
+  const random = mulberry32(20240601);
   const sources: Uint8Array[] = [
-    ...vectors.filter((v) => v.name !== "blosc_multiblock_request").map(payload),
+    ...vectors.filter((v) => v.name !== "blosc_multiblock_request").map((v) => v.payload),
     ...FIXTURES.map((f) => fromHex(f.hex.join(""))),
     bloscCompress(elems(5000, 8)),
     bloscCompress(ramp(70_000), { typesize: 1 }),
@@ -924,7 +891,7 @@ Deno.test({
   name: "c-blosc 1.21.3 (python3-blosc) decompresses what bloscCompress writes",
   ignore: !CBLOSC,
   fn: async () => {
-    const random = prng(9);
+    const random = mulberry32(9);
     const inputs: [Uint8Array, number, boolean][] = [
       [msgpackInts(Array.from({ length: 20000 }, (_, i) => i % 100)), 8, true],
       [elems(1_100_000, 8), 8, true],

@@ -3,49 +3,9 @@ import { CodecError } from "../errors.ts";
 import { bloscCompress } from "./blosc.ts";
 import { MsgPackCodec } from "./msgpack.ts";
 import { MsgPackBloscCodec } from "./msgpack_blosc.ts";
+import { convert, loadVectors, toHex } from "../tests/vectors.ts";
 
-const VECTORS = new URL("../tests/vectors/msgpack_blosc.json", import.meta.url);
-
-interface Vector {
-  name: string;
-  context: string;
-  frame_hex: string;
-  decoded: unknown;
-  encode_exact: boolean;
-}
-
-const file: { contexts: Record<string, { serializers: string[] }>; vectors: Vector[] } = JSON
-  .parse(Deno.readTextFileSync(VECTORS));
-
-function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Turn the vector file's JSON conventions into the values they stand for. */
-function revive(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(revive);
-  if (typeof value !== "object" || value === null) return value;
-  const record = value as Record<string, unknown>;
-  const keys = Object.keys(record);
-  if (keys.length === 1) {
-    const [key] = keys;
-    const data = record[key];
-    if (key === "$bytes") return fromHex(data as string);
-    if (key === "$int") return BigInt(data as string);
-    if (key === "$float") return Number(data as string);
-    if (key === "$str_repeat") {
-      const [text, times] = data as [string, number];
-      return text.repeat(times);
-    }
-  }
-  return Object.fromEntries(keys.map((key) => [key, revive(record[key])]));
-}
+const file = await loadVectors("msgpack_blosc");
 
 /**
  * A codec with one stand-in serializer per `__type__` id of the vector's
@@ -65,19 +25,18 @@ function codecFor(context: string): MsgPackBloscCodec {
 Deno.test("every MsgPackBlosc vector decodes to its value", () => {
   assert.equal(file.vectors.length, 74);
   for (const v of file.vectors) {
-    const payload = fromHex(v.frame_hex).subarray(4);
-    assert.deepStrictEqual(codecFor(v.context).decode(payload), revive(v.decoded), v.name);
+    assert.deepStrictEqual(codecFor(v.context).decode(v.payload), convert(v.raw), v.name);
   }
 });
 
 Deno.test("encode_exact vectors encode to exactly Python's bytes", () => {
   let count = 0;
   for (const v of file.vectors) {
-    if (!v.encode_exact) continue;
+    if (!v.encodeExact) continue;
     const codec = new MsgPackBloscCodec();
     // Tags are plain maps here, so no serializers are needed to encode them.
-    const bytes = codec.encode(revive(v.decoded));
-    assert.equal(toHex(bytes), v.frame_hex.slice(8), v.name);
+    const bytes = codec.encode(convert(v.raw));
+    assert.equal(toHex(bytes), toHex(v.payload), v.name);
     count++;
   }
   assert.ok(count >= 60, `${count} exact vectors`);
@@ -86,10 +45,10 @@ Deno.test("encode_exact vectors encode to exactly Python's bytes", () => {
 Deno.test("every vector's value round-trips, and compressed ones are no larger than Python's", () => {
   for (const v of file.vectors) {
     const codec = codecFor(v.context);
-    const value = revive(v.decoded);
+    const value = convert(v.raw);
     const bytes = codec.encode(value);
     assert.deepStrictEqual(codec.decode(bytes), value, v.name);
-    assert.ok(bytes.length <= v.frame_hex.length / 2 - 4, v.name);
+    assert.ok(bytes.length <= v.payload.length, v.name);
   }
 });
 

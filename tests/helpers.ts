@@ -54,13 +54,6 @@ export async function untilClosed(conn: Deno.Conn): Promise<void> {
   }
 }
 
-/** Parse a hex string into bytes. */
-export function fromHex(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
 /** Run `fn` with console.warn silenced; returns what was logged. */
 export async function captureWarnings<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
   const original = console.warn;

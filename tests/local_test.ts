@@ -13,6 +13,7 @@ import {
   startServer,
 } from "@aiomas/aiomas";
 import { createManagedContainer } from "@aiomas/aiomas/agent";
+import { mulberry32 } from "./prng.ts";
 
 Deno.test("local:// addresses parse and format", () => {
   assert.deepEqual(parseAddress("local://sim"), { local: "sim" });
@@ -76,18 +77,6 @@ Deno.test("connect retries until a local container appears (timeout)", async () 
   await manager.stopped;
   await master.shutdown();
 });
-
-/** A seeded PRNG (mulberry32): the same seed gives the same sequence. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gossiper extends Agent {
   #random: () => number;

@@ -34,6 +34,8 @@ export interface Vector {
   readonly frame: Uint8Array;
   /** The payload (the frame without its header). */
   readonly payload: Uint8Array;
+  /** The MsgPack bytes a Blosc payload holds, where the file records them (`msgpack_hex`). */
+  readonly msgpack?: Uint8Array;
   /** `decoded` exactly as the file has it (custom types as `{"__type__": [id, data]}`). */
   readonly raw: unknown;
   /** Whether encoding the decoded value must give exactly {@linkcode Vector.frame}. */
@@ -66,6 +68,7 @@ interface RawVector {
   decoded: unknown;
   encode_exact: boolean;
   payload_text?: string;
+  msgpack_hex?: string;
 }
 
 /** Whether the vector directory exists (a checkout without `../shared` has none). */
@@ -109,6 +112,7 @@ export async function loadVectors(name: VectorFileName): Promise<VectorFile> {
       direction: v.direction,
       frame,
       payload: frame.subarray(4),
+      msgpack: v.msgpack_hex === undefined ? undefined : fromHex(v.msgpack_hex),
       raw: v.decoded,
       encodeExact: v.encode_exact,
       payloadText: v.payload_text,
