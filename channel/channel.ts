@@ -23,6 +23,8 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 
 // A sender waits for the socket once this much is queued (backpressure).
 const HIGH_WATER_MARK = 1024 * 1024;
+// Replies queued beyond this (plus two maximal messages) mean the peer does not read.
+const REPLY_BUFFER_LIMIT = 16 * 1024 * 1024;
 const INITIAL_READ_BUFFER = 64 * 1024;
 
 /** Options of a single {@linkcode Channel.send} call. */
@@ -43,9 +45,6 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
-
-/** A late reply to an abandoned request is dropped, not treated as a protocol error. */
-const ABANDONED: Pending = { resolve() {}, reject() {} };
 
 /**
  * A request received from the peer. Answer it once, with
@@ -209,8 +208,8 @@ export class Channel implements AsyncIterable<Request> {
     if (signal === undefined) return reply;
     return await new Promise((resolve, reject) => {
       const onAbort = () => {
-        // Keep the id so a late reply is dropped silently.
-        if (this.#pending.has(id)) this.#pending.set(id, ABANDONED);
+        // Forget the request; its late reply, if any, is dropped in #dispatch.
+        this.#pending.delete(id);
         reject(signal.reason);
       };
       signal.addEventListener("abort", onAbort, { once: true });
@@ -262,7 +261,9 @@ export class Channel implements AsyncIterable<Request> {
   async close(): Promise<void> {
     if (this.#closeReason) return await this.closed;
     if (this.#queuedBytes > 0 || this.#writing) {
-      await Promise.race([this.#drain(), new Promise((r) => setTimeout(r, 100))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.#drain(), new Promise((r) => timer = setTimeout(r, 100))]);
+      clearTimeout(timer);
     }
     this.#shutDown(new ConnectionError(`Connection to ${this.peer} was closed`));
     await this.closed;
@@ -274,10 +275,23 @@ export class Channel implements AsyncIterable<Request> {
     let payload: Uint8Array;
     try {
       payload = this.codec.encode([type, id, value]);
+      if (payload.length > this.#maxMessageSize) {
+        throw new ProtocolError(
+          `Reply of ${payload.length} bytes exceeds maxMessageSize (${this.#maxMessageSize})`,
+        );
+      }
     } catch (error) {
-      payload = this.codec.encode([EXCEPTION, id, formatTraceback(error)]);
+      // The peer learns why instead of waiting forever; the error text is short.
+      payload = this.codec.encode([EXCEPTION, id, formatTraceback(error).slice(-4096)]);
     }
     this.#enqueue(payload);
+    if (this.#queuedBytes > REPLY_BUFFER_LIMIT + 2 * this.#maxMessageSize) {
+      // A peer that sends requests but never reads the replies.
+      this.#fail(
+        new ProtocolError(`Peer does not read its replies (${this.#queuedBytes} bytes queued)`),
+      );
+      return Promise.resolve();
+    }
     return this.#queuedBytes > HIGH_WATER_MARK ? this.#drain() : Promise.resolve();
   }
 
@@ -393,14 +407,8 @@ export class Channel implements AsyncIterable<Request> {
       }
     } catch (error) {
       if (this.#closeReason) return;
-      if (error instanceof AiomasError) {
-        this.#onError(error, this);
-        this.#shutDown(
-          new ConnectionError(`Connection to ${this.peer} closed: ${error.message}`, {
-            cause: error,
-          }),
-        );
-      } else {
+      if (error instanceof AiomasError) this.#fail(error);
+      else {
         this.#shutDown(
           new ConnectionError(
             `Connection to ${this.peer} lost: ${(error as Error)?.message ?? error}`,
@@ -408,6 +416,18 @@ export class Channel implements AsyncIterable<Request> {
           ),
         );
       }
+    }
+  }
+
+  /** Close the connection because the peer broke the protocol, and say why. */
+  #fail(error: AiomasError): void {
+    this.#shutDown(
+      new ConnectionError(`Connection to ${this.peer} closed: ${error.message}`, { cause: error }),
+    );
+    try {
+      this.#onError(error, this);
+    } catch (hookError) {
+      console.warn(`aiomas: onError hook failed: ${hookError}`);
     }
   }
 
@@ -434,7 +454,11 @@ export class Channel implements AsyncIterable<Request> {
       throw new ProtocolError(`Unknown msg_type ${String(type)}`);
     }
     const pending = this.#pending.get(id);
-    if (pending === undefined) throw new ProtocolError(`Reply to unknown request id ${id}`);
+    if (pending === undefined) {
+      // An id we issued is a late reply to an aborted or timed-out request: dropped.
+      if (id < this.#nextId) return;
+      throw new ProtocolError(`Reply to unknown request id ${id}`);
+    }
     this.#pending.delete(id);
     if (type === RESULT) pending.resolve(content);
     else {

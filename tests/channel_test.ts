@@ -253,3 +253,41 @@ Deno.test("an aborted send rejects at once and its late reply is dropped", async
   await channel.close();
   await server.close();
 });
+
+Deno.test("a reply over maxMessageSize reaches the caller as an EXCEPTION", async () => {
+  const server = await startServer(LOCAL, async (channel) => {
+    for await (const request of channel) await request.reply("x".repeat(request.content as number));
+  }, { maxMessageSize: 1024 });
+  const channel = await openConnection(server.addr, { maxMessageSize: 1024 });
+  const error = await channel.send(5000).catch((e) => e) as RemoteException;
+  assert.ok(error instanceof RemoteException);
+  assert.match(error.remoteMessage, /exceeds maxMessageSize/);
+  assert.equal(await channel.send(3), "xxx");
+  await channel.close();
+  await server.close();
+});
+
+Deno.test("bad input: a peer that never reads its replies is disconnected", async () => {
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler((request) => request.reply(request.content));
+  }, { maxMessageSize: 128 * 1024 });
+  const [, logged] = await captureWarnings(async () => {
+    const raw = await Deno.connect(server.addr as TcpAddress);
+    const request = frame(`[0, 0, "${"y".repeat(64 * 1024)}"]`);
+    // Send ~24 MiB of requests without reading a single reply.
+    for (let i = 0; i < 384; i++) {
+      try {
+        await writeAll(raw, request);
+      } catch {
+        break; // the server hung up
+      }
+    }
+    await untilClosed(raw);
+    raw.close();
+    const good = await openConnection(server.addr);
+    assert.equal(await good.send("still serving"), "still serving");
+    await good.close();
+  });
+  assert.ok(logged.some((line) => /does not read its replies/.test(line)), logged.join("\n"));
+  await server.close();
+});

@@ -304,3 +304,23 @@ Deno.test("a disconnect with 100 calls pending rejects all with ConnectionError"
   assert.ok(results.every((result) => result instanceof ConnectionError));
   await client.close();
 });
+
+Deno.test("a result over maxMessageSize is a RemoteException, sync or async; the server lives on", async () => {
+  const service = {
+    big: expose((n: number) => "z".repeat(n)),
+    bigLater: expose(async (n: number) => {
+      await Promise.resolve();
+      return "z".repeat(n);
+    }),
+  };
+  const server = await startServer(LOCAL, service, { maxMessageSize: 1024 });
+  const client = await openConnection(server.addr, { maxMessageSize: 1024 });
+  for (const name of ["big", "bigLater"]) {
+    const error = await client.remote[name](4096).catch((e: unknown) => e) as RemoteException;
+    assert.ok(error instanceof RemoteException, name);
+    assert.match(error.remoteMessage, /exceeds maxMessageSize/);
+  }
+  assert.equal(await client.remote.big(2), "zz");
+  await client.close();
+  await server.close();
+});
