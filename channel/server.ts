@@ -121,7 +121,17 @@ export function serveListener(
   const channels = new Set<Channel>();
   const accepting = (async () => {
     for await (const transport of listener) {
-      const channel = createChannel(transport, options);
+      let channel: Channel;
+      try {
+        channel = createChannel(transport, options);
+      } catch (error) {
+        // A failing codec, serializer or setup hook costs this client only.
+        console.warn(
+          `aiomas: could not set up ${transport.peer}: ${(error as Error)?.stack ?? error}`,
+        );
+        transport.close();
+        continue;
+      }
       channels.add(channel);
       channel.closed.then(() => channels.delete(channel));
       (async () => await onChannel(channel))().catch((error) => {

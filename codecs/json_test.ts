@@ -98,3 +98,27 @@ Deno.test("json: hostile nesting and marker-like strings", () => {
   const fromPeer = codec.decode(text.encode('["\\u0000aiomas:5.0", 12345678901234567890, "x"]'));
   assert.deepEqual(fromPeer, ["\u0000aiomas:5.0", 12345678901234567890n, "x"]);
 });
+
+Deno.test("json: a serializer that fails on bad data is a CodecError; encode is reentrant", async () => {
+  const { createCodec, serializable } = await import("@aiomas/aiomas/codecs");
+  @serializable
+  class Point {
+    constructor(public x = 0) {}
+  }
+  const codec = createCodec(JsonCodec, [Point]);
+  for (const data of ["null", "[1]", '"text"']) {
+    assert.throws(() => codec.decode(text.encode(`{"__type__": [0, ${data}]}`)), CodecError, data);
+  }
+  // A serializer may call encode on the same codec, even while big numbers are replaced.
+  class Wrapper {
+    constructor(readonly inner: unknown) {}
+  }
+  codec.addSerializer(
+    Wrapper,
+    (w) => new TextDecoder().decode(codec.encode(w.inner)),
+    (s: string) => new Wrapper(codec.decode(text.encode(s))),
+  );
+  const copy = codec.decode(codec.encode([2n ** 64n, new Wrapper([NaN])])) as [bigint, Wrapper];
+  assert.equal(copy[0], 2n ** 64n);
+  assert.ok(Number.isNaN((copy[1].inner as number[])[0]));
+});

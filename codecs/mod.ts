@@ -24,6 +24,7 @@ export type {
 export {
   createCodec,
   MAX_DEPTH,
+  type ReplaceNumber,
   serializable,
   type SerializableClass,
   type SerializerEntry,

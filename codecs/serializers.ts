@@ -19,6 +19,9 @@ import type {
 /** The key of aiomas' custom-type tag. */
 export const TYPE_TAG = "__type__";
 
+/** Replaces a number that plain JSON cannot carry; see {@linkcode SerializerRegistry.toPlainTree}. */
+export type ReplaceNumber = (value: number | bigint) => unknown;
+
 /** A registered serializer: its `__type__` id and its encoding function. */
 export interface SerializerEntry {
   /** The `__type__` id: the number of serializers registered before it. */
@@ -93,7 +96,15 @@ export class SerializerRegistry {
           `in the same order (${this.size} registered here)`,
       );
     }
-    return fromPlain(tag[1]);
+    try {
+      return fromPlain(tag[1]);
+    } catch (cause) {
+      if (cause instanceof CodecError) throw cause;
+      throw new CodecError(
+        `Serializer ${tag[0]} could not decode its data: ${(cause as Error)?.message ?? cause}`,
+        { cause },
+      );
+    }
   }
 
   /**
@@ -104,32 +115,25 @@ export class SerializerRegistry {
    * carry exactly (non-finite, `-0`, integral beyond 2^53); its result
    * replaces the value.
    */
-  toPlainTree(value: unknown, replaceNumber?: (value: number | bigint) => unknown): unknown {
-    this.#replaceNumber = replaceNumber;
-    try {
-      return this.#toPlain(value, 0);
-    } finally {
-      this.#replaceNumber = undefined;
-    }
+  toPlainTree(value: unknown, replaceNumber?: ReplaceNumber): unknown {
+    return this.#toPlain(value, 0, replaceNumber);
   }
 
-  #replaceNumber: ((value: number | bigint) => unknown) | undefined;
-
-  #toPlain(value: unknown, depth: number): unknown {
+  #toPlain(value: unknown, depth: number, replaceNumber: ReplaceNumber | undefined): unknown {
     if (typeof value !== "object" || value === null) {
       if (typeof value === "number") {
         if (
-          this.#replaceNumber !== undefined &&
+          replaceNumber !== undefined &&
           (!Number.isFinite(value) || Object.is(value, -0) ||
             (Math.abs(value) > Number.MAX_SAFE_INTEGER && Number.isInteger(value)))
-        ) return this.#replaceNumber(value);
+        ) return replaceNumber(value);
         return value;
       }
       if (typeof value === "function" || typeof value === "symbol") {
         throw new CodecError(`Cannot encode a ${typeof value}: expose it or send data instead`);
       }
       if (typeof value === "bigint") {
-        if (this.#replaceNumber !== undefined) return this.#replaceNumber(value);
+        if (replaceNumber !== undefined) return replaceNumber(value);
         throw new CodecError("Cannot encode a bigint here: use MsgPackCodec or a number");
       }
       return value;
@@ -139,7 +143,7 @@ export class SerializerRegistry {
       let copy: unknown[] | undefined;
       for (let i = 0; i < value.length; i++) {
         const item = value[i];
-        const plain = this.#toPlain(item, depth + 1);
+        const plain = this.#toPlain(item, depth + 1, replaceNumber);
         if (plain !== item && copy === undefined) copy = value.slice(0, i);
         if (copy !== undefined) copy.push(plain);
       }
@@ -149,7 +153,7 @@ export class SerializerRegistry {
     if (proto !== Object.prototype && proto !== null) {
       const tagged = this.tag(value);
       if (tagged !== undefined) {
-        tagged.__type__[1] = this.#toPlain(tagged.__type__[1], depth + 1);
+        tagged.__type__[1] = this.#toPlain(tagged.__type__[1], depth + 1, replaceNumber);
         return tagged;
       }
       if (value instanceof Date) return value.toISOString();
@@ -161,9 +165,10 @@ export class SerializerRegistry {
     let copy: Record<string, unknown> | undefined;
     for (const key in value) {
       const item = (value as Record<string, unknown>)[key];
-      const plain = this.#toPlain(item, depth + 1);
+      const plain = this.#toPlain(item, depth + 1, replaceNumber);
       if (plain !== item && copy === undefined) copy = { ...value };
-      if (copy !== undefined) copy[key] = plain;
+      // defineProperty, not assignment: a "__proto__" key is data.
+      if (copy !== undefined) Object.defineProperty(copy, key, { value: plain, enumerable: true });
     }
     return copy ?? value;
   }
@@ -269,6 +274,9 @@ export function serializable<C extends Constructor<object>>(
 ): C & SerializableClass<InstanceType<C>> {
   const toPlain = (value: object) => ({ ...value });
   const fromPlain = (data: Record<string, unknown>) => {
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      throw new CodecError(`Invalid data for ${target.name}: expected an object of its fields`);
+    }
     const instance = Object.create(target.prototype);
     for (const key of Object.keys(data)) {
       if (key !== "__proto__") instance[key] = data[key];

@@ -167,15 +167,14 @@ export class RpcClient<T = unknown> implements Caller {
           "register a serializer for it, or expose its methods to pass it by reference",
       );
     }
+    const known = this.#refNames.get(value);
+    if (known !== undefined) return known;
     const path = this.#servicePath?.(value) ?? servicePath(this.service, value);
     if (path !== undefined) return path;
     // Not part of the local service tree: serve it under a connection-local name.
-    let name = this.#refNames.get(value);
-    if (name === undefined) {
-      name = `@${this.#refs.size}`;
-      this.#refs.set(name, value);
-      this.#refNames.set(value, name);
-    }
+    const name = `@${this.#refs.size}`;
+    this.#refs.set(name, value);
+    this.#refNames.set(value, name);
     return name;
   }
 }

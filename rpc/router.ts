@@ -28,8 +28,13 @@ function isPlainObject(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+/** A path or name as error messages show it: a peer may send megabytes of it. */
+function quoted(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+}
+
 function notFound(name: string, where: string): NotExposedError {
-  return new NotExposedError(`Name "${name}" not found in "${where}"`);
+  return new NotExposedError(`Name "${quoted(name)}" not found in "${quoted(where)}"`);
 }
 
 /**
@@ -47,7 +52,7 @@ function member(service: unknown, name: string, where: string): unknown {
     if (descriptor === undefined) throw notFound(name, where);
     const value = descriptor.value;
     if (isExposedFunction(value) || (typeof value === "object" && value !== null)) return value;
-    throw new NotExposedError(`"${name}" in "${where}" is not exposed`);
+    throw new NotExposedError(`"${quoted(name)}" in "${quoted(where)}" is not exposed`);
   }
   for (
     let holder: object | null = service;
@@ -62,7 +67,7 @@ function member(service: unknown, name: string, where: string): unknown {
         return value;
       }
     }
-    throw new NotExposedError(`"${name}" in "${where}" is not exposed`);
+    throw new NotExposedError(`"${quoted(name)}" in "${quoted(where)}" is not exposed`);
   }
   throw notFound(name, where);
 }
@@ -87,9 +92,9 @@ export function resolvePath(
   path: string,
   refs?: ReadonlyMap<string, object>,
 ): ResolvedCall {
-  const segments = path.split("/");
+  const segments = path.split("/", MAX_SEGMENTS + 1);
   if (segments.length > MAX_SEGMENTS) {
-    throw new NotExposedError(`Path "${path.slice(0, 200)}" has too many segments`);
+    throw new NotExposedError(`Path "${quoted(path)}" has too many segments`);
   }
   let service: unknown = root;
   let where = "";
@@ -103,19 +108,19 @@ export function resolvePath(
   for (let i = start; i < segments.length; i++) {
     const name = segments[i];
     if (name === "" || name === "." || name === "..") {
-      throw new NotExposedError(`Invalid path "${path}": empty or relative segment`);
+      throw new NotExposedError(`Invalid path "${quoted(path)}": empty or relative segment`);
     }
     const value = member(service, name, where);
     if (i === segments.length - 1) {
       if (isExposedFunction(value)) {
         return { fn: value as ResolvedCall["fn"], thisArg: service };
       }
-      throw new NotExposedError(`"${path}" is not an exposed function`);
+      throw new NotExposedError(`"${quoted(path)}" is not an exposed function`);
     }
     service = value;
     where = where === "" ? name : `${where}/${name}`;
   }
-  throw new NotExposedError(`Invalid path "${path}"`);
+  throw new NotExposedError(`Invalid path "${quoted(path)}"`);
 }
 
 const mounts = new WeakMap<object, { parent: object; name: string }>();
