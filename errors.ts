@@ -51,6 +51,10 @@ export class RemoteException extends AiomasError {
   readonly origin: string;
   /** The traceback-like text the peer sent (its last line is `Type: message`). */
   readonly remoteTraceback: string;
+  /** The remote error's type name, such as `TypeError` or `LookupError`. */
+  readonly remoteType: string;
+  /** The remote error's message, without its type name. */
+  readonly remoteMessage: string;
 
   /** Wrap the text of an `EXCEPTION` frame received from `origin`. */
   constructor(origin: string, remoteTraceback: string) {
@@ -58,20 +62,9 @@ export class RemoteException extends AiomasError {
     super(`${last} (raised by ${origin})\n\nRemote traceback:\n${remoteTraceback}`);
     this.origin = origin;
     this.remoteTraceback = remoteTraceback;
-  }
-
-  /** The remote error's type name, such as `TypeError` or `LookupError`. */
-  get remoteType(): string {
-    const last = lastLine(this.remoteTraceback);
     const colon = last.indexOf(":");
-    return colon < 0 ? last : last.slice(0, colon);
-  }
-
-  /** The remote error's message, without its type name. */
-  get remoteMessage(): string {
-    const last = lastLine(this.remoteTraceback);
-    const colon = last.indexOf(":");
-    return colon < 0 ? "" : last.slice(colon + 1).trim();
+    this.remoteType = colon < 0 ? last : last.slice(0, colon);
+    this.remoteMessage = colon < 0 ? "" : last.slice(colon + 1).trim();
   }
 }
 

@@ -5,14 +5,19 @@
  * @module
  */
 
-import { type Address, formatAddress, parseAddress } from "../channel/address.ts";
+import {
+  type Address,
+  formatAddress,
+  parseAddress,
+  type ResolvedAddress,
+} from "../channel/address.ts";
 import { type ConnectionOptions, createChannel, type Server } from "../channel/server.ts";
 import { createMemoryPair } from "../channel/memory.ts";
 import type { Clock } from "../clocks/clock.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
 import type { SerializerSpec } from "../codecs/types.ts";
 import { ConnectionError } from "../errors.ts";
-import { RpcClient } from "../rpc/client.ts";
+import { RpcClient, type RpcOptions } from "../rpc/client.ts";
 import { expose } from "../rpc/expose.ts";
 import { createProxy, type RemoteOf } from "../rpc/proxy.ts";
 import { openConnection, startServer } from "../rpc/server.ts";
@@ -37,6 +42,9 @@ export interface ConnectOptions {
    */
   timeout?: number;
 }
+
+/** Connection options as a container passes them to the RPC layer. */
+type ContainerConnectionOptions = Omit<ContainerOptions, "clock"> & RpcOptions;
 
 /** The root service of a container, as Python aiomas exposes it. */
 class ContainerService {
@@ -101,18 +109,24 @@ export class Container {
   readonly clock: Clock;
 
   #service: ContainerService;
-  #options: ContainerOptions;
+  /** The options of every connection: the user's, plus the container's serializers. */
+  #connectionOptions: ContainerConnectionOptions;
   #server: Server | undefined;
   #nextId = 0;
   #connections = new Map<string, Promise<RpcClient>>();
   #self: { client: RpcClient; close(): Promise<void> } | undefined;
   #shutDown = false;
 
-  private constructor(addr: string, service: ContainerService, options: ContainerOptions) {
+  private constructor(
+    addr: string,
+    service: ContainerService,
+    options: ContainerOptions,
+    connectionOptions: ContainerConnectionOptions,
+  ) {
     this.addr = addr;
     this.clock = options.clock ?? new RealtimeClock();
-    this.#options = options;
     this.#service = service;
+    this.#connectionOptions = connectionOptions;
   }
 
   /**
@@ -123,28 +137,23 @@ export class Container {
   static async create(addr: Address, options: ContainerOptions = {}): Promise<Container> {
     // The address is known once the server is bound, so the service comes first.
     const service = new ContainerService();
-    const server = await startServer(parseAddress(addr), service, {
+    const connectionOptions: ContainerConnectionOptions = {
       ...options,
-      ...Container.#connectionOptions(service, options),
-    });
-    const container = new Container(advertisedAddress(server.addr), service, options);
-    container.#server = server;
-    return container;
-  }
-
-  static #connectionOptions(
-    service: ContainerService,
-    options: ContainerOptions,
-  ): Pick<ConnectionOptions, "extraSerializers"> & {
-    servicePath: (value: object) => string | undefined;
-  } {
-    return {
       extraSerializers: [dateSerializer, ...(options.extraSerializers ?? [])],
       servicePath: (value) =>
         value instanceof Agent && value.container.#service === service
           ? `agents/${value.aid}`
           : undefined,
     };
+    const server = await startServer(parseAddress(addr), service, connectionOptions);
+    const container = new Container(
+      advertisedAddress(server.addr),
+      service,
+      options,
+      connectionOptions,
+    );
+    container.#server = server;
+    return container;
   }
 
   /** Open socket connections: those this container opened plus those its server accepted. */
@@ -246,11 +255,7 @@ export class Container {
 
   async #open(containerAddr: string, retryFor: number): Promise<RpcClient> {
     const deadline = performance.now() + retryFor * 1000;
-    const options = {
-      ...this.#options,
-      ...Container.#connectionOptions(this.#service, this.#options),
-      router: this.#service,
-    };
+    const options = { ...this.#connectionOptions, router: this.#service };
     for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
       try {
         const client = await openConnection(containerAddr, options);
@@ -271,10 +276,7 @@ export class Container {
   #selfClient(): RpcClient {
     if (this.#self === undefined) {
       const [near, far] = createMemoryPair([this.addr, this.addr]);
-      const options = {
-        ...this.#options,
-        ...Container.#connectionOptions(this.#service, this.#options),
-      };
+      const options = this.#connectionOptions;
       let client: RpcClient | undefined;
       const serving = createChannel(far, {
         ...options,
@@ -284,20 +286,25 @@ export class Container {
         ...options,
         setup: (channel) => client = new RpcClient(channel, this.#service, options),
       });
-      this.#self = {
+      const self = {
         client: client!,
         close: async () => {
           await client!.close();
           await serving.close();
         },
       };
+      this.#self = self;
+      // Should the in-memory connection ever close, the next call makes a new one.
+      serving.closed.then(() => {
+        if (this.#self === self && !this.#shutDown) this.#self = undefined;
+      });
     }
     return this.#self.client;
   }
 }
 
 /** A container's address: the bound address, with the host name for wildcard binds. */
-function advertisedAddress(bound: ReturnType<typeof parseAddress>): string {
+function advertisedAddress(bound: ResolvedAddress): string {
   if ("hostname" in bound && (bound.hostname === "0.0.0.0" || bound.hostname === "::")) {
     return `${formatAddress({ hostname: Deno.hostname(), port: bound.port })}/`;
   }

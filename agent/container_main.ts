@@ -11,10 +11,8 @@
  * @module
  */
 
-import type { ChildConfig } from "./spawn.ts";
+import { type ChildConfig, READY_LINE } from "./spawn.ts";
 import { startContainer, type StartContainerOptions } from "./manager.ts";
-
-const READY_LINE = "aiomas-container-ready";
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent<ChildConfig>) => void) | null;

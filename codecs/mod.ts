@@ -23,6 +23,7 @@ export type {
 } from "./types.ts";
 export {
   createCodec,
+  isPlainObject,
   MAX_DEPTH,
   type ReplaceNumber,
   serializable,

@@ -149,8 +149,7 @@ export class SerializerRegistry {
       }
       return copy ?? value;
     }
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) {
+    if (!isPlainObject(value)) {
       const tagged = this.tag(value);
       if (tagged !== undefined) {
         tagged.__type__[1] = this.#toPlain(tagged.__type__[1], depth + 1, replaceNumber);
@@ -199,6 +198,22 @@ export class SerializerRegistry {
  * serializer for its exact class.
  */
 export const TypedArray: Constructor<ArrayBufferView> = Object.getPrototypeOf(Int8Array);
+
+/**
+ * Whether `value` is a plain object (`{...}` or `Object.create(null)`): data
+ * that codecs encode as a map, as opposed to an instance of a class.
+ *
+ * @example
+ * ```ts
+ * import { isPlainObject } from "@aiomas/aiomas/codecs";
+ * console.log(isPlainObject({ a: 1 }), isPlainObject(new Date()), isPlainObject([])); // true false false
+ * ```
+ */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
 
 /** How deep a value may nest before a codec refuses it. */
 export const MAX_DEPTH = 512;

@@ -7,6 +7,7 @@
  */
 
 import type { Channel, Request } from "../channel/channel.ts";
+import { isPlainObject } from "../codecs/serializers.ts";
 import { CodecError, TimeoutError } from "../errors.ts";
 import { type Caller, type CallOptions, createProxy, type RemoteOf } from "./proxy.ts";
 import { isService, resolvePath, servicePath } from "./router.ts";
@@ -20,12 +21,6 @@ export interface RpcOptions {
    * generic search (containers answer `"agents/<id>"` for their agents).
    */
   servicePath?: (service: object) => string | undefined;
-}
-
-function isPlainRecord(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -136,7 +131,7 @@ export class RpcClient<T = unknown> implements Caller {
     const content = request.content;
     if (
       !Array.isArray(content) || content.length !== 3 || typeof content[0] !== "string" ||
-      !Array.isArray(content[1]) || !isPlainRecord(content[2])
+      !Array.isArray(content[1]) || !isPlainObject(content[2])
     ) {
       request.fail(new TypeError("An RPC request's content must be [path, args, kwargs]"));
       return;

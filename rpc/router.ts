@@ -9,6 +9,7 @@
  * @module
  */
 
+import { isPlainObject } from "../codecs/serializers.ts";
 import { NotExposedError } from "../errors.ts";
 import { isExposedField, isExposedFunction } from "./expose.ts";
 
@@ -22,11 +23,6 @@ export interface ResolvedCall {
 
 /** The longest path (in segments) a request may name. */
 const MAX_SEGMENTS = 32;
-
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
 
 /** A path or name as error messages show it: a peer may send megabytes of it. */
 function quoted(text: string): string {
