@@ -52,8 +52,8 @@ export interface ManagedContainerOptions
   /**
    * Which modules peers may make the Manager import in `spawn()`, given the
    * module's absolute URL. The default, {@linkcode isLocalModule}, allows
-   * only `file:` modules: a peer can never make the container download and
-   * run code. (Worker and subprocess containers always use the default.)
+   * only `file:` modules inside the working directory: a peer can never make
+   * the container download and run code. (Worker and subprocess containers always use the default.)
    */
   allowSpawn?: (moduleUrl: string) => boolean;
 }
@@ -103,8 +103,15 @@ function cwdUrl(): URL {
  * console.log(typeof JsonCodec); // function
  * ```
  */
-export async function importSpec(spec: string): Promise<unknown> {
-  const { url, name } = resolveSpec(spec);
+export function importSpec(spec: string): Promise<unknown> {
+  return importResolved(resolveSpec(spec), spec);
+}
+
+/** Import the export `name` of the module at `url` (resolved from `spec`). */
+async function importResolved(
+  { url, name }: { url: string; name: string },
+  spec: string,
+): Promise<unknown> {
   const namespace = await import(url) as Record<string, unknown>;
   if (!(name in namespace)) {
     throw new TypeError(
@@ -130,18 +137,20 @@ function resolveSpec(spec: string): { url: string; name: string } {
 }
 
 /**
- * The Manager's default spawn policy: only modules on this machine's file
- * system (`file:` URLs), never code a peer could have put on a web server.
+ * The Manager's default spawn policy: only modules of the project, that is
+ * `file:` URLs inside the current working directory; never code a peer could
+ * have put on a web server or elsewhere on the machine.
  *
  * @example
  * ```ts
  * import { isLocalModule } from "@aiomas/aiomas/agent";
- * console.log(isLocalModule("file:///srv/agents.ts")); // true
+ * const here = new URL("agents.ts", `file://${Deno.cwd()}/`).href;
+ * console.log(isLocalModule(here)); // true
  * console.log(isLocalModule("https://example.com/agents.ts")); // false
  * ```
  */
 export function isLocalModule(moduleUrl: string): boolean {
-  return moduleUrl.startsWith("file:");
+  return moduleUrl.startsWith(cwdUrl().href);
 }
 
 /** Resolve a codec given as a class, a codecs export name, or a module spec. */
@@ -248,14 +257,16 @@ export class Manager extends Agent {
    */
   @expose
   async spawn(spec: string, ...args: unknown[]): Promise<[Agent | null, string]> {
-    const { url } = resolveSpec(spec);
+    const resolved = resolveSpec(spec);
+    const url = resolved.url;
     if (!this.#allowSpawn(url)) {
       throw new TypeError(
         `Spawning from ${url} is not allowed in ${this.container.addr}: only local modules are, ` +
           "unless the container was started with an allowSpawn option that permits it",
       );
     }
-    const target = await importSpec(spec);
+    // Import exactly what was checked (the working directory may change meanwhile).
+    const target = await importResolved(resolved, spec);
     let agent: unknown;
     if (isClass(target)) agent = new target(this.container, ...args);
     else if (typeof target === "function") agent = await target(this.container, ...args);
