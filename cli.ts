@@ -408,8 +408,9 @@ async function connect(
           ),
       );
     } catch (error) {
+      // An attempt that timed out may still succeed later: never leave it open.
+      attempt.then((client) => client.close(), () => {});
       if (!(error instanceof ConnectionError) || performance.now() + delay > deadline) {
-        attempt.then((client) => client.close(), () => {});
         throw error;
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
