@@ -194,3 +194,33 @@ export function parseUtc(value: Date | string): Date {
   }
   return date;
 }
+
+/**
+ * Sleep on a clock's timer: `schedule(fn, args)` arranges for `fn(...args)`
+ * to run when the sleep is over. An aborted `signal` cancels the timer and
+ * rejects with the signal's reason. Shared by the clocks of this module.
+ */
+export function sleepWithTimer<T>(
+  schedule: (fn: (...args: T[]) => void, args: T[] | undefined) => TimerHandle,
+  result: T,
+  options: SleepOptions | undefined,
+): Promise<T> {
+  const signal = options?.signal;
+  if (signal === undefined) {
+    return new Promise<T>((resolve) => {
+      schedule(resolve, [result]);
+    });
+  }
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      timer.cancel();
+      reject(signal.reason);
+    };
+    const timer = schedule(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(result);
+    }, undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

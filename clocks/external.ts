@@ -13,6 +13,7 @@ import {
   parseUtc,
   pastError,
   type SleepOptions,
+  sleepWithTimer,
   type TimerHandle,
 } from "./clock.ts";
 import { TimerHeap } from "./timer_heap.ts";
@@ -312,24 +313,7 @@ export class ExternalClock implements Clock {
   }
 
   #sleep<T>(when: number, result: T, options: SleepOptions | undefined): Promise<T> {
-    const signal = options?.signal;
-    if (signal === undefined) {
-      return new Promise<T>((resolve) => {
-        this.#schedule(when, resolve, [result]);
-      });
-    }
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => {
-        timer.cancel();
-        reject(signal.reason);
-      };
-      const timer = this.#schedule(when, () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(result);
-      }, undefined);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
+    return sleepWithTimer((fn, args) => this.#schedule(when, fn, args), result, options);
   }
 
   /** Fire all pending timers due at or before `limit`; return callback errors. */

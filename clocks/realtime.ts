@@ -11,6 +11,7 @@ import {
   type Clock,
   pastError,
   type SleepOptions,
+  sleepWithTimer,
   type TimerHandle,
 } from "./clock.ts";
 
@@ -215,22 +216,5 @@ export class RealtimeClock implements Clock {
 }
 
 function sleepTo<T>(when: number, result: T, options: SleepOptions | undefined): Promise<T> {
-  const signal = options?.signal;
-  if (signal === undefined) {
-    return new Promise<T>((resolve) => {
-      new RealtimeTimer(when, resolve, [result]);
-    });
-  }
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      timer.cancel();
-      reject(signal.reason);
-    };
-    const timer = new RealtimeTimer(when, () => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(result);
-    }, undefined);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+  return sleepWithTimer((fn, args) => new RealtimeTimer(when, fn, args), result, options);
 }
