@@ -41,6 +41,7 @@ import { parseArgs } from "node:util";
 import { Agent } from "./agent/agent.ts";
 import { type Container, splitAgentAddress } from "./agent/container.ts";
 import { dateSerializer } from "./agent/dates.ts";
+import { deadline as withDeadline } from "./agent/spawn.ts";
 import {
   createManagedContainer,
   importSpec,
@@ -374,14 +375,6 @@ function splitTarget(addr: string, usage: string): [container: string, aid: stri
   } catch (error) {
     throw new UsageError((error as Error).message, usage);
   }
-}
-
-function withDeadline<T>(promise: Promise<T>, seconds: number, onTimeout: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), seconds * 1000);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Open a plain RPC connection registering the serializers a container uses. */

@@ -118,12 +118,25 @@ function childConfig(addr: Address, options: SpawnOptions): ChildConfig {
   };
 }
 
-/** Race `promise` against a deadline; the timer is always cleared. */
-function deadline<T>(promise: Promise<T>, seconds: number, what: string): Promise<T> {
+/**
+ * Race `promise` against a deadline of `seconds`; the timer is always
+ * cleared. On expiry it rejects with `onTimeout()`, or with an `AiomasError`
+ * saying that `onTimeout` (a description) did not happen in time.
+ */
+export function deadline<T>(
+  promise: Promise<T>,
+  seconds: number,
+  onTimeout: string | (() => Error),
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new AiomasError(`${what} did not happen within ${seconds} s`)),
+      () =>
+        reject(
+          typeof onTimeout === "string"
+            ? new AiomasError(`${onTimeout} did not happen within ${seconds} s`)
+            : onTimeout(),
+        ),
       seconds * 1000,
     );
   });
