@@ -1,6 +1,6 @@
 /**
- * Tests of the command line (cli.ts), run as a real subprocess:
- * `deno run -A cli.ts ...` from the repository root.
+ * Tests of the command line (cli/), run as a real subprocess:
+ * `deno run -A cli/mod.ts ...` from the repository root.
  *
  * @module
  */
@@ -20,7 +20,7 @@ interface Output {
 /** Run the CLI to its end. */
 async function cli(...args: string[]): Promise<Output> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli.ts", ...args],
+    args: ["run", "-A", "cli/mod.ts", ...args],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -54,7 +54,7 @@ function collect(stream: ReadableStream<Uint8Array>, count = 0) {
   return { lines, done, text: () => text };
 }
 
-/** A running `cli.ts serve`; always `close()` it (in `finally`). */
+/** A running `cli/mod.ts serve`; always `close()` it (in `finally`). */
 class Served {
   readonly #child: Deno.ChildProcess;
   readonly #stdout: ReturnType<typeof collect>;
@@ -63,7 +63,7 @@ class Served {
 
   constructor(args: string[], count: number) {
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "cli.ts", "serve", ...args],
+      args: ["run", "-A", "cli/mod.ts", "serve", ...args],
       cwd: ROOT,
       stdin: "null",
       stdout: "piped",

@@ -1,0 +1,99 @@
+/**
+ * The `aiomas` command line: serve agents from a module, call an exposed
+ * method of a remote agent, and ping a container.
+ *
+ * ```sh
+ * deno run -A jsr:@aiomas/aiomas/cli serve tcp://127.0.0.1:5555 --agent ./agents.ts#Calculator
+ * deno run -A jsr:@aiomas/aiomas/cli call tcp://127.0.0.1:5555/1 add 1 2    # prints 3
+ * deno run -A jsr:@aiomas/aiomas/cli ping tcp://127.0.0.1:5555/
+ * ```
+ *
+ * Commands (each takes `--help`):
+ *
+ * - `serve ADDR --agent ./file.ts#Class [--count N]`: start a container on
+ *   `ADDR` whose first agent (id `0`) is a `Manager` (`spawn`, `setTime`,
+ *   `stop`), create `N` agents of the class (the module's default export
+ *   without `#Class`; ids `1`, `2`, ...), print their addresses one per line
+ *   on stdout, log connections and errors on stderr, and stop cleanly on
+ *   SIGINT, SIGTERM or the Manager's `stop()`.
+ * - `call AGENT_ADDR METHOD [ARGS...] [--kw key=value]...`: call an exposed
+ *   method and print its result as JSON. Each argument and keyword value is
+ *   read as JSON if it parses, else as a string.
+ * - `ping ADDR`: print the round-trip time of a `validate_aid` call.
+ *
+ * Exit codes: see {@linkcode ExitCode}.
+ *
+ * `call` and `ping` open one plain RPC connection (no client container): it
+ * registers the date serializer first, as a container does, so custom-type
+ * ids match the container's.
+ *
+ * @example Running the command line from code
+ * ```ts
+ * import { main } from "@aiomas/aiomas/cli";
+ * const code = await main(["call", "--help"]); // prints the usage of `call`
+ * console.log(code); // 0
+ * ```
+ *
+ * @module
+ */
+
+import { UsageError } from "./args.ts";
+import { callCommand, pingCommand } from "./call.ts";
+import { serveCommand } from "./serve.ts";
+import { CALL_USAGE, ExitCode, PING_USAGE, PROGRAM, SERVE_USAGE, TOP_USAGE } from "./usage.ts";
+
+export { ExitCode } from "./usage.ts";
+export { parseValue } from "./args.ts";
+export { formatResult } from "./output.ts";
+
+/**
+ * Run the command line with `args` (without the program name) and resolve
+ * with the exit code (see {@linkcode ExitCode}). Output goes to stdout and
+ * stderr; `serve` resolves once it was stopped by SIGINT or SIGTERM.
+ *
+ * @example
+ * ```ts
+ * import { main } from "@aiomas/aiomas/cli";
+ * console.log(await main(["--help"])); // 0 (after printing the usage)
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case "serve":
+        return await serveCommand(rest);
+      case "call":
+        return await callCommand(rest);
+      case "ping":
+        return await pingCommand(rest);
+      case "-h":
+      case "--help":
+        console.log(TOP_USAGE);
+        return ExitCode.Ok;
+      case "help": {
+        const usages: Record<string, string> = {
+          serve: SERVE_USAGE,
+          call: CALL_USAGE,
+          ping: PING_USAGE,
+        };
+        const usage = usages[rest[0] ?? ""];
+        console.log(usage ?? TOP_USAGE);
+        return ExitCode.Ok;
+      }
+      case undefined:
+        throw new UsageError("no command given", TOP_USAGE);
+      default:
+        throw new UsageError(`unknown command "${command}"`, TOP_USAGE);
+    }
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${PROGRAM}: ${error.message}\n\n${error.usage}`);
+    return ExitCode.Usage;
+  }
+}
+
+if (import.meta.main) {
+  // Exit explicitly: agents may leave timers behind that would keep the process alive.
+  Deno.exit(await main(Deno.args));
+}

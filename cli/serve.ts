@@ -1,0 +1,174 @@
+/**
+ * The `serve` command: a managed container with agents from a module.
+ *
+ * @module
+ */
+
+import { Agent } from "../agent/agent.ts";
+import type { Container } from "../agent/container.ts";
+import {
+  createManagedContainer,
+  importSpec,
+  type ManagedContainerOptions,
+  type Manager,
+} from "../agent/manager.ts";
+import { parseAddress } from "../channel/address.ts";
+import type { Channel } from "../channel/channel.ts";
+import type { Clock } from "../clocks/clock.ts";
+import { ExternalClock } from "../clocks/external.ts";
+import { RealtimeClock } from "../clocks/realtime.ts";
+import { codecOption, COMMON_OPTIONS, parse, str, tlsOption, UsageError } from "./args.ts";
+import { ExitCode, PROGRAM, SERVE_USAGE } from "./usage.ts";
+
+/** Import `MODULE[#Export]` (relative to the working directory) and return a factory. */
+async function loadAgentClass(spec: string): Promise<[name: string, factory: AgentFactory]> {
+  const hash = spec.lastIndexOf("#");
+  if (spec === "" || hash === 0 || hash === spec.length - 1) {
+    throw new UsageError(`Invalid --agent "${spec}": expected MODULE#Class`, SERVE_USAGE);
+  }
+  const cls = await importSpec(spec);
+  if (typeof cls !== "function") throw new TypeError(`"${spec}" does not name a class`);
+  const create = (cls as { create?: unknown }).create;
+  const name = cls.name || spec;
+  const factory: AgentFactory = typeof create === "function"
+    ? (container) => create.call(cls, container)
+    : (container) => new (cls as new (container: Container) => unknown)(container);
+  return [name, factory];
+}
+
+type AgentFactory = (container: Container) => unknown;
+
+function isAgent(value: unknown): value is Agent {
+  return value instanceof Agent ||
+    (typeof value === "object" && value !== null &&
+      typeof (value as { addr?: unknown }).addr === "string");
+}
+
+function log(message: string): void {
+  console.error(`${PROGRAM} serve: ${message}`);
+}
+
+export async function serveCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    ...COMMON_OPTIONS,
+    agent: { type: "string", multiple: true },
+    count: { type: "string" },
+    clock: { type: "string" },
+    "start-date": { type: "string" },
+  }, SERVE_USAGE);
+  if (values.help) {
+    console.log(SERVE_USAGE);
+    return ExitCode.Ok;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError("serve needs exactly one address", SERVE_USAGE);
+  }
+  const addr = positionals[0];
+  try {
+    parseAddress(addr);
+  } catch (error) {
+    throw new UsageError((error as Error).message, SERVE_USAGE);
+  }
+  const count = values.count === undefined ? 1 : Number(values.count);
+  if (!Number.isInteger(count) || count < 0) {
+    throw new UsageError(`--count takes a whole number >= 0, got "${values.count}"`, SERVE_USAGE);
+  }
+  const clockName = str(values.clock) ?? "realtime";
+  if (clockName !== "realtime" && clockName !== "external") {
+    throw new UsageError(`Unknown clock "${clockName}": use realtime or external`, SERVE_USAGE);
+  }
+  const startDate = str(values["start-date"]);
+  if (startDate !== undefined && clockName !== "external") {
+    throw new UsageError("--start-date needs --clock external", SERVE_USAGE);
+  }
+  let clock: Clock;
+  try {
+    clock = clockName === "external"
+      ? new ExternalClock(startDate ?? new Date())
+      : new RealtimeClock();
+  } catch (error) {
+    throw new UsageError(`Invalid --start-date: ${(error as Error).message}`, SERVE_USAGE);
+  }
+  const codec = codecOption(values.codec, SERVE_USAGE);
+  const tls = tlsOption(values, SERVE_USAGE);
+  if (tls) {
+    tls.onHandshakeError = (error, peer) =>
+      log(`TLS handshake with ${peer} failed: ${error.message}`);
+  }
+  const specs = (values.agent as string[] | undefined) ?? [];
+
+  let factories: [string, AgentFactory][];
+  try {
+    factories = await Promise.all(specs.map(loadAgentClass));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    log(`cannot load the agent class: ${(error as Error)?.message ?? error}`);
+    return ExitCode.Failure;
+  }
+
+  // `setup` is not part of the container options, but the container hands its options down
+  // to every connection it makes or accepts; it is only used here to log connections.
+  const options: ManagedContainerOptions & { setup: (channel: Channel) => void } = {
+    codec,
+    clock,
+    tls,
+    onError: (error, channel) => log(`closing connection ${channel.peer}: ${error.message}`),
+    setup: (channel) => {
+      log(`connection ${channel.peer} opened`);
+      channel.closed.then(() => log(`connection ${channel.peer} closed`));
+    },
+  };
+  let container: Container;
+  let manager: Manager;
+  try {
+    manager = await createManagedContainer(addr, options);
+    container = manager.container;
+  } catch (error) {
+    log(`cannot start a container on ${addr}: ${(error as Error)?.message ?? error}`);
+    return ExitCode.Failure;
+  }
+
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  let stopping = false;
+  const onSignal = (signal: Deno.Signal) => () => {
+    if (stopping) {
+      log(`${signal} again: exiting at once`);
+      Deno.exit(130);
+    }
+    stopping = true;
+    stop(signal);
+  };
+  const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+
+  try {
+    for (const [name, factory] of factories) {
+      for (let i = 0; i < count; i++) {
+        const agent = await factory(container);
+        if (!isAgent(agent)) {
+          throw new TypeError(`${name} did not make an Agent (is it a subclass of Agent?)`);
+        }
+        console.log(agent.addr);
+      }
+    }
+  } catch (error) {
+    log(`cannot create the agents: ${(error as Error)?.stack ?? error}`);
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    await container.shutdown();
+    return ExitCode.Failure;
+  }
+  log(
+    `container ${container.addr} ready with ${container.agents.size - 1} agent(s) and its ` +
+      `Manager at ${manager.addr}; codec ${str(values.codec) ?? "json"}, ${clockName} clock` +
+      (tls ? ", TLS" : ""),
+  );
+
+  const reason = await Promise.race([stopped, manager.stopped.then(() => "Manager.stop()")]);
+  stopping = true;
+  log(`${reason}: shutting down`);
+  await container.shutdown();
+  for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
+  log("stopped");
+  return ExitCode.Ok;
+}
