@@ -135,3 +135,16 @@ export class NotExposedError extends AiomasError {}
  * ```
  */
 export class TimeoutError extends AiomasError {}
+
+/**
+ * A caller may not do what it asked: for example a connection that did not
+ * authenticate calls a Manager's `spawn`, `setTime` or `stop`. The message
+ * says how to get access.
+ *
+ * @example
+ * ```ts
+ * import { AccessError } from "@aiomas/aiomas";
+ * console.log(new AccessError("call authenticate(token) first").name); // AccessError
+ * ```
+ */
+export class AccessError extends AiomasError {}

@@ -53,6 +53,7 @@ export {
 } from "./rpc/mod.ts";
 export {
   Agent,
+  agentFactory,
   type ConnectOptions,
   Container,
   type ContainerOptions,

@@ -4,9 +4,14 @@
  * - In a Web Worker it waits for one message with its `ChildConfig`, runs a
  *   managed container, posts `{ type: "ready", addr }` once it listens and
  *   `{ type: "stopped" }` after its Manager's `stop()`, then closes.
- * - As a process (`deno run container_main.ts '<ChildConfig JSON>'`) it
- *   prints `aiomas-container-ready <addr>` on stdout once it listens, and
- *   exits after `stop()` or as soon as its stdin closes (its master is gone).
+ * - As a process (`deno run container_main.ts`) it reads its `ChildConfig`
+ *   as one line of JSON on stdin (not the command line, which other users
+ *   of the machine can read: it holds the master's secret), prints
+ *   `aiomas-container-ready <addr>` on stdout once it listens, and exits
+ *   after `stop()` or as soon as its stdin closes (its master is gone).
+ *
+ * Either way its Manager obeys only the master: the connection that
+ * authenticates with the secret in the config (see `ManagerAccess`).
  *
  * @module
  */
@@ -22,6 +27,7 @@ interface WorkerScope {
 
 function options(config: ChildConfig): StartContainerOptions {
   return {
+    access: { token: config.token, trusted: true },
     codec: config.codec,
     extraSerializers: config.extraSerializers,
     clock: config.clock,
@@ -51,19 +57,40 @@ function runWorker(scope: WorkerScope): void {
   };
 }
 
-/** Run as a process: configured by the first argument; exits with its stdin. */
-async function runProcess(): Promise<void> {
+/**
+ * Read stdin: resolve with its first line (the config), then keep reading
+ * and exit once it closes (the master is gone).
+ */
+function watchStdin(): Promise<string> {
+  const { promise, resolve } = Promise.withResolvers<string>();
   (async () => {
-    const buffer = new Uint8Array(256);
+    const buffer = new Uint8Array(4096);
+    const decoder = new TextDecoder();
+    let line = "";
+    let done = false;
     try {
-      while (await Deno.stdin.read(buffer) !== null) { /* the master never writes */ }
+      for (let n; (n = await Deno.stdin.read(buffer)) !== null;) {
+        if (done) continue; // the master writes nothing after the config
+        line += decoder.decode(buffer.subarray(0, n), { stream: true });
+        const newline = line.indexOf("\n");
+        if (newline >= 0) {
+          done = true;
+          resolve(line.slice(0, newline));
+        }
+      }
     } catch {
       // A broken pipe also means the master is gone.
     }
     Deno.exit(0);
   })();
+  return promise;
+}
+
+/** Run as a process: configured by the first line on stdin; exits with its stdin. */
+async function runProcess(): Promise<void> {
+  const configLine = watchStdin();
   try {
-    const config = JSON.parse(Deno.args[0] ?? "") as ChildConfig;
+    const config = JSON.parse(await configLine) as ChildConfig;
     await startContainer(config.addr, {
       ...options(config),
       onReady: (manager) => console.log(`${READY_LINE} ${manager.container.addr}`),

@@ -13,17 +13,40 @@
  * @module
  */
 
+import { currentCall } from "../rpc/client.ts";
 import { isService } from "../rpc/router.ts";
 import { expose } from "../rpc/expose.ts";
 import type { RemoteOf } from "../rpc/proxy.ts";
-import type { Address } from "../channel/address.ts";
+import { type Address, formatAddress, parseAddress } from "../channel/address.ts";
 import type { Clock } from "../clocks/clock.ts";
 import { ExternalClock } from "../clocks/external.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
-import * as codecs from "../codecs/mod.ts";
+import { JsonCodec } from "../codecs/json.ts";
+import { MsgPackCodec } from "../codecs/msgpack.ts";
+import { MsgPackBloscCodec } from "../codecs/msgpack_blosc.ts";
 import type { CodecClass, SerializerSpec } from "../codecs/types.ts";
+import type { Channel } from "../channel/channel.ts";
+import { AccessError } from "../errors.ts";
 import { Agent } from "./agent.ts";
 import { Container, type ContainerOptions } from "./container.ts";
+import {
+  canonicalModule,
+  importExport,
+  importSpec,
+  isAgentClass,
+  isAgentFactory,
+  isLocalModule,
+  resolveSpec,
+} from "./module_spec.ts";
+
+export {
+  type AgentFactory,
+  agentFactory,
+  canonicalModule,
+  importSpec,
+  isAgentFactory,
+  isLocalModule,
+} from "./module_spec.ts";
 
 /**
  * A clock that can be named across a worker or process boundary:
@@ -51,12 +74,45 @@ export interface ManagedContainerOptions
   extraSerializers?: readonly (SerializerSpec | string)[];
   /**
    * Which modules peers may make the Manager import in `spawn()`, given the
-   * module's absolute URL. The default, {@linkcode isLocalModule}, allows
-   * only `file:` modules inside the working directory: a peer can never make
-   * the container download and run code. (Worker and subprocess containers always use the default.)
+   * module's canonical URL (for a file, its real path: see
+   * {@linkcode canonicalModule}). The default, {@linkcode isLocalModule},
+   * allows only `file:` modules inside the working directory and none of
+   * this library's own: a peer can never make the container download and
+   * run code. In-process callers and a spawned child's master are not
+   * restricted by it.
    */
   allowSpawn?: (moduleUrl: string) => boolean;
+  /**
+   * Who may steer the Manager over the network (call `spawn`, `setTime` and
+   * `stop`); see {@linkcode ManagerAccess}. Default: `"local"`, only this
+   * process. Ordinary agents answer every peer whatever this says.
+   */
+  access?: ManagerAccess;
 }
+
+/**
+ * Who may steer a {@linkcode Manager} (`spawn`, `setTime`, `stop`) through a
+ * connection. Direct calls in this process are always allowed, and so are
+ * connections over `local://` (they come from this process too).
+ *
+ * - `"local"`: nobody else.
+ * - `{ token }`: connections that called `authenticate(token)` first with
+ *   this shared secret (at least 16 characters; use a random one). With
+ *   `trusted: true` their `spawn()` calls are not restricted by `allowSpawn`
+ *   (spawned worker and process containers give their master this access,
+ *   with a random token only the master knows).
+ * - `"tls"`: every connection; the container must use TLS (`tls` option),
+ *   whose mutual authentication admits only peers with a certificate signed
+ *   by its CA.
+ * - `"open"`: anyone who can connect. Unsafe on any network you do not
+ *   fully trust: a peer can stop the container and spawn any agent that
+ *   `allowSpawn` permits.
+ */
+export type ManagerAccess =
+  | "local"
+  | "open"
+  | "tls"
+  | { readonly token: string; readonly trusted?: boolean };
 
 /** Options of {@linkcode startContainer}. */
 export interface StartContainerOptions extends ManagedContainerOptions {
@@ -76,92 +132,58 @@ export interface ManagerProxy {
   spawn<T = unknown>(spec: string, ...args: unknown[]): Promise<[RemoteOf<T> | null, string]>;
   /** Set the container's `ExternalClock` to `t`. */
   setTime(t: number): Promise<void>;
+  /** Authorize this connection to steer the Manager (see {@linkcode ManagerAccess}). */
+  authenticate(token: string): Promise<boolean>;
   /** Reply, then shut the container down. */
   stop(): Promise<void>;
 }
 
-const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]+:/;
-
-function cwdUrl(): URL {
-  const cwd = Deno.cwd().replaceAll("\\", "/");
-  const path = cwd.split("/").map(encodeURIComponent).join("/");
-  return new URL(`file://${path.startsWith("/") ? "" : "/"}${path}/`);
-}
+/** The codecs a child container knows by name. */
+export const BUILTIN_CODECS: Readonly<Record<string, CodecClass>> = Object.freeze({
+  JsonCodec,
+  MsgPackCodec,
+  MsgPackBloscCodec,
+});
 
 /**
- * Import what a module spec names: `"<module>#<export>"` (the default export
- * without `#`). A module with a URL scheme (`file:`, `https:`, `jsr:`,
- * `npm:`) is imported as is; a path is resolved against the current working
- * directory.
- *
- * @throws {TypeError} when the module has no such export.
- *
- * @example
- * ```ts
- * import { importSpec } from "@aiomas/aiomas/agent";
- * const JsonCodec = await importSpec(new URL("../codecs/json.ts", import.meta.url).href + "#JsonCodec");
- * console.log(typeof JsonCodec); // function
- * ```
+ * The name of a built-in codec (`"MsgPackCodec"`), a module spec
+ * (`"./codec.ts#MyCodec"`, anything with a `/`, `.`, `:` or `#`), or an error
+ * for a bare name that is not a built-in codec.
  */
-export function importSpec(spec: string): Promise<unknown> {
-  return importResolved(resolveSpec(spec), spec);
-}
-
-/** Import the export `name` of the module at `url` (resolved from `spec`). */
-async function importResolved(
-  { url, name }: { url: string; name: string },
-  spec: string,
-): Promise<unknown> {
-  const namespace = await import(url) as Record<string, unknown>;
-  if (!(name in namespace)) {
+export function checkCodecName(codec: string): string {
+  if (typeof codec !== "string" || codec === "") {
+    throw new TypeError(`A codec name must be a non-empty string, got ${String(codec)}`);
+  }
+  if (/^\w+$/.test(codec) && !Object.hasOwn(BUILTIN_CODECS, codec)) {
     throw new TypeError(
-      `Module ${url} has no export "${name}" (from spec "${spec}"); ` +
-        `its exports are: ${Object.keys(namespace).join(", ") || "none"}`,
+      `Unknown codec "${codec}": use ${
+        Object.keys(BUILTIN_CODECS).map((name) => `"${name}"`).join(", ")
+      }, or name your own with a module spec ("./my_codec.ts#${codec}")`,
     );
   }
-  return namespace[name];
-}
-
-/** Split a module spec into the module's absolute URL and the export's name. */
-function resolveSpec(spec: string): { url: string; name: string } {
-  if (typeof spec !== "string" || spec === "") {
-    throw new TypeError(`A module spec must be a string like "./agents.ts#Battery", got ${spec}`);
-  }
-  const hash = spec.lastIndexOf("#");
-  const module = hash < 0 ? spec : spec.slice(0, hash);
-  const name = hash < 0 ? "default" : spec.slice(hash + 1);
-  const url = SCHEME.test(module) && !/^[a-zA-Z]:[\\/]/.test(module)
-    ? module
-    : new URL(module, cwdUrl()).href;
-  return { url, name };
+  return codec;
 }
 
 /**
- * The Manager's default spawn policy: only modules of the project, that is
- * `file:` URLs inside the current working directory; never code a peer could
- * have put on a web server or elsewhere on the machine.
+ * Resolve a codec given as a class, the name of a built-in codec
+ * (`"JsonCodec"`, `"MsgPackCodec"`, `"MsgPackBloscCodec"`), or a module spec
+ * (`"./codec.ts#MyCodec"`, imported as the program's own: see
+ * {@linkcode importSpec}).
+ *
+ * @throws {TypeError} for a bare name that is no built-in codec.
  *
  * @example
  * ```ts
- * import { isLocalModule } from "@aiomas/aiomas/agent";
- * const here = new URL("agents.ts", `file://${Deno.cwd()}/`).href;
- * console.log(isLocalModule(here)); // true
- * console.log(isLocalModule("https://example.com/agents.ts")); // false
+ * import { resolveCodec } from "@aiomas/aiomas/agent";
+ * console.log((await resolveCodec("MsgPackCodec"))?.name); // MsgPackCodec
  * ```
  */
-export function isLocalModule(moduleUrl: string): boolean {
-  return moduleUrl.startsWith(cwdUrl().href);
-}
-
-/** Resolve a codec given as a class, a codecs export name, or a module spec. */
 export async function resolveCodec(
   codec: CodecClass | string | undefined,
 ): Promise<CodecClass | undefined> {
   if (codec === undefined || typeof codec === "function") return codec;
-  const known = (codecs as Record<string, unknown>)[codec];
-  const value = /^\w+$/.test(codec) && typeof known === "function"
-    ? known
-    : await importSpec(codec);
+  const name = checkCodecName(codec);
+  const value = Object.hasOwn(BUILTIN_CODECS, name) ? BUILTIN_CODECS[name] : await importSpec(name);
   if (typeof value !== "function") throw new TypeError(`"${codec}" does not name a codec class`);
   return value as CodecClass;
 }
@@ -201,16 +223,63 @@ export function resolveClock(clock: ClockSpec | Clock | undefined): Clock {
   );
 }
 
-function isClass(value: unknown): value is new (...args: unknown[]) => unknown {
-  return typeof value === "function" &&
-    (value.prototype instanceof Agent ||
-      /^class[\s{]/.test(Function.prototype.toString.call(value)));
+/** Options of the {@linkcode Manager} constructor. */
+export interface ManagerOptions {
+  /** Which modules peers may spawn from (default {@linkcode isLocalModule}). */
+  allowSpawn?: (moduleUrl: string) => boolean;
+  /** Who may steer the Manager over the network (default `"local"`). */
+  access?: ManagerAccess;
+}
+
+/** How trusted a caller of a Manager method is. */
+type Trust = "trusted" | "peer";
+
+const MIN_TOKEN_LENGTH = 16;
+
+/** Compare two strings in time that depends only on their lengths. */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let difference = x.length ^ y.length;
+  for (let i = 0; i < y.length; i++) difference |= (x[i] ?? 0) ^ y[i];
+  return difference === 0;
+}
+
+/** Check a {@linkcode ManagerAccess} value; `tls` tells whether the container uses TLS. */
+function checkAccess(access: ManagerAccess, tls: boolean): ManagerAccess {
+  if (access === "local" || access === "open") return access;
+  if (access === "tls") {
+    if (!tls) {
+      throw new TypeError(
+        'Manager access "tls" needs a TLS container: pass the tls option ({ caFile, certFile, ' +
+          "keyFile }) too, or use access { token }",
+      );
+    }
+    return access;
+  }
+  if (
+    typeof access === "object" && access !== null && typeof access.token === "string"
+  ) {
+    if (access.token.length < MIN_TOKEN_LENGTH) {
+      throw new TypeError(
+        `A Manager token must have at least ${MIN_TOKEN_LENGTH} characters: use a random ` +
+          'one, e.g. from "openssl rand -hex 32"',
+      );
+    }
+    return access;
+  }
+  throw new TypeError(
+    `Invalid Manager access ${String(access)}: use "local", { token: "<secret>" }, "tls" or "open"`,
+  );
 }
 
 /**
  * The first agent (id `"0"`) of a managed container: spawns agents by
  * module spec, sets the container's external clock and stops the
  * container, on behalf of a master in another container.
+ *
+ * Over the network it obeys only the callers its `access` admits (see
+ * {@linkcode ManagerAccess}); calls in this process always work.
  *
  * @example
  * ```ts
@@ -231,52 +300,127 @@ export class Manager extends Agent {
   #stop: () => void;
   #stopping = false;
   #allowSpawn: (moduleUrl: string) => boolean;
+  #access: ManagerAccess;
+  #authorized = new WeakMap<Channel, Trust>();
 
   /**
    * Make the Manager of `container` (do this first, so its id is `"0"`).
-   * `allowSpawn` decides which modules `spawn()` may import (default: local files).
+   * `options.allowSpawn` (or, as before, a function in its place) decides
+   * which modules peers may spawn from; `options.access` who may steer it.
    */
   constructor(
     container: Container,
     name?: string,
-    allowSpawn: (moduleUrl: string) => boolean = isLocalModule,
+    options: ManagerOptions | ((moduleUrl: string) => boolean) = {},
   ) {
     super(container, name);
-    this.#allowSpawn = allowSpawn;
+    const { allowSpawn, access } = typeof options === "function"
+      ? { allowSpawn: options, access: undefined }
+      : options;
+    this.#allowSpawn = allowSpawn ?? isLocalModule;
+    this.#access = checkAccess(access ?? "local", access === "tls");
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#stop = resolve;
     this.stopped = promise;
   }
 
   /**
+   * How far the caller of a Manager method is trusted; throws an
+   * `AccessError` for a connection that may not steer it. Must run before
+   * the method's first `await` (see `currentCall()`).
+   */
+  #authorize(method: string): Trust {
+    const call = currentCall();
+    // A direct call in this process (also one made by an agent's own code).
+    if (call === undefined || call.thisArg !== this) return "trusted";
+    const channel = call.client.channel;
+    if (channel.peer.startsWith("local://")) return "trusted";
+    const access = this.#access;
+    if (access === "open" || access === "tls") return "peer";
+    const trust = this.#authorized.get(channel);
+    if (trust !== undefined) return trust;
+    throw new AccessError(
+      access === "local"
+        ? `The Manager of ${this.container.addr} obeys only its own process, so ${method}() ` +
+          'is refused: start it with the access option ({ token }, "tls" or "open") to ' +
+          "steer it from elsewhere"
+        : `${method}() needs authorization: call authenticate(token) on this connection first`,
+    );
+  }
+
+  /**
+   * Authorize the calling connection to steer this Manager, with the shared
+   * secret of its `{ token }` access. Resolves with `true`; rejects with an
+   * `AccessError` for a wrong token or when the Manager takes no tokens
+   * (`"local"`). With `"tls"` or `"open"` access every connection may steer
+   * it already, so any token is accepted.
+   */
+  @expose
+  authenticate(token: string): boolean {
+    const call = currentCall();
+    if (call === undefined || call.thisArg !== this) return true;
+    const access = this.#access;
+    if (access === "open" || access === "tls") return true;
+    if (
+      access === "local" || typeof token !== "string" || !sameSecret(token, access.token)
+    ) {
+      throw new AccessError(
+        access === "local"
+          ? `The Manager of ${this.container.addr} takes no token: it obeys only its own process`
+          : `Wrong token for the Manager of ${this.container.addr}`,
+      );
+    }
+    this.#authorized.set(call.client.channel, access.trusted ? "trusted" : "peer");
+    return true;
+  }
+
+  /**
    * Import `spec` (`"./agents.ts#Battery"`, see {@linkcode importSpec}) and
-   * make an agent in this container: `new Class(container, ...args)` for a
-   * class, `await factory(container, ...args)` for a function. Resolves
-   * with `[agent, agent.addr]`; the agent travels as a reference (a proxy
-   * at the caller), or as `null` if it exposes nothing.
+   * make an agent in this container: `new Class(container, ...args)` for an
+   * `Agent` subclass, `await factory(container, ...args)` for a function
+   * marked with {@linkcode agentFactory}; nothing else. A peer's spec must
+   * pass `allowSpawn` as the module's canonical URL, which is then imported
+   * as checked. Resolves with `[agent, agent.addr]`; the agent travels as a
+   * reference (a proxy at the caller), or as `null` if it exposes nothing.
    */
   @expose
   async spawn(spec: string, ...args: unknown[]): Promise<[Agent | null, string]> {
-    const resolved = resolveSpec(spec);
-    const url = resolved.url;
-    if (!this.#allowSpawn(url)) {
+    const trust = this.#authorize("spawn");
+    const { url, name } = resolveSpec(spec);
+    let canonical: string;
+    try {
+      canonical = await canonicalModule(url);
+    } catch (error) {
+      // A peer learns nothing about files it may not spawn from.
+      if (trust === "peer" && !this.#allowSpawn(url)) throw this.#notAllowed(url);
+      throw error;
+    }
+    if (trust === "peer" && !this.#allowSpawn(canonical)) throw this.#notAllowed(canonical);
+    // Import exactly the canonical URL that was checked.
+    const target = await importExport(canonical, name, spec);
+    let agent: unknown;
+    if (isAgentClass(target)) agent = new target(this.container, ...args);
+    else if (isAgentFactory(target)) {
+      agent = await (target as (...args: unknown[]) => unknown)(this.container, ...args);
+    } else {
       throw new TypeError(
-        `Spawning from ${url} is not allowed in ${this.container.addr}: only local modules are, ` +
-          "unless the container was started with an allowSpawn option that permits it",
+        `"${spec}" names neither an Agent subclass nor a function marked with agentFactory()`,
       );
     }
-    // Import exactly what was checked (the working directory may change meanwhile).
-    const target = await importResolved(resolved, spec);
-    let agent: unknown;
-    if (isClass(target)) agent = new target(this.container, ...args);
-    else if (typeof target === "function") agent = await target(this.container, ...args);
-    else throw new TypeError(`"${spec}" names neither an agent class nor a factory function`);
     if (!(agent instanceof Agent) || agent.container !== this.container) {
       throw new TypeError(
         `"${spec}" did not make an Agent of the container ${this.container.addr}`,
       );
     }
     return [isService(agent) ? agent : null, agent.addr];
+  }
+
+  #notAllowed(url: string): AccessError {
+    return new AccessError(
+      `Spawning from ${url} is not allowed in ${this.container.addr}: only modules inside its ` +
+        "working directory are (and none of aiomas' own), unless the container was started " +
+        "with an allowSpawn option that permits it",
+    );
   }
 
   /**
@@ -287,6 +431,7 @@ export class Manager extends Agent {
    */
   @expose
   setTime(t: number): void {
+    this.#authorize("setTime");
     const clock = this.container.clock;
     if (!(clock instanceof ExternalClock)) {
       throw new TypeError(
@@ -300,6 +445,7 @@ export class Manager extends Agent {
   /** Reply, then shut the container down (on the next turn, so the reply goes out first). */
   @expose
   stop(): void {
+    this.#authorize("stop");
     if (this.#stopping) return;
     this.#stopping = true;
     setTimeout(() => {
@@ -328,14 +474,16 @@ export async function createManagedContainer(
   addr: Address,
   options: ManagedContainerOptions = {},
 ): Promise<Manager> {
+  const { allowSpawn, access: _access, ...rest } = options;
   const containerOptions: ContainerOptions = {
-    ...options,
+    ...rest,
     codec: await resolveCodec(options.codec),
     extraSerializers: await resolveSerializers(options.extraSerializers),
     clock: resolveClock(options.clock),
   };
+  const access = checkAccess(options.access ?? "local", options.tls !== undefined);
   const container = await Container.create(addr, containerOptions);
-  return new Manager(container, undefined, options.allowSpawn);
+  return new Manager(container, undefined, { allowSpawn, access });
 }
 
 /**
@@ -360,7 +508,15 @@ export async function startContainer(
   addr: Address,
   options: StartContainerOptions = {},
 ): Promise<void> {
-  const manager = await createManagedContainer(addr, options);
+  if (options.access === undefined && !("local" in parseAddress(addr))) {
+    throw new TypeError(
+      `Choose who may steer the Manager of ${formatAddress(parseAddress(addr))}: pass ` +
+        'access: { token: "<secret>" }, "tls" (with the tls option) or "open" (unsafe on ' +
+        'networks you do not trust); "local" if only this process should',
+    );
+  }
+  const { onReady: _onReady, ...managed } = options;
+  const manager = await createManagedContainer(addr, managed);
   try {
     await options.onReady?.(manager);
   } catch (error) {

@@ -35,12 +35,19 @@ export { dateSerializer, formatPythonDate } from "./dates.ts";
 export type * from "../clocks/mod.ts";
 export type * from "../rpc/mod.ts";
 export {
+  type AgentFactory,
+  agentFactory,
+  BUILTIN_CODECS,
+  canonicalModule,
   type ClockSpec,
   createManagedContainer,
   importSpec,
+  isAgentFactory,
   isLocalModule,
   type ManagedContainerOptions,
   Manager,
+  type ManagerAccess,
+  type ManagerOptions,
   type ManagerProxy,
   resolveClock,
   resolveCodec,

@@ -15,11 +15,10 @@
  */
 
 import { type Address, parseAddress } from "../channel/address.ts";
-import * as codecs from "../codecs/mod.ts";
 import type { CodecClass } from "../codecs/types.ts";
 import { AiomasError } from "../errors.ts";
 import type { Container } from "./container.ts";
-import type { ClockSpec, ManagerProxy } from "./manager.ts";
+import { BUILTIN_CODECS, checkCodecName, type ClockSpec, type ManagerProxy } from "./manager.ts";
 
 /** Options of {@linkcode spawnWorkerContainer} and {@linkcode spawnProcessContainer}. */
 export interface SpawnOptions {
@@ -54,6 +53,15 @@ export interface ProcessSpawnOptions extends SpawnOptions {
   denoArgs?: readonly string[];
   /** The child's working directory, against which module specs resolve (default: ours). */
   cwd?: string;
+  /**
+   * The `deno.json` (or `deno.jsonc`) the child runs with, so its modules
+   * see the application's import map: a path, or `false` for none. By
+   * default the master's own: the first config file found walking up from
+   * the directory of the master's main module (where Deno looks for it),
+   * else from the child's working directory. A `--config`, `-c` or
+   * `--no-config` in `denoArgs` takes precedence.
+   */
+  config?: string | false;
 }
 
 /** A running child container, as the spawn functions return it. */
@@ -80,6 +88,8 @@ export interface ProcessContainerHandle extends ContainerHandle {
  */
 export interface ChildConfig {
   addr: string | { hostname: string; port: number } | { path: string };
+  /** The secret with which the master authenticates to the child's Manager. */
+  token: string;
   codec?: string;
   extraSerializers?: string[];
   clock?: ClockSpec;
@@ -93,8 +103,9 @@ const ENTRY = new URL("./container_main.ts", import.meta.url);
 const DEFAULT_TIMEOUT = 30;
 
 function codecName(codec: CodecClass | string | undefined): string | undefined {
-  if (codec === undefined || typeof codec === "string") return codec;
-  for (const [name, value] of Object.entries(codecs)) if (value === codec) return name;
+  if (codec === undefined) return codec;
+  if (typeof codec === "string") return checkCodecName(codec);
+  for (const [name, value] of Object.entries(BUILTIN_CODECS)) if (value === codec) return name;
   throw new TypeError(
     `The codec ${codec.name} cannot be sent to a child container: give it as a module spec ` +
       '("./my_codec.ts#MyCodec")',
@@ -109,8 +120,10 @@ function childConfig(addr: Address, options: SpawnOptions): ChildConfig {
         'per isolate; use "tcp://127.0.0.1:0"',
     );
   }
+  const secret = crypto.getRandomValues(new Uint8Array(32));
   return {
     addr: target,
+    token: Array.from(secret, (byte) => byte.toString(16).padStart(2, "0")).join(""),
     codec: codecName(options.codec),
     extraSerializers: options.extraSerializers ? [...options.extraSerializers] : undefined,
     clock: options.clock,
@@ -143,12 +156,16 @@ export function deadline<T>(
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
+/** Connect to the child's Manager and authorize the connection with the child's secret. */
 async function connectManager(
   master: Container,
   addr: string,
+  config: ChildConfig,
   timeout: number,
 ): Promise<ManagerProxy> {
-  return await master.connect(`${addr}0`, { timeout }) as unknown as ManagerProxy;
+  const manager = await master.connect(`${addr}0`, { timeout }) as unknown as ManagerProxy;
+  await manager.authenticate(config.token);
+  return manager;
 }
 
 /** Ask the Manager to stop; a lost connection means it is gone already. */
@@ -222,7 +239,7 @@ export async function spawnWorkerContainer(
   try {
     const containerAddr = await deadline(ready.promise, timeout, "Starting a worker container");
     started = true;
-    const manager = await connectManager(master, containerAddr, timeout);
+    const manager = await connectManager(master, containerAddr, config, timeout);
     let closing: Promise<void> | undefined;
     return {
       manager,
@@ -288,22 +305,29 @@ export async function spawnProcessContainer(
   if (typeof config.addr === "object" && "path" in config.addr) {
     permissions.push(`--allow-write=${config.addr.path}`);
   }
+  const denoArgs = options.denoArgs ?? [];
+  const configFile = hasConfigFlag(denoArgs) || options.config === false
+    ? undefined
+    : options.config ?? findConfig(options.cwd);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--no-prompt",
       ...permissions,
-      ...(options.denoArgs ?? []),
+      ...(configFile === undefined ? [] : [`--config=${configFile}`]),
+      ...denoArgs,
       ENTRY.href,
-      JSON.stringify(config),
     ],
     cwd: options.cwd,
     stdin: "piped",
     stdout: "piped",
-    stderr: "inherit",
+    stderr: "piped",
   }).spawn();
-  // Held until close(): the child exits when this pipe closes (also when we die).
+  // The configuration (with the secret) goes through the pipe, not the command line that
+  // other users can see. The pipe is held until close(): the child exits when it closes
+  // (also when we die).
   const stdin = child.stdin.getWriter();
+  stdin.write(new TextEncoder().encode(`${JSON.stringify(config)}\n`)).catch(() => {});
   const ready = Promise.withResolvers<string>();
   const encoder = new TextEncoder();
   let isReady = false;
@@ -313,16 +337,26 @@ export async function spawnProcessContainer(
       ready.resolve(line.slice(READY_LINE.length + 1).trim());
     } else Deno.stdout.writeSync(encoder.encode(`${line}\n`));
   }).catch(() => {});
-  const status = child.status;
-  status.then((result) => {
+  // The child's error output goes to ours; its last lines explain a failed start.
+  const lastErrors: string[] = [];
+  const errors = readLines(child.stderr, (line) => {
+    Deno.stderr.writeSync(encoder.encode(`${line}\n`));
     if (!isReady) {
-      ready.reject(
-        new AiomasError(
-          `The container process exited with code ${result.code} before it was ready ` +
-            "(its error output is above)",
-        ),
-      );
+      lastErrors.push(line);
+      if (lastErrors.length > STDERR_LINES) lastErrors.shift();
     }
+  }).catch(() => {});
+  const status = child.status;
+  status.then(async (result) => {
+    if (isReady) return;
+    await deadline(errors, 1, "").catch(() => {});
+    const reason = lastErrors.map(stripAnsi).filter((line) => line.trim() !== "").join("\n");
+    ready.reject(
+      new AiomasError(
+        `The container process exited with code ${result.code} before it was ready` +
+          (reason === "" ? " (it wrote no error output)" : `:\n${reason}`),
+      ),
+    );
   });
   let released = false;
   const release = async (graceSeconds: number) => {
@@ -340,10 +374,11 @@ export async function spawnProcessContainer(
     }
     await status;
     await output;
+    await errors;
   };
   try {
     const containerAddr = await deadline(ready.promise, timeout, "Starting a container process");
-    const manager = await connectManager(master, containerAddr, timeout);
+    const manager = await connectManager(master, containerAddr, config, timeout);
     let closing: Promise<void> | undefined;
     return {
       manager,
@@ -361,5 +396,57 @@ export async function spawnProcessContainer(
   } catch (error) {
     await release(0);
     throw error;
+  }
+}
+
+/** How many of a failed child's last error lines its error message quotes. */
+const STDERR_LINES = 20;
+
+function stripAnsi(line: string): string {
+  // deno-lint-ignore no-control-regex
+  return line.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
+/** Whether `args` choose a config file (or none) themselves. */
+function hasConfigFlag(args: readonly string[]): boolean {
+  return args.some((arg) => /^(--config|-c|--no-config)(=|$)/.test(arg) || /^-c./.test(arg));
+}
+
+const CONFIG_NAMES = ["deno.json", "deno.jsonc"];
+
+/** The first `deno.json(c)` walking up from `dir`, or `undefined`. */
+function findConfigFrom(dir: string): string | undefined {
+  for (let current = dir;;) {
+    for (const name of CONFIG_NAMES) {
+      const path = `${current}/${name}`;
+      try {
+        if (Deno.statSync(path).isFile) return path;
+      } catch {
+        // Not here (or not readable): look further up.
+      }
+    }
+    const parent = current.replace(/[\\/][^\\/]*$/, "");
+    if (parent === current || parent === "") return undefined;
+    current = parent;
+  }
+}
+
+/**
+ * The application's config file, as Deno found it for the master: walking up
+ * from the main module's directory; else from the child's working directory.
+ */
+function findConfig(cwd: string | undefined): string | undefined {
+  const main = new URL(Deno.mainModule);
+  if (main.protocol === "file:") {
+    const dir = decodeURIComponent(main.pathname).replace(/\/[^/]*$/, "");
+    const found = findConfigFrom(
+      Deno.build.os === "windows" ? dir.replace(/^\/([a-zA-Z]:)/, "$1") : dir,
+    );
+    if (found !== undefined) return found;
+  }
+  try {
+    return findConfigFrom(cwd ?? Deno.cwd());
+  } catch {
+    return undefined;
   }
 }

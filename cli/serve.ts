@@ -112,6 +112,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     codec,
     clock,
     tls,
+    // As before the Manager had access control; `--token`/`--open` follow (issue 15.4).
+    access: "open",
     onError: (error, channel) => log(`closing connection ${channel.peer}: ${error.message}`),
     setup: (channel) => {
       log(`connection ${channel.peer} opened`);

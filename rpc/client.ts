@@ -23,6 +23,50 @@ export interface RpcOptions {
   servicePath?: (service: object) => string | undefined;
 }
 
+/** The request being dispatched (see {@linkcode currentCall}); set only while its function starts. */
+let currentClient: RpcClient<unknown> | undefined;
+let currentFn: ((...args: unknown[]) => unknown) | undefined;
+let currentThis: unknown;
+
+/** Which connection called an exposed function (see {@linkcode currentCall}). */
+export interface RpcCall {
+  /** The connection the request came in on. */
+  readonly client: RpcClient;
+  /** The exposed function the request named. */
+  readonly fn: (...args: unknown[]) => unknown;
+  /** The service it is called on (its `this`). */
+  readonly thisArg: unknown;
+}
+
+/**
+ * The RPC request being dispatched right now: its connection, the exposed
+ * function and its `this`. Defined only during the synchronous start of that
+ * function (before its first `await`), and `undefined` for direct calls, so a
+ * function that checks who called it must do so first, and should compare
+ * `fn` and `thisArg` with itself (a direct call made by another exposed
+ * function sees that function's request). The Manager uses it to obey only
+ * authorized connections.
+ *
+ * @example
+ * ```ts
+ * import { currentCall, expose, openConnection, startServer } from "@aiomas/aiomas/rpc";
+ * function whoAmI(): string {
+ *   return currentCall()?.client.channel.peer ?? "a direct call";
+ * }
+ * const server = await startServer("tcp://127.0.0.1:0", { whoAmI: expose(whoAmI) });
+ * const client = await openConnection(server.url);
+ * console.log(String(await client.remote.whoAmI()).startsWith("tcp://127.0.0.1:")); // true
+ * console.log(whoAmI()); // a direct call
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export function currentCall(): RpcCall | undefined {
+  return currentClient === undefined
+    ? undefined
+    : { client: currentClient, fn: currentFn!, thisArg: currentThis };
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }
@@ -144,7 +188,17 @@ export class RpcClient<T = unknown> implements Caller {
         args.push(kwargs);
         break;
       }
-      result = fn.apply(thisArg, args);
+      const outerClient = currentClient, outerFn = currentFn, outerThis = currentThis;
+      currentClient = this as RpcClient<unknown>;
+      currentFn = fn;
+      currentThis = thisArg;
+      try {
+        result = fn.apply(thisArg, args);
+      } finally {
+        currentClient = outerClient;
+        currentFn = outerFn;
+        currentThis = outerThis;
+      }
     } catch (error) {
       request.fail(error);
       return;

@@ -33,7 +33,7 @@
  * @module
  */
 
-export { RpcClient, type RpcOptions } from "./client.ts";
+export { currentCall, type RpcCall, RpcClient, type RpcOptions } from "./client.ts";
 export { expose, isExposedFunction, Kwargs, kwargs } from "./expose.ts";
 export {
   type Caller,

@@ -223,8 +223,9 @@ Deno.test("clock fan-out: agents in three containers wake in lock step", async (
 
 Deno.test("Manager.spawn imports only local modules unless allowSpawn says otherwise", async () => {
   const client = await Container.create(TCP);
-  const strict = await createManagedContainer(TCP);
+  const strict = await createManagedContainer(TCP, { access: "open" });
   const open = await createManagedContainer(TCP, {
+    access: "open",
     allowSpawn: (url) => url === `${FIXTURES.split("#")[0]}`,
   });
   try {
