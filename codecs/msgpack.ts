@@ -303,6 +303,11 @@ export class MsgPackCodec implements Codec {
         this.#writeBigInt(value);
         return;
       default:
+        // The RPC layer's reference serializer (the Object fallback) passes proxies on.
+        if (typeof value === "function" && this.#registry.lookup(value) !== undefined) {
+          this.#writeInstance(value, depth);
+          return;
+        }
         throw new CodecError(
           `MsgPack: cannot encode a ${typeof value}: expose it or send data instead`,
         );
@@ -572,7 +577,7 @@ export class MsgPackCodec implements Codec {
 
   #writeInstance(value: object, depth: number): void {
     const registry = this.#registry;
-    if (!this.#exact.has(value.constructor)) {
+    if (typeof value !== "function" && !this.#exact.has(value.constructor)) {
       if (value instanceof Date) return this.#writeTimestamp(value);
       if (value instanceof Map) return this.#writeMap(value, depth);
       if (value instanceof Ext) return this.#writeExt(value.type, value.data);

@@ -72,6 +72,8 @@ export class SerializerRegistry {
    * else `undefined`.
    */
   lookup(value: object): SerializerEntry | undefined {
+    // A function (an RPC proxy) goes to the fallback: reading its `constructor` could be a call.
+    if (typeof value === "function") return this.#fallback;
     return this.#byType.get(value.constructor) ??
       (ArrayBuffer.isView(value) ? this.#byType.get(TypedArray) : undefined) ??
       this.#fallback;
@@ -128,6 +130,11 @@ export class SerializerRegistry {
             (Math.abs(value) > Number.MAX_SAFE_INTEGER && Number.isInteger(value)))
         ) return replaceNumber(value);
         return value;
+      }
+      if (typeof value === "function") {
+        // The RPC layer's reference serializer (the Object fallback) passes proxies on.
+        const tagged = this.#fallback === undefined ? undefined : this.tag(value);
+        if (tagged !== undefined) return tagged;
       }
       if (typeof value === "function" || typeof value === "symbol") {
         throw new CodecError(`Cannot encode a ${typeof value}: expose it or send data instead`);

@@ -8,9 +8,17 @@
 
 import type { Channel, Request } from "../channel/channel.ts";
 import { isPlainObject } from "../codecs/serializers.ts";
-import { CodecError, TimeoutError } from "../errors.ts";
-import { type Caller, type CallOptions, createProxy, type RemoteOf } from "./proxy.ts";
-import { isService, resolvePath, servicePath } from "./router.ts";
+import { CodecError, NotExposedError, RemoteException, TimeoutError } from "../errors.ts";
+import {
+  type Caller,
+  type CallOptions,
+  createProxy,
+  type Lease,
+  makeProxy,
+  proxyState,
+  type RemoteOf,
+} from "./proxy.ts";
+import { isService, resolveObject, resolvePath, servicePath } from "./router.ts";
 
 /** Options of an RPC connection. */
 export interface RpcOptions {
@@ -21,7 +29,24 @@ export interface RpcOptions {
    * generic search (containers answer `"agents/<id>"` for their agents).
    */
   servicePath?: (service: object) => string | undefined;
+  /**
+   * Turn an agent address the peer passed (an agent proxy it forwarded)
+   * into a proxy; `undefined`: call it back through the peer. Containers
+   * connect to the address themselves.
+   */
+  resolveAgent?: (address: string) => unknown;
+  /**
+   * Give references lent by the peer back when their proxy is disposed or
+   * garbage-collected (default `true`; see docs/lifetimes.md). With `false`,
+   * the peer keeps every object it lent until the connection closes.
+   */
+  release?: boolean;
 }
+
+/** The path of the heartbeat request that the RPC layer answers with `null` (docs/lifetimes.md). */
+export const HEARTBEAT_PATH = "aiomas/heartbeat";
+/** The path of the request that gives lent references back (docs/lifetimes.md). */
+export const RELEASE_PATH = "aiomas/release";
 
 /** The request being dispatched (see {@linkcode currentCall}); set only while its function starts. */
 let currentClient: RpcClient<unknown> | undefined;
@@ -67,8 +92,55 @@ export function currentCall(): RpcCall | undefined {
     : { client: currentClient, fn: currentFn!, thisArg: currentThis };
 }
 
+const noop = () => {};
+/** Releases are sent when this many names are queued, or after {@linkcode RELEASE_DELAY_MS}. */
+const RELEASE_BATCH = 1024;
+const RELEASE_DELAY_MS = 20;
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/** An object (or a forwarded proxy) this side lent to the peer under `name`. */
+interface Export {
+  readonly name: string;
+  readonly value: object;
+  /** How often it was sent and not yet given back. */
+  count: number;
+}
+
+/** A reference the peer lent to this side: one proxy, however often it arrives. */
+class ImportLease implements Lease {
+  released = false;
+  /** How often the reference arrived (the owner counts the same). */
+  count = 1;
+  proxy: WeakRef<object> | undefined;
+  readonly name: string;
+  readonly #end: (lease: ImportLease) => void;
+
+  constructor(name: string, end: (lease: ImportLease) => void) {
+    this.name = name;
+    this.#end = end;
+  }
+
+  release(): void {
+    if (!this.released) this.#end(this);
+  }
+}
+
+/** Where the agent id of `tcp://host:port/<aid>/...` ends, or -1. */
+export function agentAddressEnd(path: string): number {
+  const scheme = path.indexOf("://");
+  if (scheme <= 0) return -1;
+  let i = scheme + 3;
+  if (path[i] === "[") {
+    i = path.indexOf("]", i);
+    if (i < 0) return -1;
+  }
+  const slash = path.indexOf("/", i);
+  if (slash < 0 || slash === path.length - 1) return -1;
+  const end = path.indexOf("/", slash + 1);
+  return end < 0 ? path.length : end;
 }
 
 /**
@@ -103,9 +175,19 @@ export class RpcClient<T = unknown> implements Caller {
   /** Default deadline of calls in seconds; `undefined` or `0`: none. */
   timeout: number | undefined;
 
-  #refs = new Map<string, object>();
-  #refNames = new WeakMap<object, string>();
+  /** What this side lent to the peer, by name (`@<n>`, or an agent address it forwards). */
+  #exports = new Map<string, Export>();
+  #exportOf = new WeakMap<object, Export>();
+  #nextExport = 0;
+  /** What the peer lent to this side (`@<n>` names). */
+  #imports = new Map<string, ImportLease>();
+  #finalizer: FinalizationRegistry<ImportLease> | undefined;
+  #releaseBatch: Map<string, number> | undefined;
+  #releaseTimer: ReturnType<typeof setTimeout> | undefined;
+  #releaseRefused = false;
   #servicePath: ((service: object) => string | undefined) | undefined;
+  #resolveAgent: ((address: string) => unknown) | undefined;
+  #endLease = (lease: ImportLease) => this.#giveBack(lease);
 
   /**
    * Serve `service` on `channel` and register the reference serializer on
@@ -117,14 +199,17 @@ export class RpcClient<T = unknown> implements Caller {
     this.service = service;
     this.timeout = options.timeout;
     this.#servicePath = options.servicePath;
+    this.#resolveAgent = options.resolveAgent;
+    if (options.release !== false) {
+      this.#finalizer = new FinalizationRegistry((lease) => {
+        if (!lease.released) this.#giveBack(lease);
+      });
+    }
     this.remote = createProxy(this, "") as RemoteOf<T>;
     channel.codec.addSerializer(
       Object,
-      (value: object) => this.#referencePath(value),
-      (path: unknown) => {
-        if (typeof path !== "string") throw new CodecError("A reference's data must be a path");
-        return createProxy(this, path);
-      },
+      (value: object) => this.#encodeReference(value),
+      (path: unknown) => this.#decodeReference(path),
     );
     channel.setHandler((request) => this.#handle(request));
   }
@@ -134,12 +219,21 @@ export class RpcClient<T = unknown> implements Caller {
     return this.channel.closed;
   }
 
+  /** How many objects this side lent to the peer and the peer still holds. */
+  get lentCount(): number {
+    return this.#exports.size;
+  }
+
   /** Close the connection; pending calls reject with `ConnectionError`. */
   close(): Promise<void> {
     return this.channel.close();
   }
 
-  /** Send `[path, args, kwargs]` and resolve with the result; used by proxies. */
+  /**
+   * Send `[path, args, kwargs]` and resolve with the result; used by proxies.
+   * The returned promise is handled: a call nobody awaits cannot become an
+   * unhandled rejection when the connection closes.
+   */
   call(
     path: string,
     args: unknown[],
@@ -147,9 +241,19 @@ export class RpcClient<T = unknown> implements Caller {
     options?: CallOptions,
   ): Promise<unknown> {
     const timeout = options?.timeout ?? this.timeout;
-    const signal = options?.signal;
-    const content = [path, args, kwargs];
-    if (!timeout && signal === undefined) return this.channel.send(content);
+    const reply = !timeout && options?.signal === undefined
+      ? this.channel.send([path, args, kwargs])
+      : this.#callWithDeadline(path, [path, args, kwargs], timeout, options?.signal);
+    reply.catch(noop);
+    return reply;
+  }
+
+  #callWithDeadline(
+    path: string,
+    content: unknown[],
+    timeout: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal!.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -183,21 +287,23 @@ export class RpcClient<T = unknown> implements Caller {
     const [path, args, kwargs] = content as [string, unknown[], Record<string, unknown>];
     let result: unknown;
     try {
-      const { fn, thisArg } = resolvePath(this.service, path, this.#refs);
-      for (const _ in kwargs) {
-        args.push(kwargs);
-        break;
+      const first = path.charCodeAt(0);
+      if (first === 97 /* a */ && path.startsWith("aiomas/")) {
+        if (path === HEARTBEAT_PATH) {
+          request.reply(null);
+          return;
+        }
+        if (path === RELEASE_PATH) {
+          this.#takeBack(args);
+          request.reply(null);
+          return;
+        }
       }
-      const outerClient = currentClient, outerFn = currentFn, outerThis = currentThis;
-      currentClient = this as RpcClient<unknown>;
-      currentFn = fn;
-      currentThis = thisArg;
-      try {
-        result = fn.apply(thisArg, args);
-      } finally {
-        currentClient = outerClient;
-        currentFn = outerFn;
-        currentThis = outerThis;
+      if (first === 64 /* @ */ || first === 94 /* ^ */ || path.includes("://")) {
+        result = this.#forward(path, args, kwargs);
+      } else {
+        const { fn, thisArg } = resolvePath(this.service, path);
+        result = this.#invoke(fn, thisArg, args, kwargs);
       }
     } catch (error) {
       request.fail(error);
@@ -208,22 +314,218 @@ export class RpcClient<T = unknown> implements Caller {
     } else request.reply(result);
   }
 
-  /** The path under which the peer can call `value` back. */
-  #referencePath(value: object): string {
+  /**
+   * A call to something this side lent: a local object under `@<n>`, a
+   * proxy it forwards (`@<n>` or an agent address), or, with `^`, an object
+   * of the peer itself that this side passed back to a peer that could not
+   * take it as its own.
+   */
+  #forward(path: string, args: unknown[], kwargs: Record<string, unknown>): unknown {
+    if (path.charCodeAt(0) === 94 /* ^ */) return this.call(path.slice(1), args, kwargs);
+    const end = path.charCodeAt(0) === 64 ? path.indexOf("/") : agentAddressEnd(path);
+    const name = end < 0 ? path : path.slice(0, end);
+    const rest = end < 0 ? "" : path.slice(end + 1);
+    const lent = this.#exports.get(name);
+    if (lent === undefined) {
+      throw new NotExposedError(
+        `"${name.slice(0, 200)}" is not lent on this connection (released, or never passed)`,
+      );
+    }
+    const state = proxyState(lent.value);
+    if (state !== undefined) {
+      return state.caller.call(
+        rest === "" ? state.path : state.path === "" ? rest : `${state.path}/${rest}`,
+        args,
+        kwargs,
+      );
+    }
+    const { fn, thisArg } = resolvePath(lent.value, rest);
+    return this.#invoke(fn, thisArg, args, kwargs);
+  }
+
+  /** Call an exposed function for the peer; {@linkcode currentCall} tells it who called. */
+  #invoke(
+    fn: (...args: unknown[]) => unknown,
+    thisArg: unknown,
+    args: unknown[],
+    kwargs: Record<string, unknown>,
+  ): unknown {
+    for (const _ in kwargs) {
+      args.push(kwargs);
+      break;
+    }
+    const outerClient = currentClient, outerFn = currentFn, outerThis = currentThis;
+    currentClient = this as RpcClient<unknown>;
+    currentFn = fn;
+    currentThis = thisArg;
+    try {
+      return fn.apply(thisArg, args);
+    } finally {
+      currentClient = outerClient;
+      currentFn = outerFn;
+      currentThis = outerThis;
+    }
+  }
+
+  /** The peer gives back `[names, counts]`: forget what it no longer holds. */
+  #takeBack(args: unknown[]): void {
+    const [names, counts] = args;
+    if (!Array.isArray(names) || !Array.isArray(counts) || names.length !== counts.length) {
+      throw new TypeError(`${RELEASE_PATH} takes [names, counts]`);
+    }
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      const count = counts[i];
+      if (typeof name !== "string" || typeof count !== "number" || !(count > 0)) continue;
+      const lent = name.charCodeAt(0) === 64 ? this.#exports.get(name) : undefined;
+      if (lent === undefined) continue;
+      lent.count -= count;
+      if (lent.count <= 0) {
+        this.#exports.delete(name);
+        this.#exportOf.delete(lent.value);
+      }
+    }
+  }
+
+  #lend(name: string, value: object): string {
+    const lent: Export = { name, value, count: 1 };
+    this.#exports.set(name, lent);
+    this.#exportOf.set(value, lent);
+    return name;
+  }
+
+  /** The reference data under which the peer can call `value` back. */
+  #encodeReference(value: object): string {
+    const known = this.#exportOf.get(value);
+    if (known !== undefined) {
+      known.count++;
+      return known.name;
+    }
+    if (typeof value === "function") return this.#encodeProxy(value);
     if (!isService(value)) {
       throw new CodecError(
         `Cannot encode an instance of ${value.constructor?.name ?? "an unknown class"}: ` +
           "register a serializer for it, or expose its methods to pass it by reference",
       );
     }
-    const known = this.#refNames.get(value);
-    if (known !== undefined) return known;
     const path = this.#servicePath?.(value) ?? servicePath(this.service, value);
     if (path !== undefined) return path;
-    // Not part of the local service tree: serve it under a connection-local name.
-    const name = `@${this.#refs.size}`;
-    this.#refs.set(name, value);
-    this.#refNames.set(value, name);
-    return name;
+    // Not part of the local service tree: lend it under a connection-local name.
+    return this.#lend(`@${this.#nextExport++}`, value);
+  }
+
+  /** A proxy passed on: back to its owner, as an agent address, or forwarded. */
+  #encodeProxy(value: object): string {
+    const state = proxyState(value);
+    if (state === undefined) {
+      throw new CodecError("Cannot encode a function: expose it or send data instead");
+    }
+    if (state.lease?.released) {
+      throw new CodecError(`${String(value)} was disposed and cannot be passed on`);
+    }
+    // Back to the side that owns the object: it gets the original.
+    if (state.caller === this) return `^${state.path}`;
+    // An agent proxy travels as its address; this side forwards calls of
+    // peers that cannot connect to it themselves.
+    const address = state.address;
+    if (address !== undefined) {
+      if (!this.#exports.has(address)) this.#lend(address, value);
+      return address;
+    }
+    // A reference of another connection: this side forwards its calls.
+    return this.#lend(`@${this.#nextExport++}`, value);
+  }
+
+  #decodeReference(path: unknown): unknown {
+    if (typeof path !== "string") throw new CodecError("A reference's data must be a path");
+    const first = path.charCodeAt(0);
+    if (first === 64 /* @ */) return this.#import(path);
+    if (first === 94 /* ^ */) return this.#original(path.slice(1));
+    if (agentAddressEnd(path) > 0) {
+      return this.#resolveAgent?.(path) ??
+        makeProxy({
+          caller: this,
+          path,
+          label: `RemoteProxy('${path}')`,
+          address: path,
+          lease: undefined,
+          parent: undefined,
+          children: undefined,
+        });
+    }
+    return createProxy(this, path);
+  }
+
+  /** The one proxy for the peer's lent reference `name`. */
+  #import(name: string): unknown {
+    const finalizer = this.#finalizer;
+    if (finalizer === undefined) return createProxy(this, name);
+    let lease = this.#imports.get(name);
+    const existing = lease?.proxy?.deref();
+    if (existing !== undefined) {
+      lease!.count++;
+      return existing;
+    }
+    lease = new ImportLease(name, this.#endLease);
+    const proxy = makeProxy({
+      caller: this,
+      path: name,
+      label: undefined,
+      address: undefined,
+      lease,
+      parent: undefined,
+      children: undefined,
+    });
+    lease.proxy = new WeakRef(proxy);
+    this.#imports.set(name, lease);
+    finalizer.register(proxy, lease, lease);
+    return proxy;
+  }
+
+  /** A reference to this side's own object, passed back by the peer. */
+  #original(path: string): unknown {
+    const end = path.charCodeAt(0) === 64 ? path.indexOf("/") : agentAddressEnd(path);
+    const lent = this.#exports.get(end < 0 ? path : path.slice(0, end));
+    try {
+      if (lent !== undefined) {
+        return end < 0 ? lent.value : resolveObject(lent.value, path.slice(end + 1));
+      }
+      return resolveObject(this.service, path);
+    } catch (cause) {
+      throw new CodecError(
+        `The peer passed back "${path.slice(0, 200)}", which this side does not serve`,
+        { cause },
+      );
+    }
+  }
+
+  /** The proxy of `lease` is gone: tell the owner, in the next batch. */
+  #giveBack(lease: ImportLease): void {
+    lease.released = true;
+    if (this.#imports.get(lease.name) === lease) this.#imports.delete(lease.name);
+    this.#finalizer?.unregister(lease);
+    if (this.#releaseRefused || this.channel.isClosed) return;
+    const batch = this.#releaseBatch ??= new Map();
+    batch.set(lease.name, (batch.get(lease.name) ?? 0) + lease.count);
+    if (batch.size >= RELEASE_BATCH) this.#flushReleases();
+    else if (this.#releaseTimer === undefined) {
+      const timer = setTimeout(() => this.#flushReleases(), RELEASE_DELAY_MS);
+      Deno.unrefTimer(timer);
+      this.#releaseTimer = timer;
+    }
+  }
+
+  #flushReleases(): void {
+    clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = undefined;
+    const batch = this.#releaseBatch;
+    this.#releaseBatch = undefined;
+    if (batch === undefined || this.channel.isClosed) return;
+    this.channel.send([RELEASE_PATH, [[...batch.keys()], [...batch.values()]], {}]).catch(
+      (error) => {
+        // A peer that does not know releases (an older version): stop sending them.
+        if (error instanceof RemoteException) this.#releaseRefused = true;
+      },
+    );
   }
 }

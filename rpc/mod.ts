@@ -33,7 +33,14 @@
  * @module
  */
 
-export { currentCall, type RpcCall, RpcClient, type RpcOptions } from "./client.ts";
+export {
+  currentCall,
+  HEARTBEAT_PATH,
+  RELEASE_PATH,
+  type RpcCall,
+  RpcClient,
+  type RpcOptions,
+} from "./client.ts";
 export { expose, isExposedFunction, Kwargs, kwargs } from "./expose.ts";
 export {
   type Caller,
@@ -41,15 +48,19 @@ export {
   callWith,
   createProxy,
   type DynamicRemote,
+  type Lease,
   proxyPath,
   ref,
   type Remote,
+  remoteMember,
   type RemoteOf,
+  RESERVED_NAMES,
 } from "./proxy.ts";
 export {
   isService,
   mount,
   type ResolvedCall,
+  resolveObject,
   resolvePath,
   servicePath,
   unmount,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { AiomasError } from "../errors.ts";
 import { Kwargs } from "./expose.ts";
 
 /** Per-call options: a deadline and a cancellation signal. */
@@ -29,7 +30,9 @@ export interface Caller {
 
 /**
  * The remote form of a service type: every method returns a promise of its
- * result, and every object member is a remote sub-service.
+ * result, and every object member is a remote sub-service. A proxy is
+ * disposable: `using` (or `Symbol.dispose`) gives a reference the peer lent
+ * back at once instead of when the proxy is garbage-collected.
  *
  * @example
  * ```ts
@@ -37,17 +40,22 @@ export interface Caller {
  * class Calculator {
  *   add(a: number, b: number): number { return a + b; }
  * }
- * type RemoteCalculator = Remote<Calculator>; // { add(a, b): Promise<number> }
- * const typed: RemoteCalculator = { add: (a, b) => Promise.resolve(a + b) };
- * console.log(await typed.add(1, 2)); // 3
+ * // A function that takes the proxy of a remote Calculator: calls are checked.
+ * async function sum(calculator: Remote<Calculator>): Promise<number> {
+ *   return await calculator.add(1, 2);
+ * }
+ * console.log(typeof sum); // function
  * ```
  */
-export type Remote<T> = {
-  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R
-    ? (...args: A) => Promise<Awaited<R>>
-    : T[K] extends object ? Remote<T[K]>
-    : never;
-};
+export type Remote<T> =
+  & {
+    readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R
+      ? (...args: A) => Promise<Awaited<R>>
+      : T[K] extends object ? Remote<T[K]>
+      : never;
+  }
+  & Disposable
+  & AsyncDisposable;
 
 /**
  * An untyped proxy: any member is a callable sub-proxy. What
@@ -58,18 +66,77 @@ export interface DynamicRemote {
   (...args: unknown[]): Promise<unknown>;
   /** A proxy for the member `name` (path `"<this path>/name"`). */
   readonly [name: string]: DynamicRemote;
+  /** Give a lent reference back now (see docs/lifetimes.md); no-op for other proxies. */
+  [Symbol.dispose](): void;
+  /** Like `Symbol.dispose`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** `Remote<T>`, or {@linkcode DynamicRemote} when `T` is not given. */
 export type RemoteOf<T> = unknown extends T ? DynamicRemote : Remote<T>;
 
-const PROXY_TARGET = Symbol("aiomas.proxyTarget");
+const PROXY_STATE = Symbol("aiomas.proxy");
 const EMPTY_KWARGS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+const DENO_INSPECT = Symbol.for("Deno.customInspect");
+const NODE_INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
-interface ProxyTarget {
-  readonly caller: Caller;
-  readonly path: string;
+/**
+ * How long a reference lent by the peer stays valid: until the proxy is
+ * disposed or garbage-collected. Made by the RPC connection for `@<n>`
+ * references.
+ */
+export interface Lease {
+  /** Whether the reference was given back; calls through it then reject. */
+  readonly released: boolean;
+  /** Give the reference back to its owner (once; later calls do nothing). */
+  release(): void;
 }
+
+/** What a proxy stands for; shared with its members. */
+export interface ProxyState {
+  /** Where calls go. */
+  readonly caller: Caller;
+  /** The path of this proxy on the peer (`""`: its root service). */
+  readonly path: string;
+  /** How the proxy prints (default `RemoteProxy('<path>')`). */
+  readonly label: string | undefined;
+  /** The agent address this proxy stands for, when it is an agent proxy or a member of one. */
+  readonly address: string | undefined;
+  /** The lease of a lent reference (`@<n>`), shared by the proxy and its members. */
+  readonly lease: Lease | undefined;
+  /** The proxy this one is a member of: a member keeps its root (and lease) alive. */
+  readonly parent: unknown;
+  /** Members made so far (made on first access). */
+  children: Map<string, DynamicRemote> | undefined;
+}
+
+/**
+ * Names a proxy never turns into remote members: the ones that runtimes,
+ * test frameworks and libraries probe implicitly (`await` looks for `then`,
+ * `JSON.stringify` for `toJSON`, ...). Also every name starting with `__`
+ * or `@@`. Reach a remote member with such a name with
+ * {@linkcode remoteMember}.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  "then",
+  "catch",
+  "finally",
+  "toJSON",
+  "toISOString",
+  "valueOf",
+  "toString",
+  "toLocaleString",
+  "constructor",
+  "prototype",
+  "hasOwnProperty",
+  "isPrototypeOf",
+  "propertyIsEnumerable",
+  "asymmetricMatch",
+  "$$typeof",
+  "nodeType",
+  "tagName",
+  "inspect",
+]);
 
 /** Split a trailing {@linkcode Kwargs} marker off `args`. */
 function splitKwargs(args: unknown[]): [unknown[], Record<string, unknown>] {
@@ -78,35 +145,163 @@ function splitKwargs(args: unknown[]): [unknown[], Record<string, unknown>] {
   return [args, EMPTY_KWARGS];
 }
 
-const INSPECT = Symbol.for("Deno.customInspect");
+type ProxyTarget = (() => void) & { [PROXY_STATE]: ProxyState };
+
+function labelOf(state: ProxyState): string {
+  return state.label ?? `RemoteProxy('${state.path}')`;
+}
+
+function released(state: ProxyState): Promise<never> {
+  return Promise.reject(
+    new AiomasError(
+      `${labelOf(state)} was disposed: the peer's object is no longer reachable through it; ` +
+        "ask the peer for a new reference",
+    ),
+  );
+}
+
+function member(state: ProxyState, parent: unknown, name: string): DynamicRemote {
+  const children = state.children ??= new Map();
+  let child = children.get(name);
+  if (child === undefined) {
+    child = makeProxy({
+      caller: state.caller,
+      path: state.path === "" ? name : `${state.path}/${name}`,
+      label: undefined,
+      address: state.address === undefined ? undefined : `${state.address}/${name}`,
+      lease: state.lease,
+      parent,
+      children: undefined,
+    });
+    children.set(name, child);
+  }
+  return child;
+}
+
+const handler: ProxyHandler<ProxyTarget> = {
+  get(target, name, receiver) {
+    const state = target[PROXY_STATE];
+    if (typeof name === "string") {
+      if (name === "toString" || name === "toLocaleString") return () => labelOf(state);
+      if (RESERVED_NAMES.has(name) || name.startsWith("__") || name.startsWith("@@")) {
+        return undefined;
+      }
+      return member(state, receiver, name);
+    }
+    if (name === PROXY_STATE) return state;
+    if (name === Symbol.toPrimitive || name === DENO_INSPECT || name === NODE_INSPECT) {
+      return () => labelOf(state);
+    }
+    if (name === Symbol.dispose) return () => state.lease?.release();
+    if (name === Symbol.asyncDispose) {
+      return () => {
+        state.lease?.release();
+        return Promise.resolve();
+      };
+    }
+    return undefined;
+  },
+  apply(target, _thisArg, args: unknown[]) {
+    const state = target[PROXY_STATE];
+    if (state.lease?.released) return released(state);
+    const [positional, keywords] = splitKwargs(args);
+    return state.caller.call(state.path, positional, keywords);
+  },
+  set() {
+    return false;
+  },
+  defineProperty() {
+    return false;
+  },
+};
+
+/**
+ * The prototype of proxy targets: inspectors that look through the proxy at
+ * its target (as `Deno.inspect` does) find the label here.
+ */
+const TARGET_PROTOTYPE = Object.create(Function.prototype, {
+  [DENO_INSPECT]: {
+    value(this: ProxyTarget) {
+      return labelOf(this[PROXY_STATE]);
+    },
+  },
+  [NODE_INSPECT]: {
+    value(this: ProxyTarget) {
+      return labelOf(this[PROXY_STATE]);
+    },
+  },
+});
+
+/** Make a proxy for `state` (see {@linkcode createProxy}). */
+export function makeProxy(state: ProxyState): DynamicRemote {
+  const target = (() => {}) as ProxyTarget;
+  Object.defineProperty(target, PROXY_STATE, { value: state });
+  Object.setPrototypeOf(target, TARGET_PROTOTYPE);
+  return new Proxy(target, handler) as unknown as DynamicRemote;
+}
 
 /**
  * Make a proxy whose calls go through `caller` under `path` (`""` is the
  * peer's root service). `label` is how the proxy prints (default
  * `RemoteProxy('<path>')`).
+ *
+ * A proxy answers only remote member names: the names in
+ * {@linkcode RESERVED_NAMES}, every name starting with `__` or `@@` and
+ * every symbol are `undefined` (so `await proxy`, `JSON.stringify(proxy)`,
+ * `String(proxy)` or printing it never become calls), except
+ * `Symbol.toPrimitive`, `toString` and the inspection hooks, which give the
+ * label, and `Symbol.dispose`/`Symbol.asyncDispose`, which give a lent
+ * reference back (see docs/lifetimes.md).
+ *
+ * @example
+ * ```ts
+ * import { createProxy } from "@aiomas/aiomas/rpc";
+ * const calls: string[] = [];
+ * const caller = {
+ *   call(path: string, args: unknown[]) {
+ *     calls.push(`${path}(${args.join(", ")})`);
+ *     return Promise.resolve(null);
+ *   },
+ * };
+ * const proxy = createProxy(caller, "");
+ * await proxy.sub.add(1, 2);
+ * console.log(calls); // [ "sub/add(1, 2)" ]
+ * console.log(`${proxy.sub}`); // RemoteProxy('sub')
+ * console.log(JSON.stringify({ proxy }), await proxy === proxy); // {} true
+ * ```
  */
 export function createProxy(caller: Caller, path: string, label?: string): DynamicRemote {
-  const children = new Map<string, DynamicRemote>();
-  const target = function () {} as unknown as ProxyTarget & (() => void);
-  const show = () => label ?? `RemoteProxy('${path}')`;
-  return new Proxy(target, {
-    get(_target, name) {
-      if (name === PROXY_TARGET) return { caller, path };
-      if (name === Symbol.toPrimitive || name === INSPECT) return show;
-      // Not thenable: `await proxy` must not try to call a remote `then`.
-      if (typeof name !== "string" || name === "then") return undefined;
-      let child = children.get(name);
-      if (child === undefined) {
-        child = createProxy(caller, path === "" ? name : `${path}/${name}`);
-        children.set(name, child);
-      }
-      return child;
-    },
-    apply(_target, _thisArg, args: unknown[]) {
-      const [positional, keywords] = splitKwargs(args);
-      return caller.call(path, positional, keywords);
-    },
-  }) as unknown as DynamicRemote;
+  return makeProxy({
+    caller,
+    path,
+    label,
+    address: undefined,
+    lease: undefined,
+    parent: undefined,
+    children: undefined,
+  });
+}
+
+/** The state of a proxy made by {@linkcode createProxy}, or `undefined` for anything else. */
+export function proxyState(value: unknown): ProxyState | undefined {
+  if (typeof value !== "function") return undefined;
+  return (value as unknown as { [PROXY_STATE]?: ProxyState })[PROXY_STATE];
+}
+
+/**
+ * The member `name` of a proxy, for the remote names a proxy does not
+ * answer itself (see {@linkcode RESERVED_NAMES}).
+ *
+ * @example
+ * ```ts ignore
+ * import { remoteMember } from "@aiomas/aiomas/rpc";
+ * const result = await remoteMember(client.remote, "then")(1);
+ * ```
+ */
+export function remoteMember(proxy: unknown, name: string): DynamicRemote {
+  const state = proxyState(proxy);
+  if (state === undefined) throw new TypeError("remoteMember() takes a proxy");
+  return member(state, proxy, name);
 }
 
 /**
@@ -143,8 +338,7 @@ export function ref<T extends object>(service: T): Remote<T> {
 
 /** The path of a proxy made by {@linkcode createProxy}, or `undefined`. */
 export function proxyPath(value: unknown): string | undefined {
-  if (typeof value !== "function") return undefined;
-  return (value as unknown as { [PROXY_TARGET]?: ProxyTarget })[PROXY_TARGET]?.path;
+  return proxyState(value)?.path;
 }
 
 /**
@@ -163,10 +357,11 @@ export function callWith<A extends unknown[], R>(
   remoteFunction: (...args: A) => Promise<R>,
   ...args: A
 ): Promise<R> {
-  const target = (remoteFunction as unknown as { [PROXY_TARGET]?: ProxyTarget })[PROXY_TARGET];
-  if (target === undefined) {
+  const state = proxyState(remoteFunction);
+  if (state === undefined) {
     return Promise.reject(new TypeError("callWith() takes a remote function (a proxy member)"));
   }
+  if (state.lease?.released) return released(state);
   const [positional, keywords] = splitKwargs(args);
-  return target.caller.call(target.path, positional, keywords, options) as Promise<R>;
+  return state.caller.call(state.path, positional, keywords, options) as Promise<R>;
 }

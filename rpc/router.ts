@@ -119,6 +119,37 @@ export function resolvePath(
   throw new NotExposedError(`Invalid path "${quoted(path)}"`);
 }
 
+/**
+ * The exposed object (or function) at `path` under `root`: `""` is `root`
+ * itself. Walks exposed members only, like {@linkcode resolvePath}.
+ *
+ * @throws {NotExposedError} when a segment is missing or not exposed.
+ *
+ * @example
+ * ```ts
+ * import { expose, resolveObject } from "@aiomas/aiomas/rpc";
+ * const sub = { double: expose((x: number) => 2 * x) };
+ * console.log(resolveObject({ sub }, "sub") === sub); // true
+ * ```
+ */
+export function resolveObject(root: unknown, path: string): unknown {
+  if (path === "") return root;
+  const segments = path.split("/", MAX_SEGMENTS + 1);
+  if (segments.length > MAX_SEGMENTS) {
+    throw new NotExposedError(`Path "${quoted(path)}" has too many segments`);
+  }
+  let service: unknown = root;
+  let where = "";
+  for (const name of segments) {
+    if (name === "" || name === "." || name === "..") {
+      throw new NotExposedError(`Invalid path "${quoted(path)}": empty or relative segment`);
+    }
+    service = member(service, name, where);
+    where = where === "" ? name : `${where}/${name}`;
+  }
+  return service;
+}
+
 const mounts = new WeakMap<object, { parent: object; name: string }>();
 
 /**

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { remoteMember } from "@aiomas/aiomas/rpc";
 import {
   Agent,
   ConnectionError,
@@ -168,7 +169,8 @@ Deno.test("a missing agent, a non-exposed method and hostile paths; the containe
   for (
     const name of ["run", "constructor", "__proto__", "container", "addr", "calls", "toString"]
   ) {
-    const error = await proxy[name]().catch((e: unknown) => e) as RemoteException;
+    // The proxy itself does not answer probed names; remoteMember() sends them anyway.
+    const error = await remoteMember(proxy, name)().catch((e: unknown) => e) as RemoteException;
     assert.ok(error instanceof RemoteException, name);
     assert.equal(error.remoteType, "LookupError", name);
     assert.ok(error.remoteMessage.includes(name), error.message);

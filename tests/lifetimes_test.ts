@@ -1,0 +1,169 @@
+import assert from "node:assert/strict";
+import {
+  expose,
+  openConnection,
+  ref,
+  type Remote,
+  type RpcClient,
+  startServer,
+} from "@aiomas/aiomas/rpc";
+import { AiomasError, CodecError } from "@aiomas/aiomas";
+import { frame, readJsonFrame, writeAll } from "./helpers.ts";
+
+const LOCAL = { hostname: "127.0.0.1", port: 0 };
+
+class Progress {
+  reports: number[] = [];
+  @expose
+  report(percent: number): number {
+    this.reports.push(percent);
+    return percent;
+  }
+}
+
+class Session {
+  @expose
+  name(): string {
+    return "session";
+  }
+}
+
+class Worker {
+  kept: Remote<Progress> | undefined;
+  session = new Session();
+
+  @expose
+  async job(progress: Remote<Progress>): Promise<number> {
+    using p = progress;
+    return await p.report(100);
+  }
+
+  @expose
+  keep(progress: Remote<Progress>): void {
+    this.kept = progress;
+  }
+
+  @expose
+  same(progress: Remote<Progress>): boolean {
+    return progress === this.kept;
+  }
+
+  @expose
+  dispose(progress: Remote<Progress>): void {
+    progress[Symbol.dispose]();
+  }
+
+  @expose
+  async callKept(): Promise<number> {
+    return await this.kept!.report(1);
+  }
+
+  @expose
+  echo(value: unknown): unknown {
+    return value;
+  }
+
+  @expose
+  openSession(): Session {
+    // Not part of the service tree: lent under a connection-local name.
+    return new Session();
+  }
+
+  @expose
+  isSession(value: unknown): boolean {
+    return value instanceof Session;
+  }
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.ok(condition(), what);
+}
+
+async function withWorker(fn: (client: RpcClient<Worker>, worker: Worker) => Promise<void>) {
+  const worker = new Worker();
+  const server = await startServer(LOCAL, worker);
+  const client = await openConnection<Worker>(server.addr);
+  try {
+    await fn(client, worker);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+}
+
+Deno.test("a callback disposed by the peer (using) is released at its owner, in batches", async () => {
+  await withWorker(async (client) => {
+    const progress = Array.from({ length: 300 }, () => new Progress());
+    const results = await Promise.all(progress.map((p) => client.remote.job(ref(p))));
+    assert.ok(results.every((result) => result === 100));
+    assert.ok(progress.every((p) => p.reports[0] === 100));
+    await until(() => client.lentCount === 0, `still lent: ${client.lentCount}`);
+  });
+});
+
+Deno.test("one proxy per lent object and connection; disposed proxies refuse calls", async () => {
+  await withWorker(async (client, worker) => {
+    const progress = new Progress();
+    await client.remote.keep(ref(progress));
+    assert.equal(await client.remote.same(ref(progress)), true);
+    assert.equal(await client.remote.callKept(), 1);
+    assert.equal(client.lentCount, 1);
+    await client.remote.dispose(ref(progress));
+    await until(() => client.lentCount === 0, "released after dispose");
+    await assert.rejects(client.remote.callKept(), /was disposed/);
+    await assert.rejects(worker.kept!.report(2), AiomasError);
+    // Lent again: a fresh, working proxy.
+    await client.remote.keep(ref(progress));
+    assert.equal(await client.remote.callKept(), 1);
+    assert.deepEqual(progress.reports, [1, 1]);
+  });
+});
+
+Deno.test("a reference passed back to its owner arrives as the original object", async () => {
+  await withWorker(async (client) => {
+    // The client's own object, lent and returned.
+    const progress = new Progress();
+    assert.equal(await client.remote.echo(ref(progress)), progress);
+    // The server's object (lent under @n), passed back by the client.
+    const session = await client.remote.openSession() as unknown as Remote<Session>;
+    assert.equal(await session.name(), "session");
+    assert.equal(await client.remote.isSession(session as never), true);
+    // The server's root service, passed back: the server gets itself, and returns a reference.
+    const root = await client.remote.echo(client.remote as never) as Remote<Worker>;
+    assert.equal(String(root), "RemoteProxy('')");
+    assert.equal(await root.echo(7), 7);
+  });
+});
+
+Deno.test("a peer that never lends @-references never receives a release", async () => {
+  // A Python-like peer: its references are service paths (`sub`), never `@<n>`.
+  const listener = Deno.listen(LOCAL);
+  const accepted = listener.accept();
+  const client = await openConnection(listener.addr, { router: new Worker() });
+  const conn = await accepted;
+  const call = client.remote.getSub();
+  assert.deepEqual(await readJsonFrame(conn), [0, 0, ["getSub", [], {}]]);
+  await writeAll(conn, frame('[1, 0, {"__type__": [0, "sub"]}]'));
+  const sub = await call as unknown as Remote<{ spam(): string }>;
+  sub[Symbol.dispose]();
+  const next = sub.spam();
+  assert.deepEqual(await readJsonFrame(conn), [0, 1, ["sub/spam", [], {}]]);
+  await writeAll(conn, frame('[1, 1, "spam"]'));
+  assert.equal(await next, "spam");
+  await client.close();
+  // Nothing else was sent: no aiomas/release request.
+  assert.equal(await readJsonFrame(conn), null);
+  conn.close();
+  listener.close();
+});
+
+Deno.test("a disposed proxy cannot be passed on", async () => {
+  await withWorker(async (client) => {
+    const session = await client.remote.openSession() as unknown as Remote<Session>;
+    session[Symbol.dispose]();
+    await assert.rejects(client.remote.echo(session as never), CodecError);
+  });
+});
