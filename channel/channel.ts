@@ -1,31 +1,46 @@
 /**
- * The request-reply {@linkcode Channel} over a byte stream, and the
- * {@linkcode Request}s it receives. Frames are a 4-byte big-endian length and
- * the codec's encoding of `[msg_type, msg_id, content]` (SPEC section 3).
+ * The request-reply {@linkcode Channel} over a byte stream. Frames are a
+ * 4-byte big-endian length and the codec's encoding of
+ * `[msg_type, msg_id, content]` (SPEC section 3).
  *
  * @module
  */
 
 import type { Codec } from "../codecs/types.ts";
 import { AiomasError, ConnectionError, ProtocolError, RemoteException } from "../errors.ts";
+import { frameTooLarge, writeFrames } from "./frames.ts";
+import {
+  type BudgetAccount,
+  type BufferBudget,
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_MAX_CONCURRENT_REQUESTS,
+} from "./limits.ts";
+import { ReadBuffer } from "./read_buffer.ts";
+import { EXCEPTION, REQUEST, Request, RESULT } from "./request.ts";
 import { formatTraceback } from "./traceback.ts";
 import type { Transport } from "./transport.ts";
 
-/** `msg_type` of a request. */
-export const REQUEST = 0;
-/** `msg_type` of a successful reply. */
-export const RESULT = 1;
-/** `msg_type` of a failed reply. */
-export const EXCEPTION = 2;
+export { EXCEPTION, REQUEST, Request, RESULT };
 
 /** The default limit of a frame's payload: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+
+/**
+ * The path of a heartbeat: a channel with the `heartbeat` option sends the
+ * request `["aiomas/heartbeat", [], {}]` when it has heard nothing for one
+ * interval. Every channel of this library answers it itself with `RESULT`
+ * `null` (the request is not passed up); a Python aiomas RPC peer answers
+ * with an `EXCEPTION` for the unknown path, which counts as an answer too.
+ */
+export const HEARTBEAT_PATH = "aiomas/heartbeat";
+const HEARTBEAT_REQUEST = Object.freeze([HEARTBEAT_PATH, Object.freeze([]), Object.freeze({})]);
 
 // A sender waits for the socket once this much is queued (backpressure).
 const HIGH_WATER_MARK = 1024 * 1024;
 // Replies queued beyond this (plus two maximal messages) mean the peer does not read.
 const REPLY_BUFFER_LIMIT = 16 * 1024 * 1024;
-const INITIAL_READ_BUFFER = 64 * 1024;
+// A grown read buffer is released after this long without a big frame.
+const KEEP_GROWN_MS = 1000;
 
 /** Options of a single {@linkcode Channel.send} call. */
 export interface SendOptions {
@@ -39,69 +54,52 @@ export interface ChannelOptions {
   maxMessageSize?: number;
   /** Called when the peer breaks the protocol and the channel closes (default: `console.warn`). */
   onError?: (error: AiomasError, channel: Channel) => void;
-}
-
-interface Pending {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
-
-/**
- * A request received from the peer. Answer it once, with
- * {@linkcode Request.reply} or {@linkcode Request.fail}.
- *
- * @example
- * ```ts ignore
- * for await (const request of channel) {
- *   if (request.content === "ohai") request.reply("cya");
- *   else request.fail(new Error(`unknown greeting ${request.content}`));
- * }
- * ```
- */
-export class Request {
-  #channel: Channel;
-  #id: number;
-  #answered = false;
-  /** The decoded content of the request. */
-  readonly content: unknown;
-
-  /** Made by the channel for every incoming request. */
-  constructor(channel: Channel, id: number, content: unknown) {
-    this.#channel = channel;
-    this.#id = id;
-    this.content = content;
-  }
-
-  /** The request's id on its connection (the peer's counter). */
-  get id(): number {
-    return this.#id;
-  }
-
-  /** The channel the request came in on. */
-  get channel(): Channel {
-    return this.#channel;
-  }
-
   /**
-   * Send `value` as the result. If it cannot be encoded, the peer gets an
-   * `EXCEPTION` naming the encoding error instead. Resolves once written.
+   * Seconds between heartbeats (default `0`: off). When nothing was received
+   * for one interval, the channel sends a ping request
+   * ({@linkcode HEARTBEAT_PATH}); when nothing at all arrives for three
+   * intervals, it closes the connection and pending `send()`s reject with
+   * `ConnectionError`. Any received frame counts as life, so pings cost
+   * nothing while traffic flows.
    */
-  reply(value: unknown): Promise<void> {
-    this.#markAnswered();
-    return this.#channel._answer(RESULT, this.#id, value);
-  }
-
-  /** Send `error` to the peer as an `EXCEPTION` with a traceback-like text. */
-  fail(error: unknown): Promise<void> {
-    this.#markAnswered();
-    return this.#channel._answer(EXCEPTION, this.#id, formatTraceback(error));
-  }
-
-  #markAnswered(): void {
-    if (this.#answered) throw new AiomasError(`Request ${this.#id} was already answered`);
-    this.#answered = true;
-  }
+  heartbeat?: number;
+  /**
+   * Seconds within which a frame that has started arriving must be complete
+   * (default {@linkcode DEFAULT_FRAME_TIMEOUT}, 30 s; `0` turns it off). A
+   * peer that stops in the middle of a header or payload has its connection
+   * closed with a `ProtocolError`.
+   */
+  frameTimeout?: number;
+  /**
+   * Close the connection after this many seconds without a frame in either
+   * direction while no request is in flight either way (default `0`: off).
+   */
+  idleTimeout?: number;
+  /**
+   * Most requests from the peer that may wait for their answer (default
+   * {@linkcode DEFAULT_MAX_CONCURRENT_REQUESTS}). Beyond it the channel stops
+   * reading the connection until replies go out: backpressure, not errors.
+   * (While this side waits for replies of its own, it keeps reading.)
+   */
+  maxConcurrentRequests?: number;
+  /**
+   * A budget for grown read buffers and queued output, shared with other
+   * channels (`startServer` makes one per server from `maxBufferedBytes`).
+   * Default: none for a single connection.
+   */
+  bufferBudget?: BufferBudget;
 }
+
+/** Seconds of an option as milliseconds; `0`, absent or infinite means off. */
+function millis(name: string, seconds: number | undefined, fallback: number): number {
+  const value = seconds ?? fallback;
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
+    throw new RangeError(`Option ${name} must be a number of seconds >= 0, not ${value}`);
+  }
+  return Number.isFinite(value) ? value * 1000 : 0;
+}
+
+const now = () => performance.now();
 
 /**
  * A request-reply channel over one connection. Both sides may send requests;
@@ -134,9 +132,9 @@ export class Channel implements AsyncIterable<Request> {
   #maxMessageSize: number;
   #onError: (error: AiomasError, channel: Channel) => void;
   #nextId = 0;
-  #pending = new Map<number, Pending>();
+  #pending = new Map<number, PromiseWithResolvers<unknown>>();
   #incoming: Request[] = [];
-  #receivers: Pending[] = [];
+  #receivers: Array<PromiseWithResolvers<Request>> = [];
   #handler: ((request: Request) => void) | undefined;
   #closeReason: ConnectionError | undefined;
   #resolveClosed!: () => void;
@@ -146,6 +144,26 @@ export class Channel implements AsyncIterable<Request> {
   #queuedBytes = 0;
   #writing = false;
   #drainWaiters: Array<() => void> = [];
+  // Read side and limits.
+  #read: ReadBuffer;
+  #budget: BufferBudget | undefined;
+  #account: BudgetAccount | undefined;
+  #maxConcurrent: number;
+  #unanswered = 0;
+  #paused: "requests" | "budget" | undefined;
+  #resume: (() => void) | undefined;
+  // Timers: one per channel, armed for the earliest deadline and re-armed when it fires.
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #frameMs: number;
+  #idleMs: number;
+  #heartbeatMs: number;
+  #frames = 0;
+  #partialAt = -1;
+  #partialSince = -1;
+  #lastHeard: number;
+  #lastActivity: number;
+  #pingSent = false;
 
   /**
    * Wrap a connected transport. Usually made by `startServer` or
@@ -159,7 +177,27 @@ export class Channel implements AsyncIterable<Request> {
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.#onError = options.onError ??
       ((error) => console.warn(`aiomas: closing connection to ${this.peer}: ${error.message}`));
+    this.#frameMs = millis("frameTimeout", options.frameTimeout, DEFAULT_FRAME_TIMEOUT);
+    this.#idleMs = millis("idleTimeout", options.idleTimeout, 0);
+    this.#heartbeatMs = millis("heartbeat", options.heartbeat, 0);
+    this.#maxConcurrent = options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+    if (!(this.#maxConcurrent >= 1)) {
+      throw new RangeError(
+        `Option maxConcurrentRequests must be at least 1, not ${options.maxConcurrentRequests}`,
+      );
+    }
+    this.#budget = options.bufferBudget;
+    if (this.#budget) {
+      this.#account = {
+        held: 0,
+        evict: (reason) => this.#fail(new ProtocolError(reason)),
+      };
+    }
+    this.#read = new ReadBuffer(this.#budget, this.#account);
+    this.#lastHeard = this.#lastActivity = now();
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    if (this.#heartbeatMs > 0) this.#arm(this.#lastHeard + this.#heartbeatMs);
+    if (this.#idleMs > 0) this.#arm(this.#lastActivity + this.#idleMs);
     queueMicrotask(() => this.#readLoop());
   }
 
@@ -178,6 +216,11 @@ export class Channel implements AsyncIterable<Request> {
     return this.#pending.size;
   }
 
+  /** Number of received requests not answered yet. */
+  get unansweredCount(): number {
+    return this.#unanswered;
+  }
+
   /**
    * Send a request and resolve with the reply's content.
    *
@@ -185,9 +228,20 @@ export class Channel implements AsyncIterable<Request> {
    * @throws {ConnectionError} when the connection closes before the reply.
    * @throws {CodecError} when `content` cannot be encoded (nothing is sent).
    */
-  async send(content: unknown, options?: SendOptions): Promise<unknown> {
-    if (this.#closeReason) throw this.#closeReason;
-    const signal = options?.signal;
+  send(content: unknown, options?: SendOptions): Promise<unknown> {
+    if (this.#closeReason) return Promise.reject(this.#closeReason);
+    // Fast path: no signal and no backpressure, so no async function and no closures.
+    if (options?.signal === undefined && this.#queuedBytes <= HIGH_WATER_MARK) {
+      try {
+        return this.#request(content);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.#sendSlowly(content, options?.signal);
+  }
+
+  async #sendSlowly(content: unknown, signal: AbortSignal | undefined): Promise<unknown> {
     signal?.throwIfAborted();
     // Backpressure: wait while the socket is behind, so a slow reader cannot
     // make us buffer without bound.
@@ -195,17 +249,9 @@ export class Channel implements AsyncIterable<Request> {
       await this.#drain();
       if (this.#closeReason) throw this.#closeReason;
     }
-    const id = this.#nextId++;
-    const reply = new Promise<unknown>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-    });
-    try {
-      this.#enqueue(this.codec.encode([REQUEST, id, content]));
-    } catch (error) {
-      this.#pending.delete(id);
-      throw error;
-    }
-    if (signal === undefined) return reply;
+    const id = this.#nextId;
+    const reply = this.#request(content);
+    if (signal === undefined) return await reply;
     return await new Promise((resolve, reject) => {
       const onAbort = () => {
         // Forget the request; its late reply, if any, is dropped in #dispatch.
@@ -221,6 +267,18 @@ export class Channel implements AsyncIterable<Request> {
     });
   }
 
+  /** Encode and queue a request; the returned promise settles with its reply. */
+  #request(content: unknown): Promise<unknown> {
+    const id = this.#nextId++;
+    this.#enqueue(this.codec.encode([REQUEST, id, content]));
+    if (this.#closeReason) return Promise.reject(this.#closeReason);
+    const pending = Promise.withResolvers<unknown>();
+    this.#pending.set(id, pending);
+    // Replies must be read even when incoming requests are over their limit.
+    if (this.#resume !== undefined) this.#wake();
+    return pending.promise;
+  }
+
   /**
    * Wait for the next incoming request.
    *
@@ -230,7 +288,9 @@ export class Channel implements AsyncIterable<Request> {
     const request = this.#incoming.shift();
     if (request) return Promise.resolve(request);
     if (this.#closeReason) return Promise.reject(this.#closeReason);
-    return new Promise((resolve, reject) => this.#receivers.push({ resolve, reject }));
+    const receiver = Promise.withResolvers<Request>();
+    this.#receivers.push(receiver);
+    return receiver.promise;
   }
 
   /** Iterate over incoming requests until the channel closes. */
@@ -272,6 +332,8 @@ export class Channel implements AsyncIterable<Request> {
   /** @internal Send a reply frame; used by {@linkcode Request}. */
   _answer(type: number, id: number, value: unknown): Promise<void> {
     if (this.#closeReason) return Promise.resolve();
+    this.#unanswered--;
+    if (this.#resume !== undefined) this.#wake();
     let payload: Uint8Array;
     try {
       payload = this.codec.encode([type, id, value]);
@@ -302,9 +364,10 @@ export class Channel implements AsyncIterable<Request> {
           "raise the maxMessageSize option on both peers or send less",
       );
     }
-    // Headers are written when the queue is flushed, into the one output buffer.
+    // Headers are written when the queue is flushed.
     this.#queue.push(payload);
     this.#queuedBytes += 4 + payload.length;
+    if (this.#account) this.#budget!.force(this.#account, 4 + payload.length);
     if (!this.#writing) {
       this.#writing = true;
       void this.#writeLoop();
@@ -314,22 +377,14 @@ export class Channel implements AsyncIterable<Request> {
   async #writeLoop(): Promise<void> {
     try {
       while (this.#queue.length > 0 && !this.#closeReason) {
-        const chunks = this.#queue;
-        const size = this.#queuedBytes;
+        const payloads = this.#queue;
         this.#queue = [];
-        const data = new Uint8Array(size);
-        const view = new DataView(data.buffer);
-        let offset = 0;
-        for (const payload of chunks) {
-          view.setUint32(offset, payload.length);
-          data.set(payload, offset + 4);
-          offset += 4 + payload.length;
-        }
-        let written = 0;
-        while (written < data.length) {
-          written += await this.#transport.write(data.subarray(written));
-        }
+        let size = 0;
+        for (const payload of payloads) size += 4 + payload.length;
+        await writeFrames(this.#transport, payloads);
         this.#queuedBytes -= size;
+        if (this.#account) this.#budget!.release(this.#account, size);
+        if (this.#idleMs > 0) this.#lastActivity = now();
         if (this.#queuedBytes <= HIGH_WATER_MARK) this.#wakeDrainWaiters();
       }
     } catch (cause) {
@@ -352,58 +407,63 @@ export class Channel implements AsyncIterable<Request> {
   }
 
   async #readLoop(): Promise<void> {
-    let buffer = new Uint8Array(INITIAL_READ_BUFFER);
-    let view = new DataView(buffer.buffer);
-    let start = 0;
-    let end = 0;
+    const read = this.#read;
+    const watchReads = this.#heartbeatMs > 0 || this.#idleMs > 0;
     try {
       while (!this.#closeReason) {
         // Parse every complete frame in the buffer.
-        while (end - start >= 4) {
-          const size = view.getUint32(start);
+        while (read.end - read.start >= 4) {
+          const buf = read.buf;
+          const start = read.start;
+          const size = (buf[start] << 24 | buf[start + 1] << 16 | buf[start + 2] << 8 |
+            buf[start + 3]) >>> 0;
           if (size > this.#maxMessageSize) {
-            throw new ProtocolError(
-              `Frame of ${size} bytes exceeds maxMessageSize (${this.#maxMessageSize})`,
-            );
+            throw frameTooLarge(buf.subarray(start, start + 4), size, this.#maxMessageSize);
           }
-          if (end - start - 4 < size) {
-            const frameSize = 4 + size;
-            if (start + frameSize > buffer.length) {
-              // Grow at most 2x per fill, never straight to a size the peer only claims.
-              const capacity = frameSize <= buffer.length
-                ? buffer.length
-                : Math.min(frameSize, buffer.length * 2);
-              const next = capacity === buffer.length ? buffer : new Uint8Array(capacity);
-              next.set(buffer.subarray(start, end));
-              buffer = next;
-              view = new DataView(buffer.buffer);
-              end -= start;
-              start = 0;
-            }
-            break;
+          if (read.end - start - 4 < size) break;
+          if (this.#unanswered >= this.#maxConcurrent && this.#pending.size === 0) {
+            // Backpressure: read no more requests until some are answered.
+            await this.#pause("requests");
+            if (this.#closeReason) return;
+            continue;
           }
-          const payload = buffer.subarray(start + 4, start + 4 + size);
-          start += 4 + size;
-          this.#dispatch(payload);
+          read.start = start + 4 + size;
+          this.#frames++;
+          this.#dispatch(buf.subarray(start + 4, start + 4 + size));
           if (this.#closeReason) return;
         }
-        if (start === end) {
-          start = end = 0;
-          if (buffer.length > 16 * INITIAL_READ_BUFFER) {
-            buffer = new Uint8Array(INITIAL_READ_BUFFER);
-            view = new DataView(buffer.buffer);
-          }
-        } else if (start > 0 && buffer.length - end < 4096) {
-          buffer.copyWithin(0, start, end);
-          end -= start;
-          start = 0;
+        if (read.start === read.end) this.#partialSince = -1;
+        else if (this.#partialAt !== this.#frames && this.#frameMs > 0) {
+          // A new frame started arriving: it has frameTimeout to complete.
+          this.#partialAt = this.#frames;
+          this.#partialSince = now();
+          this.#arm(this.#partialSince + this.#frameMs);
         }
-        const count = await this.#transport.read(buffer.subarray(end));
+        let target = read.prepare(now);
+        while (typeof target === "string") {
+          if (target === "over") {
+            throw new ProtocolError(
+              `A frame of ${this.#frameLength()} bytes needs more than this connection's share ` +
+                `of the server's buffer budget (${this.#budget!.limit} bytes, ` +
+                "maxBufferedBytes), which other connections use: raise maxBufferedBytes or " +
+                "send smaller messages",
+            );
+          }
+          await this.#pause("budget");
+          if (this.#closeReason) return;
+          target = read.prepare(now);
+        }
+        if (read.grownIdleSince >= 0) this.#arm(read.grownIdleSince + KEEP_GROWN_MS);
+        const count = await this.#transport.read(target);
         if (count === null) {
           this.#shutDown(new ConnectionError(`Connection to ${this.peer} was closed by the peer`));
           return;
         }
-        end += count;
+        read.filled(target, count);
+        if (watchReads) {
+          this.#lastHeard = now();
+          this.#pingSent = false;
+        }
       }
     } catch (error) {
       if (this.#closeReason) return;
@@ -419,8 +479,117 @@ export class Channel implements AsyncIterable<Request> {
     }
   }
 
+  /** Total length of the frame at the read position (header included). */
+  #frameLength(): number {
+    const { buf, start, end } = this.#read;
+    return end - start < 4 ? 4 : 4 + new DataView(buf.buffer, buf.byteOffset + start).getUint32(0);
+  }
+
+  /**
+   * Stop reading until woken: by an answer or a send of this side (after
+   * backpressure on requests), or by memory released in the budget. A frame's
+   * time limit does not run while this side holds back on requests; heartbeats
+   * are not checked while paused (nothing can be heard).
+   */
+  async #pause(kind: "requests" | "budget"): Promise<void> {
+    this.#paused = kind;
+    if (kind === "requests") this.#partialSince = this.#partialAt = -1;
+    let cancelRoom: (() => void) | undefined;
+    await new Promise<void>((resolve) => {
+      this.#resume = resolve;
+      if (kind === "budget") cancelRoom = this.#budget!.onRoom(() => this.#wake());
+    });
+    cancelRoom?.();
+    this.#paused = undefined;
+    this.#lastHeard = now();
+    this.#pingSent = false;
+    if (this.#heartbeatMs > 0) this.#arm(this.#lastHeard + this.#heartbeatMs);
+  }
+
+  /** Resume a paused read loop if the reason for its pause is gone. */
+  #wake(): void {
+    const resume = this.#resume;
+    if (resume === undefined) return;
+    if (
+      this.#paused === "requests" && !this.#closeReason &&
+      this.#unanswered >= this.#maxConcurrent && this.#pending.size === 0
+    ) return;
+    this.#resume = undefined;
+    resume();
+  }
+
+  /** Arm the channel's timer for `at` (a `performance.now()` time) unless it fires earlier. */
+  #arm(at: number): void {
+    if (this.#closeReason || (this.#timer !== undefined && this.#timerAt <= at)) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    const timer = setTimeout(() => this.#tick(), Math.max(0, at - now()));
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  /** The timer fired: enforce the frame timeout, heartbeat and idle timeout; release memory. */
+  #tick(): void {
+    const late = now() - this.#timerAt;
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#closeReason) return;
+    const t = now();
+    let next = Infinity;
+    if (this.#partialSince >= 0 && this.#frameMs > 0) {
+      if (t - this.#partialSince >= this.#frameMs) {
+        const { start, end } = this.#read;
+        return this.#fail(
+          new ProtocolError(
+            `A frame did not complete within ${this.#frameMs / 1000} s (frameTimeout): ` +
+              `${end - start} of ${this.#frameLength()} bytes arrived`,
+          ),
+        );
+      }
+      next = this.#partialSince + this.#frameMs;
+    }
+    const beat = this.#heartbeatMs;
+    if (beat > 0 && !this.#paused) {
+      const silent = t - this.#lastHeard;
+      // A late timer means this process was busy, not that the peer is silent.
+      if (silent >= 3 * beat && late < beat) {
+        return this.#fail(
+          new ConnectionError(
+            `no answer for ${(3 * beat / 1000).toFixed(1)} s (heartbeat every ` +
+              `${beat / 1000} s): the peer or the network is down`,
+          ),
+        );
+      }
+      if (silent >= beat && !this.#pingSent) {
+        this.#pingSent = true;
+        this.#enqueue(this.codec.encode([REQUEST, this.#nextId++, HEARTBEAT_REQUEST]));
+      }
+      next = Math.min(
+        next,
+        late >= beat ? t + beat : this.#lastHeard + (this.#pingSent ? 3 * beat : beat),
+      );
+    }
+    if (this.#idleMs > 0) {
+      const busy = this.#pending.size > 0 || this.#unanswered > 0 || this.#queuedBytes > 0;
+      if (busy || this.#partialSince >= 0) this.#lastActivity = Math.max(this.#lastActivity, t);
+      else if (t - Math.max(this.#lastActivity, this.#lastHeard) >= this.#idleMs) {
+        return this.#shutDown(
+          new ConnectionError(
+            `Connection to ${this.peer} closed after ${this.#idleMs / 1000} s idle (idleTimeout)`,
+          ),
+        );
+      }
+      next = Math.min(next, Math.max(this.#lastActivity, this.#lastHeard) + this.#idleMs);
+    }
+    if (this.#read.releaseIdle(t - KEEP_GROWN_MS)) {
+      next = Math.min(next, this.#read.grownIdleSince + KEEP_GROWN_MS);
+    }
+    if (next < Infinity) this.#arm(next);
+  }
+
   /** Close the connection because the peer broke the protocol, and say why. */
   #fail(error: AiomasError): void {
+    if (this.#closeReason) return;
     this.#shutDown(
       new ConnectionError(`Connection to ${this.peer} closed: ${error.message}`, { cause: error }),
     );
@@ -436,11 +605,19 @@ export class Channel implements AsyncIterable<Request> {
     if (!Array.isArray(message) || message.length !== 3) {
       throw new ProtocolError("Payload is not a [msg_type, msg_id, content] triple");
     }
-    const [type, id, content] = message;
+    const type = message[0];
+    const id = message[1];
+    const content = message[2];
     if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
       throw new ProtocolError(`Invalid msg_id ${String(id)}`);
     }
     if (type === REQUEST) {
+      if (Array.isArray(content) && content[0] === HEARTBEAT_PATH && content.length === 3) {
+        // Answered here, never passed up: a peer's heartbeat.
+        this.#enqueue(this.codec.encode([RESULT, id, null]));
+        return;
+      }
+      this.#unanswered++;
       const request = new Request(this, id, content);
       if (this.#handler) this.#handler(request);
       else {
@@ -455,7 +632,7 @@ export class Channel implements AsyncIterable<Request> {
     }
     const pending = this.#pending.get(id);
     if (pending === undefined) {
-      // An id we issued is a late reply to an aborted or timed-out request: dropped.
+      // An id we issued is a late reply to an aborted request or a heartbeat: dropped.
       if (id < this.#nextId) return;
       throw new ProtocolError(`Reply to unknown request id ${id}`);
     }
@@ -471,11 +648,18 @@ export class Channel implements AsyncIterable<Request> {
     if (this.#closeReason) return;
     this.#closeReason = reason;
     this.#transport.close();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     for (const pending of this.#pending.values()) pending.reject(reason);
     this.#pending.clear();
     for (const receiver of this.#receivers.splice(0)) receiver.reject(reason);
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.#read.dispose();
+    if (this.#account) this.#budget!.releaseAll(this.#account);
+    const resume = this.#resume;
+    this.#resume = undefined;
+    resume?.();
     this.#wakeDrainWaiters();
     this.#resolveClosed();
   }

@@ -36,11 +36,21 @@ export {
   type ChannelOptions,
   DEFAULT_MAX_MESSAGE_SIZE,
   EXCEPTION,
+  HEARTBEAT_PATH,
   REQUEST,
   Request,
   RESULT,
   type SendOptions,
 } from "./channel.ts";
+export {
+  type BudgetAccount,
+  type BudgetAnswer,
+  BufferBudget,
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_CONCURRENT_REQUESTS,
+  DEFAULT_MAX_CONNECTIONS,
+} from "./limits.ts";
 export {
   type ConnectionOptions,
   createChannel,
@@ -59,11 +69,14 @@ export {
 export { createMemoryPair } from "./memory.ts";
 export { formatTraceback } from "./traceback.ts";
 export {
+  ACCEPT_BACKOFF_MAX_MS,
+  ACCEPT_BACKOFF_MIN_MS,
   connectTransport,
   fromConn,
   listenTransport,
   type Transport,
   type TransportListener,
+  type TransportOptions,
 } from "./transport.ts";
 // Types of lower layers that this layer's API uses.
 export type * from "../codecs/types.ts";

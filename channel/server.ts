@@ -10,6 +10,7 @@ import { createCodec } from "../codecs/serializers.ts";
 import type { CodecClass, SerializerSpec } from "../codecs/types.ts";
 import { type Address, formatAddress, type ResolvedAddress } from "./address.ts";
 import { Channel, type ChannelOptions } from "./channel.ts";
+import { BufferBudget, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONNECTIONS } from "./limits.ts";
 import { connectTlsTransport, listenTlsTransport, type TlsOptions } from "./tls.ts";
 import {
   connectTransport,
@@ -34,6 +35,29 @@ export interface ConnectionOptions extends ChannelOptions {
    * certificate and key, as files or PEM text. See {@linkcode TlsOptions}.
    */
   tls?: TlsOptions;
+  /**
+   * Turn on TCP keep-alive on TCP and TLS connections (default `true`), so
+   * the operating system eventually notices a peer that vanished. Its probes
+   * start after the system's idle time (often two hours); use the
+   * `heartbeat` option to notice within seconds.
+   */
+  keepAlive?: boolean;
+  /**
+   * Servers: most connections open at once (default
+   * {@linkcode DEFAULT_MAX_CONNECTIONS}). A client beyond it is accepted and
+   * closed at once, and a warning is logged once until the count drops.
+   */
+  maxConnections?: number;
+  /**
+   * Servers: bytes of grown read buffers and queued output that all
+   * connections of the server may hold together (default
+   * {@linkcode DEFAULT_MAX_BUFFERED_BYTES}, 256 MiB). Each connection is
+   * guaranteed an equal share of the connections holding memory; beyond a
+   * full budget a connection within its share stops reading until memory is
+   * freed, and one above its share is closed. Ignored when `bufferBudget` is
+   * given.
+   */
+  maxBufferedBytes?: number;
 }
 
 /** A listening channel server, made by {@linkcode startServer}. */
@@ -79,8 +103,8 @@ export async function openConnection(
   options: ConnectionOptions = {},
 ): Promise<Channel> {
   const transport = options.tls
-    ? await connectTlsTransport(addr, options.tls)
-    : await connectTransport(addr);
+    ? await connectTlsTransport(addr, options.tls, options)
+    : await connectTransport(addr, options);
   return createChannel(transport, options);
 }
 
@@ -104,8 +128,8 @@ export async function startServer(
   options: ConnectionOptions = {},
 ): Promise<Server> {
   const listener = options.tls
-    ? await listenTlsTransport(addr, options.tls)
-    : listenTransport(addr);
+    ? await listenTlsTransport(addr, options.tls, options)
+    : listenTransport(addr, options);
   return serveListener(listener, onChannel, options);
 }
 
@@ -119,11 +143,33 @@ export function serveListener(
   options: ConnectionOptions = {},
 ): Server {
   const channels = new Set<Channel>();
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!(maxConnections >= 1)) {
+    throw new RangeError(`Option maxConnections must be at least 1, not ${maxConnections}`);
+  }
+  const channelOptions: ConnectionOptions = {
+    ...options,
+    bufferBudget: options.bufferBudget ??
+      new BufferBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES),
+  };
+  let full = false;
   const accepting = (async () => {
     for await (const transport of listener) {
+      if (channels.size >= maxConnections) {
+        if (!full) {
+          full = true;
+          console.warn(
+            `aiomas: ${formatAddress(listener.addr)} has ${channels.size} connections ` +
+              `(maxConnections); closing new ones until some close`,
+          );
+        }
+        transport.close();
+        continue;
+      }
+      full = false;
       let channel: Channel;
       try {
-        channel = createChannel(transport, options);
+        channel = createChannel(transport, channelOptions);
       } catch (error) {
         // A failing codec, serializer or setup hook costs this client only.
         console.warn(

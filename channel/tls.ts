@@ -34,7 +34,7 @@ import type { Socket } from "node:net";
 import * as nodeTls from "node:tls";
 import { ConnectionError } from "../errors.ts";
 import { type Address, formatAddress, parseAddress, type TcpAddress } from "./address.ts";
-import type { Transport, TransportListener } from "./transport.ts";
+import type { Transport, TransportListener, TransportOptions } from "./transport.ts";
 
 /**
  * Certificates for a TLS channel, as file paths or PEM strings. The same
@@ -382,7 +382,11 @@ class NodeSocketTransport implements Transport {
  * const channel = createChannel(transport);
  * ```
  */
-export async function connectTlsTransport(addr: Address, tls: TlsOptions): Promise<Transport> {
+export async function connectTlsTransport(
+  addr: Address,
+  tls: TlsOptions,
+  options: TransportOptions = {},
+): Promise<Transport> {
   const target = tcpTarget(addr, "connect");
   const pem = await loadPem(tls, "client");
   const url = formatAddress(target);
@@ -442,6 +446,7 @@ export async function connectTlsTransport(addr: Address, tls: TlsOptions): Promi
   }
   socket.off("close", onClose);
   socket.off("error", onError);
+  if (options.keepAlive ?? true) socket.setKeepAlive(true);
   return new NodeSocketTransport(socket, url, (error) =>
     new Error(
       `${error.message}. The TLS server may have refused this client's certificate: ` +
@@ -476,6 +481,7 @@ export async function connectTlsTransport(addr: Address, tls: TlsOptions): Promi
 export async function listenTlsTransport(
   addr: Address,
   tls: TlsOptions,
+  options: TransportOptions = {},
 ): Promise<TransportListener> {
   const target = tcpTarget(addr, "listen");
   const pem = await loadPem(tls, "server");
@@ -513,6 +519,7 @@ export async function listenTlsTransport(
     handshaking.delete(peer);
     const transport = new NodeSocketTransport(socket, peer);
     if (closed) return transport.close();
+    if (options.keepAlive ?? true) socket.setKeepAlive(true);
     ready.push(transport);
     notify();
   });

@@ -31,6 +31,24 @@ export interface TransportListener extends AsyncIterable<Transport> {
   close(): void;
 }
 
+/** Options of {@linkcode connectTransport} and {@linkcode listenTransport}. */
+export interface TransportOptions {
+  /** Turn on TCP keep-alive for TCP connections (default `true`). */
+  keepAlive?: boolean;
+}
+
+/** The first pause after a failed `accept()`; it doubles up to {@linkcode ACCEPT_BACKOFF_MAX_MS}. */
+export const ACCEPT_BACKOFF_MIN_MS = 5;
+/** The longest pause between two failed `accept()`s. */
+export const ACCEPT_BACKOFF_MAX_MS = 1000;
+
+function tuneTcp(conn: Deno.Conn, options: TransportOptions): void {
+  if (conn.remoteAddr.transport !== "tcp") return;
+  const tcp = conn as Deno.TcpConn;
+  tcp.setNoDelay(true);
+  if (options.keepAlive ?? true) tcp.setKeepAlive(true);
+}
+
 /**
  * Wrap a `Deno.Conn` as a {@linkcode Transport}.
  *
@@ -68,7 +86,10 @@ function peerOf(conn: Deno.Conn): string {
  *
  * @throws {ConnectionError} naming the address when it cannot be reached.
  */
-export async function connectTransport(addr: Address): Promise<Transport> {
+export async function connectTransport(
+  addr: Address,
+  options: TransportOptions = {},
+): Promise<Transport> {
   const target = parseAddress(addr);
   if ("local" in target) return connectLocal(target.local);
   try {
@@ -77,7 +98,7 @@ export async function connectTransport(addr: Address): Promise<Transport> {
       return fromConn(conn, formatAddress(target));
     }
     const conn = await Deno.connect({ hostname: target.hostname, port: target.port });
-    conn.setNoDelay(true);
+    tuneTcp(conn, options);
     return fromConn(conn, formatAddress(target));
   } catch (cause) {
     throw new ConnectionError(
@@ -88,8 +109,15 @@ export async function connectTransport(addr: Address): Promise<Transport> {
   }
 }
 
-/** Listen on a TCP, Unix socket or `local://` (in-process) address. */
-export function listenTransport(addr: Address): TransportListener {
+/**
+ * Listen on a TCP, Unix socket or `local://` (in-process) address. When
+ * `accept()` fails (out of file descriptors: EMFILE/ENFILE, or any other
+ * error), the listener waits before the next attempt, from
+ * {@linkcode ACCEPT_BACKOFF_MIN_MS} doubling up to
+ * {@linkcode ACCEPT_BACKOFF_MAX_MS}, logs the first failure of a streak once,
+ * and goes on at full speed after the next success.
+ */
+export function listenTransport(addr: Address, options: TransportOptions = {}): TransportListener {
   const target = parseAddress(addr);
   if ("local" in target) return listenLocal(target.local);
   const listener = "path" in target
@@ -100,24 +128,46 @@ export function listenTransport(addr: Address): TransportListener {
     ? { path: (local as Deno.UnixAddr).path }
     : { hostname: (local as Deno.NetAddr).hostname, port: (local as Deno.NetAddr).port };
   let closed = false;
+  let wakeSleeper: (() => void) | undefined;
   return {
     addr: bound,
     close() {
       if (closed) return;
       closed = true;
       listener.close();
+      wakeSleeper?.();
     },
     async *[Symbol.asyncIterator]() {
+      let backoff = 0;
       while (true) {
         let conn: Deno.Conn;
         try {
           conn = await listener.accept();
         } catch (error) {
           if (closed || error instanceof Deno.errors.BadResource) return;
-          // A failed accept (e.g. a reset during the handshake) only affects that peer.
+          // Out of descriptors (or another failure): retrying at once would spin the CPU.
+          if (backoff === 0) {
+            console.warn(
+              `aiomas: accept() on ${formatAddress(bound)} failed: ${(error as Error).message}; ` +
+                "retrying with growing pauses",
+            );
+          }
+          backoff = Math.min(ACCEPT_BACKOFF_MAX_MS, Math.max(ACCEPT_BACKOFF_MIN_MS, 2 * backoff));
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              wakeSleeper = undefined;
+              resolve();
+            }, backoff);
+            wakeSleeper = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          if (closed) return;
           continue;
         }
-        if (conn.remoteAddr.transport === "tcp") (conn as Deno.TcpConn).setNoDelay(true);
+        backoff = 0;
+        tuneTcp(conn, options);
         yield fromConn(conn, peerOf(conn));
       }
     },

@@ -1,0 +1,138 @@
+/**
+ * The read side's memory: a small probe buffer for a connection that waits
+ * for its next frame, and a grown buffer for big frames, kept while frames
+ * are big and released after a while without one. Grown buffers are charged
+ * to a {@linkcode BufferBudget} when there is one.
+ *
+ * @module
+ */
+
+import type { BudgetAccount, BudgetAnswer, BufferBudget } from "./limits.ts";
+
+/** Bytes of the buffer a waiting connection reads into. */
+export const PROBE_SIZE = 4096;
+/** The smallest grown buffer. */
+const MIN_GROWN = 64 * 1024;
+/** A partial frame is moved to the front when less than this is left behind it. */
+const COMPACT_BELOW = 4096;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The bytes read but not parsed yet are `buf[start, end)`. After parsing,
+ * {@linkcode ReadBuffer.prepare} returns where the next read goes, and
+ * {@linkcode ReadBuffer.filled} records what it read.
+ */
+export class ReadBuffer {
+  /** The buffer being read into and parsed. */
+  buf: Uint8Array = EMPTY;
+  /** Offset of the first unparsed byte. */
+  start = 0;
+  /** Offset after the last byte read. */
+  end = 0;
+  /** `performance.now()` when the grown buffer went unused, or `-1`. */
+  grownIdleSince = -1;
+  #probe: Uint8Array | undefined;
+  #grown: Uint8Array | undefined;
+  // The last read filled its target: more is probably waiting in the socket.
+  #hot = false;
+  #budget: BufferBudget | undefined;
+  #account: BudgetAccount | undefined;
+
+  /** Charge grown buffers to `budget` (if any) on `account`. */
+  constructor(budget?: BufferBudget, account?: BudgetAccount) {
+    this.#budget = budget;
+    this.#account = account;
+  }
+
+  /** Bytes of the grown buffer, kept or in use (0 when there is none). */
+  get grownSize(): number {
+    return this.#grown?.length ?? 0;
+  }
+
+  /**
+   * The target of the next read, or the budget's answer when a bigger buffer
+   * is needed and the budget has no room (`"wait"`) or the connection would
+   * exceed its share (`"over"`).
+   */
+  prepare(now: () => number): Uint8Array | BudgetAnswer {
+    const { buf, start, end } = this;
+    if (start === end) {
+      this.start = this.end = 0;
+      // Stay on the grown buffer only while the socket delivers more than it holds.
+      if (this.#hot && buf === this.#grown) return buf;
+      if (buf === this.#grown && buf !== EMPTY) this.grownIdleSince = now();
+      this.buf = this.#probe ??= new Uint8Array(PROBE_SIZE);
+      return this.buf;
+    }
+    const have = end - start;
+    const frame = have >= 4
+      ? 4 + ((buf[start] << 24 | buf[start + 1] << 16 | buf[start + 2] << 8 | buf[start + 3]) >>> 0)
+      : 4;
+    if (start + frame <= buf.length) {
+      if (start > 0 && buf.length - end < COMPACT_BELOW) this.#compact();
+      return this.buf.subarray(this.end);
+    }
+    // Grow at most 2x of what arrived per step: never straight to a size the peer only claims.
+    const want = Math.min(frame, Math.max(MIN_GROWN, 2 * have));
+    if (buf.length >= want) {
+      this.#compact();
+      return this.buf.subarray(this.end);
+    }
+    let next = this.#grown;
+    if (next === undefined || next.length < want) {
+      const delta = want - (next?.length ?? 0);
+      if (this.#budget && this.#account) {
+        const answer = this.#budget.request(this.#account, delta);
+        if (answer !== "granted") return answer;
+      }
+      next = this.#grown = new Uint8Array(want);
+    }
+    next.set(buf.subarray(start, end));
+    this.buf = next;
+    this.start = 0;
+    this.end = have;
+    this.grownIdleSince = -1;
+    return next.subarray(have);
+  }
+
+  /** Record that a read into `target` (from {@linkcode prepare}) returned `count` bytes. */
+  filled(target: Uint8Array, count: number): void {
+    this.end += count;
+    this.#hot = count === target.length;
+  }
+
+  /**
+   * Drop the grown buffer if it has been unused since `idleBefore`
+   * (a `performance.now()` time). Returns whether one is still kept unused.
+   */
+  releaseIdle(idleBefore: number): boolean {
+    const grown = this.#grown;
+    if (grown === undefined || this.buf === grown) return false;
+    if (this.grownIdleSince > idleBefore) return true;
+    this.#release();
+    return false;
+  }
+
+  /** Release everything (the channel is closed). */
+  dispose(): void {
+    this.#release();
+    this.#probe = undefined;
+    this.buf = EMPTY;
+    this.start = this.end = 0;
+  }
+
+  #release(): void {
+    const grown = this.#grown;
+    if (grown === undefined) return;
+    this.#grown = undefined;
+    this.grownIdleSince = -1;
+    if (this.#budget && this.#account) this.#budget.release(this.#account, grown.length);
+  }
+
+  #compact(): void {
+    if (this.start === 0) return;
+    this.buf.copyWithin(0, this.start, this.end);
+    this.end -= this.start;
+    this.start = 0;
+  }
+}

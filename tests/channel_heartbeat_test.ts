@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { ConnectionError } from "@aiomas/aiomas";
+import {
+  HEARTBEAT_PATH,
+  openConnection,
+  startServer,
+  type TcpAddress,
+} from "@aiomas/aiomas/channel";
+import { openConnection as openRpc, startServer as startRpc } from "@aiomas/aiomas/rpc";
+import { captureWarnings, frame, readFrame, readJsonFrame, writeAll } from "./helpers.ts";
+
+const LOCAL = { hostname: "127.0.0.1", port: 0 };
+const PING = [HEARTBEAT_PATH, [], {}];
+
+/** Resolve with `promise`'s value, or reject after `ms` (a generous bound, not a timing check). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("heartbeat: a peer that reads but never answers is dropped; pending sends reject", async () => {
+  const listener = Deno.listen(LOCAL);
+  const accepted = listener.accept();
+  const [, logged] = await captureWarnings(async () => {
+    const channel = await openConnection(listener.addr as Deno.NetAddr, { heartbeat: 0.1 });
+    const conn = await accepted;
+    // The silent peer reads everything and says nothing.
+    const frames: unknown[] = [];
+    const reading = (async () => {
+      for (let payload; (payload = await readFrame(conn)) !== null;) {
+        frames.push(JSON.parse(new TextDecoder().decode(payload)));
+      }
+    })().catch(() => {});
+    const pending = channel.send("anyone there?");
+    await within(channel.closed, 10_000, "closing the silent connection");
+    await assert.rejects(pending, ConnectionError);
+    await assert.rejects(pending, /no answer for 0\.3 s \(heartbeat every 0\.1 s\)/);
+    await reading;
+    conn.close();
+    // The peer saw the request and one ping.
+    assert.deepEqual(frames[0], [0, 0, "anyone there?"]);
+    assert.deepEqual(frames.slice(1), [[0, 1, PING]]);
+  });
+  assert.ok(logged.some((line) => /no answer/.test(line)), logged.join("\n"));
+  listener.close();
+});
+
+Deno.test("heartbeat: traffic flowing sends no pings", async () => {
+  const listener = Deno.listen(LOCAL);
+  const accepted = listener.accept();
+  const channel = await openConnection(listener.addr as Deno.NetAddr, { heartbeat: 0.5 });
+  const conn = await accepted;
+  const received: unknown[] = [];
+  // A raw peer that answers every request at once.
+  const serving = (async () => {
+    while (true) {
+      const message = await readJsonFrame(conn) as [number, number, unknown] | null;
+      if (message === null) return;
+      received.push(message[2]);
+      await writeAll(conn, frame(JSON.stringify([1, message[1], message[2]])));
+    }
+  })().catch(() => {});
+  const until = performance.now() + 1600;
+  let calls = 0;
+  while (performance.now() < until) {
+    assert.equal(await channel.send(calls), calls);
+    calls++;
+    await sleep(10);
+  }
+  await channel.close();
+  await serving;
+  conn.close();
+  listener.close();
+  assert.equal(received.length, calls);
+  assert.ok(received.every((content) => typeof content === "number"), "no ping was sent");
+});
+
+Deno.test("heartbeat: two idle channels keep each other alive; pings never reach the handler", async () => {
+  const seen: unknown[] = [];
+  const server = await startServer(LOCAL, async (channel) => {
+    for await (const request of channel) {
+      seen.push(request.content);
+      await request.reply(request.content);
+    }
+  }, { heartbeat: 0.05 });
+  const channel = await openConnection(server.addr, { heartbeat: 0.05 });
+  await sleep(600); // a dozen intervals without traffic
+  assert.equal(channel.isClosed, false);
+  assert.equal(await channel.send("still here"), "still here");
+  assert.deepEqual(seen, ["still here"]);
+  await channel.close();
+  await server.close();
+});
+
+Deno.test("heartbeat: a ping is answered with RESULT null by any channel, heartbeat on or off", async () => {
+  const seen: unknown[] = [];
+  const server = await startServer(LOCAL, async (channel) => {
+    for await (const request of channel) {
+      seen.push(request.content);
+      await request.reply("handled");
+    }
+  });
+  const raw = await Deno.connect(server.addr as TcpAddress);
+  await writeAll(raw, frame(JSON.stringify([0, 0, PING])));
+  assert.deepEqual(await readJsonFrame(raw), [1, 0, null]);
+  // Other paths still reach the handler.
+  await writeAll(raw, frame(JSON.stringify([0, 1, ["aiomas/other", [], {}]])));
+  assert.deepEqual(await readJsonFrame(raw), [1, 1, "handled"]);
+  assert.deepEqual(seen, [["aiomas/other", [], {}]]);
+  raw.close();
+  await server.close();
+});
+
+Deno.test("heartbeat: an EXCEPTION answer (a Python aiomas RPC peer) counts as life", async () => {
+  const listener = Deno.listen(LOCAL);
+  const accepted = listener.accept();
+  const channel = await openConnection(listener.addr as Deno.NetAddr, { heartbeat: 0.05 });
+  const conn = await accepted;
+  let pings = 0;
+  // Answers pings the way Python aiomas's RPC layer does: an unknown path.
+  const answering = (async () => {
+    while (true) {
+      const message = await readJsonFrame(conn) as [number, number, unknown] | null;
+      if (message === null) return;
+      assert.deepEqual(message[2], PING);
+      pings++;
+      const error = "Traceback (most recent call last):\nLookupError: aiomas/heartbeat\n";
+      await writeAll(conn, frame(JSON.stringify([2, message[1], error])));
+    }
+  })().catch(() => {});
+  await sleep(600);
+  assert.equal(channel.isClosed, false);
+  assert.ok(pings >= 2, `pings: ${pings}`);
+  await channel.close();
+  await answering;
+  conn.close();
+  listener.close();
+});
+
+Deno.test("heartbeat: the RPC layer hands the option down", async () => {
+  const listener = Deno.listen(LOCAL);
+  const accepted = listener.accept();
+  await captureWarnings(async () => {
+    const client = await openRpc(listener.addr as Deno.NetAddr, { heartbeat: 0.05 });
+    const conn = await accepted;
+    await within(client.channel.closed, 10_000, "closing the silent RPC connection");
+    conn.close();
+  });
+  listener.close();
+  // And an RPC server answers a ping of a channel peer.
+  const server = await startRpc(LOCAL, {});
+  const channel = await openConnection(server.addr, { heartbeat: 0.05 });
+  await sleep(300);
+  assert.equal(channel.isClosed, false);
+  await channel.close();
+  await server.close();
+});
