@@ -218,6 +218,14 @@ export class Container {
         `No agent "${aid}" at ${containerAddr}: check the address (ids are "0", "1", ...)`,
       );
     }
+    if (typeof name !== "string") {
+      // Never look further into a peer's odd answer: it may hold proxies.
+      throw new ConnectionError(
+        `${containerAddr} answered validate_aid("${aid}") with a ${
+          Array.isArray(name) ? "list" : typeof name
+        }, not a class name: is it an aiomas container?`,
+      );
+    }
     return createProxy(client, `agents/${aid}`, `${name}Proxy('${agentAddr}')`) as RemoteOf<T>;
   }
 

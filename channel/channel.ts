@@ -637,9 +637,19 @@ export class Channel implements AsyncIterable<Request> {
       throw new ProtocolError(`Reply to unknown request id ${id}`);
     }
     this.#pending.delete(id);
-    if (type === RESULT) pending.resolve(content);
-    else {
-      const text = typeof content === "string" ? content : String(content);
+    if (type === RESULT) {
+      // Resolving with a thenable (decoded data whose `then` is a peer's proxy)
+      // would call into it and never settle.
+      if (typeof (content as { then?: unknown } | null)?.then === "function") {
+        pending.reject(
+          new ProtocolError(`${this.peer} replied with a value that has a "then" function`),
+        );
+      } else pending.resolve(content);
+    } else {
+      // Never String() decoded data: its toString may be a peer's proxy.
+      const text = typeof content === "string"
+        ? content
+        : `(an EXCEPTION whose content is a ${describe(content)}, not a traceback string)`;
       pending.reject(new RemoteException(this.peer, text));
     }
   }
@@ -663,4 +673,11 @@ export class Channel implements AsyncIterable<Request> {
     this.#wakeDrainWaiters();
     this.#resolveClosed();
   }
+}
+
+/** What kind of value `value` is, without calling into it. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "list";
+  return typeof value === "object" ? "map or custom type" : typeof value;
 }

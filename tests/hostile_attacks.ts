@@ -1,0 +1,610 @@
+/**
+ * The hostile-peer suite's generators and batches: each batch throws one kind
+ * of attack at a fixture server. `deno task test` runs them with small,
+ * fixed counts; `deno task fuzz` (tests/hostile_fuzz.ts) runs the same
+ * batches with fresh seeds for as long as asked.
+ *
+ * @module
+ */
+
+import { Ext } from "../codecs/mod.ts";
+import { frame } from "./helpers.ts";
+import { type FixtureServer, pool, RawPeer, sleep } from "./hostile_harness.ts";
+import { mulberry32 } from "./prng.ts";
+
+/** A seeded random source with helpers. */
+export class Rng {
+  readonly next: () => number;
+  constructor(readonly seed: number) {
+    this.next = mulberry32(seed);
+  }
+  /** An integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  /** One item of `items`. */
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)];
+  }
+  /** Random bytes. */
+  bytes(n: number): Uint8Array {
+    return Uint8Array.from({ length: n }, () => this.int(256));
+  }
+}
+
+/** How many attacks a batch sends; the fuzz task raises it. */
+export interface Scale {
+  /** Random mutants per batch. */
+  mutants: number;
+  /** Random hostile structures per batch. */
+  structures: number;
+  /** Connections of the connection flood. */
+  connections: number;
+  /** Pipelined requests of the request flood. */
+  requests: number;
+}
+
+/** The counts `deno task test` uses. */
+export const TEST_SCALE: Scale = { mutants: 40, structures: 40, connections: 150, requests: 5000 };
+
+const tag = (id: unknown, data: unknown) => ({ __type__: [id, data] });
+
+/** The exact frame content of issue 15 item 1 (a reference inside a date tag). */
+export const ISSUE_15_1 = [0, 1, ["agents/1/add", [{ __type__: [0, { __type__: [1, "x"] }] }], {}]];
+
+/** Valid request paths (or channel ops) of a fixture's layer. */
+export function paths(server: FixtureServer): string[] {
+  if (server.layer === "channel") return ["add", "echo", "fail"];
+  if (server.layer === "rpc") return ["add", "echo", "fail", "callBack", "sub/mul"];
+  return ["agents/1/add", "agents/0/echo", "agents/1/callBack", "agents/0/sub/mul", "validate_aid"];
+}
+
+/** The content of a request for `path` with `args`, in the layer's form. */
+export function request(
+  server: FixtureServer,
+  path: unknown,
+  args: unknown,
+  kwargs: unknown = {},
+): unknown[] {
+  if (server.layer === "channel") return Array.isArray(args) ? [path, ...args] : [path, args];
+  return [path, args, kwargs];
+}
+
+/** Every `__type__` id the server knows, plus ids it does not. */
+function typeIdsOf(server: FixtureServer): unknown[] {
+  const t = server.types;
+  const known = [t.date, t.point, t.money, t.ndarray, t.ref].filter((id) => id !== undefined);
+  const max = Math.max(...(known as number[]));
+  return [...known, max + 1, -1, 0.5, 2 ** 32, "0", null, [0], Number.MAX_SAFE_INTEGER];
+}
+
+/** Hostile custom-type values: references, dates and user types nested in each other. */
+export function hostileValues(server: FixtureServer): unknown[] {
+  const t = server.types;
+  const refId = t.ref ?? 99;
+  const ref = (path: string) => tag(refId, path);
+  const probes = {
+    then: ref("x"),
+    toJSON: ref("x"),
+    toString: ref("x"),
+    valueOf: ref("x"),
+    constructor: ref("x"),
+    [Symbol.toPrimitive.description!]: ref("x"),
+  };
+  const leaves: unknown[] = [
+    "x",
+    "agents/0",
+    "",
+    "2016-01-01T00:00:00+00:00",
+    0,
+    -1,
+    1.5,
+    true,
+    null,
+    [],
+    {},
+    { x: 1, y: 2 },
+    "a".repeat(70_000),
+    ref("x"),
+    ref("agents/0"),
+    ref(""),
+    ref("@0"),
+    tag(refId, 0),
+    tag(refId, [ref("x")]),
+    probes,
+    { ...probes, x: 1, y: 2 },
+    JSON.parse('{"__proto__": {"__type__": [0, "x"]}, "x": 1}'),
+    { type: "<f8", shape: [1], data: new Uint8Array(8) },
+    { type: "<f8", shape: [2 ** 40], data: new Uint8Array(8) },
+    { type: "<f8", shape: [ref("x")], data: new Uint8Array(8) },
+    { type: ref("x"), shape: [1], data: ref("x") },
+    { type: "<f8", shape: [1e6, 1e6, 1e6], data: new Uint8Array(0) },
+  ];
+  const out: unknown[] = [...leaves.slice(13)];
+  const ids = typeIdsOf(server);
+  for (const id of ids) {
+    for (const leaf of leaves) out.push(tag(id, leaf));
+    out.push(tag(id, tag(id, ref("x"))));
+    out.push({ __type__: [id, "x"], extra: ref("x") });
+    out.push({ __type__: ref("x") });
+    out.push({ __type__: [id] });
+    out.push({ __type__: [id, "x", "y"] });
+  }
+  for (const outer of ids.slice(0, 5)) {
+    for (const inner of ids.slice(0, 5)) {
+      out.push(tag(outer, tag(inner, ref("x"))));
+      out.push(tag(outer, [tag(inner, "x"), probes]));
+      out.push(tag(outer, { x: tag(inner, ref("x")), y: probes }));
+    }
+  }
+  out.push(new Ext(-1, new Uint8Array(3)), new Ext(5, new Uint8Array(0)));
+  return out;
+}
+
+/** Where a hostile value can sit in a message. */
+export function placements(server: FixtureServer, value: unknown, path: string): unknown[] {
+  return [
+    [0, 0, request(server, path, [value, 1])],
+    [0, 0, request(server, path, [1, value])],
+    [0, 0, request(server, path, [value], { k: value })],
+    [0, 0, request(server, value, [1, 2])],
+    [0, 0, value],
+    [0, value, request(server, path, [1, 2])],
+    [value, 0, request(server, path, [1, 2])],
+    [1, 0, value],
+    [2, 0, value],
+    value,
+  ];
+}
+
+/** Hostile paths: prototype members, relative segments, non-strings, huge. */
+export function hostilePaths(server: FixtureServer): unknown[] {
+  const base = server.layer === "container" ? ["agents/0/", "agents/1/", ""] : [""];
+  const names = [
+    "__proto__",
+    "constructor",
+    "constructor/prototype",
+    "prototype",
+    "__proto__/constructor",
+    "toString",
+    "valueOf",
+    "hasOwnProperty",
+    "__defineGetter__",
+    "then",
+    "add/call",
+    "add/apply",
+    "add/bind",
+    "echo/constructor",
+    "sub/__proto__",
+    "sub/mul/constructor",
+    "sub/constructor/constructor",
+    "#calculator",
+    "../",
+    "..",
+    ".",
+    "./add",
+    "../add",
+    "add/..",
+    "",
+    "/",
+    "//add",
+    "add/",
+    "@0",
+    "@0/add",
+    "@x",
+    "agents",
+    "agents/999",
+    "agents/999/add",
+    "agents/0/constructor/prototype",
+    "agents/0/container/shutdown",
+    "agents/0/container",
+    "agents/__proto__",
+    "agents/constructor",
+    "agents/get",
+    "agents/set",
+    "agents/clear",
+    "validate_aid/constructor",
+    "a".repeat(100_000),
+    "a/".repeat(10_000),
+    "add\u0000",
+    "\u{1F600}",
+  ];
+  const out: unknown[] = [];
+  for (const prefix of base) for (const name of names) out.push(prefix + name);
+  out.push(0, -1, 1.5, null, true, [], ["add"], {}, { toString: "add" }, new Uint8Array([97]));
+  return out;
+}
+
+/**
+ * Send each message on a fresh connection, then a probe request, and wait
+ * until the probe is answered or the server closes the connection. The
+ * server's requests to the attacker get `answer(id, content)` (hostile replies).
+ */
+export async function sendEach(
+  server: FixtureServer,
+  messages: readonly unknown[],
+  answers: readonly unknown[] = [],
+  raw = false,
+): Promise<void> {
+  const probeId = 2 ** 31;
+  const probe = [0, probeId, request(server, paths(server)[0], [1, 2])];
+  let answerIndex = 0;
+  await pool(messages, 16, async (message) => {
+    let peer: RawPeer;
+    try {
+      peer = await RawPeer.connect(server);
+    } catch {
+      return; // Refused: the health check after the batch tells whether that is a problem.
+    }
+    if (answers.length > 0) {
+      peer.onRequest = (id) => {
+        const value = answers[answerIndex++ % answers.length];
+        void peer.send([answerIndex % 2 === 0 ? 1 : 2, id, value]);
+        // A second answer to the same id, and one to an id never used.
+        void peer.send([1, id, value]);
+        void peer.send([1, id + 1000, value]);
+      };
+    }
+    try {
+      if (raw) await peer.write(message as Uint8Array);
+      else await peer.send(message);
+      await peer.send(probe);
+      const deadline = performance.now() + 5000;
+      while (
+        !peer.closed && performance.now() < deadline &&
+        !peer.frames.some((f) => Array.isArray(f) && f[1] === probeId)
+      ) await peer.waitFrames(peer.frames.length + 1, 500);
+    } finally {
+      await peer.close();
+    }
+  });
+}
+
+/** Nested and mixed `__type__` tags in every place of a message, and as replies. */
+export async function tagsBatch(server: FixtureServer, rng: Rng, count?: number): Promise<void> {
+  const values = hostileValues(server);
+  const all: unknown[] = [];
+  for (const value of values) {
+    for (const placement of placements(server, value, rng.pick(paths(server)))) all.push(placement);
+  }
+  // The test runs a seeded sample; the fuzz task all of them.
+  const sample = count === undefined ? all : Array.from({ length: count }, () => rng.pick(all));
+  await sendEach(server, sample, values);
+}
+
+/** Every hostile path through a request. */
+export async function pathsBatch(server: FixtureServer): Promise<void> {
+  const messages = hostilePaths(server).map((path) => [0, 7, request(server, path, [1, 2])]);
+  await sendEach(server, messages);
+}
+
+/** Valid frames of the layer, with custom types of every serializer. */
+function validContents(server: FixtureServer): unknown[] {
+  const t = server.types;
+  const values: unknown[] = [
+    1,
+    "two",
+    [1.5, null, true],
+    { a: { b: [1] } },
+    tag(t.point, { x: 1, y: 2 }),
+    tag(t.money, 5),
+  ];
+  if (t.date !== undefined) values.push(tag(t.date, "2016-01-01T00:00:00+00:00"));
+  if (t.ndarray !== undefined) {
+    values.push(tag(t.ndarray, { type: "<f8", shape: [2], data: new Uint8Array(16) }));
+  }
+  if (t.ref !== undefined) values.push(tag(t.ref, ""));
+  const out: unknown[] = [];
+  for (const path of paths(server)) {
+    for (const value of values) out.push([0, 3, request(server, path, [value, 2])]);
+  }
+  out.push([1, 0, "reply to nothing"], [2, 0, "Traceback: nothing"]);
+  return out;
+}
+
+/** A random value: base types, hostile tags, odd numbers, deep or wide shapes. */
+export function randomValue(server: FixtureServer, rng: Rng, depth = 0): unknown {
+  const kind = rng.int(depth > 4 ? 8 : 12);
+  switch (kind) {
+    case 0:
+      return null;
+    case 1:
+      return rng.pick([true, false]);
+    case 2:
+      return rng.pick([0, -1, 1.5, 2 ** 53 + 2, -(2 ** 63), 1e308, NaN, -0, Infinity]);
+    case 3:
+      return rng.pick(["", "x", "agents/0", "__type__", "\u0000", "2016-01-01T00:00:00Z"]);
+    case 4:
+      return rng.bytes(rng.int(16));
+    case 5:
+      return rng.pick(hostileValues(server));
+    case 6:
+      return tag(rng.pick(typeIdsOf(server)), randomValue(server, rng, depth + 1));
+    case 7:
+      return rng.pick([2n ** 64n - 1n, -(2n ** 63n), 12345678901234567n]);
+    case 8:
+    case 9:
+      return Array.from({ length: rng.int(4) }, () => randomValue(server, rng, depth + 1));
+    default: {
+      const object: Record<string, unknown> = {};
+      for (let i = rng.int(4); i > 0; i--) {
+        const key = rng.pick(["a", "__type__", "then", "toJSON", "__proto__", "constructor", "x"]);
+        Object.defineProperty(object, key, {
+          value: randomValue(server, rng, depth + 1),
+          enumerable: true,
+          configurable: true,
+          writable: true,
+        });
+      }
+      return object;
+    }
+  }
+}
+
+/** Replace a random node of `value` by `replacement` (type confusion). */
+function confuse(value: unknown, rng: Rng, replacement: unknown): unknown {
+  if (Array.isArray(value) && value.length > 0 && rng.int(3) > 0) {
+    const copy = [...value];
+    const i = rng.int(copy.length);
+    copy[i] = confuse(copy[i], rng, replacement);
+    return copy;
+  }
+  return replacement;
+}
+
+/** A mutant of a valid frame: the bytes, and whether the framing is intact. */
+export interface Mutant {
+  bytes: Uint8Array;
+  /** False when the header was changed: the server may wait for bytes that never come. */
+  framed: boolean;
+  /** How it was made, for the failure report. */
+  how: string;
+}
+
+/** Make one mutant of a valid frame. */
+export function mutate(server: FixtureServer, rng: Rng): Mutant {
+  const codec = server.codec();
+  const message = rng.pick(validContents(server));
+  const kind = rng.int(8);
+  if (kind === 0) {
+    // Type confusion: a valid encoding of a wrong structure.
+    const mutated = confuse(message, rng, randomValue(server, rng));
+    try {
+      return { bytes: frame(codec.encode(mutated)), framed: true, how: "type confusion" };
+    } catch {
+      return { bytes: frame(codec.encode(message)), framed: true, how: "unencodable confusion" };
+    }
+  }
+  const payload = codec.encode(message).slice();
+  if (kind <= 3) {
+    // Bit flips in the payload.
+    const flips = 1 + rng.int(8);
+    for (let i = 0; i < flips; i++) payload[rng.int(payload.length)] ^= 1 << rng.int(8);
+    return { bytes: frame(payload), framed: true, how: `${flips} bit flips` };
+  }
+  if (kind === 4) {
+    const cut = rng.int(payload.length);
+    return { bytes: frame(payload.subarray(0, cut)), framed: true, how: `truncated at ${cut}` };
+  }
+  if (kind === 5) {
+    // Random bytes spliced in.
+    const at = rng.int(payload.length);
+    const junk = rng.bytes(1 + rng.int(8));
+    const out = new Uint8Array(payload.length + junk.length);
+    out.set(payload.subarray(0, at));
+    out.set(junk, at);
+    out.set(payload.subarray(at), at + junk.length);
+    return { bytes: frame(out), framed: true, how: `inserted ${junk.length} bytes at ${at}` };
+  }
+  // Length-field lies: the header promises more or fewer bytes than follow.
+  const bytes = frame(payload);
+  const view = new DataView(bytes.buffer);
+  const lie = rng.pick([
+    0,
+    payload.length - 1,
+    payload.length + 1,
+    payload.length * 2,
+    0x7fffffff,
+    0xffffffff,
+    64 * 1024 * 1024,
+    64 * 1024 * 1024 + 1,
+  ]);
+  view.setUint32(0, Math.max(0, lie));
+  return { bytes, framed: false, how: `length ${lie} for ${payload.length} bytes` };
+}
+
+/** Seeded random mutants of valid frames. */
+export async function mutantsBatch(server: FixtureServer, rng: Rng, count: number): Promise<void> {
+  const mutants = Array.from({ length: count }, () => mutate(server, rng));
+  const framed = mutants.filter((m) => m.framed).map((m) => m.bytes);
+  await sendEach(server, framed, [], true);
+  // Unframed mutants: send, let the server read, then hang up.
+  await pool(mutants.filter((m) => !m.framed), 16, async (mutant) => {
+    const peer = await RawPeer.connect(server).catch(() => undefined);
+    if (peer === undefined) return;
+    await peer.write(mutant.bytes);
+    await peer.waitClosed(100);
+    await peer.close();
+  });
+}
+
+/** Random hostile structures (type confusion at any depth) as whole messages. */
+export async function structuresBatch(
+  server: FixtureServer,
+  rng: Rng,
+  count: number,
+): Promise<void> {
+  const messages: unknown[] = [];
+  for (let i = 0; i < count; i++) {
+    const value = randomValue(server, rng);
+    const path = rng.pick(paths(server));
+    messages.push(rng.pick(placements(server, value, path)));
+  }
+  await sendEach(server, messages, messages);
+}
+
+/** Raw bytes that are no frame of this protocol at all. */
+export function garbage(): Uint8Array[] {
+  const text = (s: string) => new TextEncoder().encode(s);
+  const nested = (n: number) => frame("[".repeat(n) + "]".repeat(n));
+  const msgpackNested = (n: number) => {
+    const bytes = new Uint8Array(n + 1).fill(0x91);
+    bytes[n] = 0xc0;
+    return frame(bytes);
+  };
+  return [
+    text("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8\r\n\r\n"),
+    text("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+    new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]),
+    frame(new Uint8Array(0)),
+    frame("null"),
+    frame("[0,0]"),
+    frame("[0,0,null,null]"),
+    frame('[0, 0, ["add", [1, 2], {}]] trailing'),
+    frame('{"__type__": [0, "x"]}'),
+    frame(`[0,0,["add",[1,${"1".repeat(400)}],{}]]`),
+    frame(`[0,0,["add",[1,2],{}],${"9".repeat(20)}]`),
+    nested(100_000),
+    msgpackNested(100_000),
+    frame(new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff])), // array32 of 4G items
+    frame(new Uint8Array([0xdf, 0xff, 0xff, 0xff, 0xff])), // map32 of 4G entries
+    frame(new Uint8Array([0xdb, 0xff, 0xff, 0xff, 0xff])), // str32 of 4 GiB
+    frame(new Uint8Array([0xc7, 0xff, 0xff])), // ext8 cut short
+    frame(new Uint8Array([0xd6, 0xff, 0, 0, 0, 0])), // timestamp ext
+    frame(new Uint8Array([0xc7, 12, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0])), // nanos out of range
+    frame(
+      new Uint8Array([
+        0x02,
+        0x01,
+        0x01,
+        0x08,
+        0xff,
+        0xff,
+        0xff,
+        0x7f,
+        0x20,
+        0,
+        0,
+        0,
+        0x20,
+        0,
+        0,
+        0,
+      ]),
+    ), // blosc: huge nbytes
+    frame(new Uint8Array([0x02, 0x01, 0x10, 0x08, 0x10, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0, 0, 0])), // blosc: lies
+    frame(new Uint8Array([0xff, 0xfe, 0xfd])),
+  ];
+}
+
+/** Bytes that are no frame: HTTP, TLS, empty, deep, lying containers. */
+export async function garbageBatch(server: FixtureServer): Promise<void> {
+  await pool(garbage(), 8, async (bytes) => {
+    const peer = await RawPeer.connect(server).catch(() => undefined);
+    if (peer === undefined) return;
+    await peer.write(bytes);
+    await peer.waitClosed(300);
+    await peer.close();
+  });
+}
+
+/** Replies to request ids the server never issued, and duplicate replies. */
+export async function repliesBatch(server: FixtureServer): Promise<void> {
+  const messages: unknown[] = [];
+  for (const id of [0, 1, 7, -1, 2 ** 31, 2 ** 53, 1.5, "0", null, NaN]) {
+    messages.push([1, id, "result"], [2, id, "Traceback"], [2, id, { __type__: [0, "x"] }]);
+    messages.push([3, id, null], [-1, id, null], ["1", id, "x"]);
+  }
+  await sendEach(server, messages);
+}
+
+/** Frames started but never finished: the peers hang while a good client is served. */
+export async function halfSentBatch(
+  server: FixtureServer,
+  whileHanging: () => Promise<void>,
+): Promise<void> {
+  const codec = server.codec();
+  const full = frame(codec.encode([0, 0, request(server, paths(server)[0], [1, 2])]));
+  const starts: Uint8Array[] = [
+    full.subarray(0, 1),
+    full.subarray(0, 3),
+    full.subarray(0, 4),
+    full.subarray(0, 4 + Math.floor((full.length - 4) / 2)),
+    full.subarray(0, full.length - 1),
+    new Uint8Array([0x00, 0x40, 0x00, 0x00, 1, 2, 3]), // announces 4 MiB, sends 3 bytes
+    new Uint8Array([0x04, 0x00, 0x00, 0x00]), // announces exactly 64 MiB
+  ];
+  // One peer announces 8 MiB and sends most of it.
+  const big = new Uint8Array(4 + 6 * 1024 * 1024);
+  new DataView(big.buffer).setUint32(0, 8 * 1024 * 1024);
+  starts.push(big);
+  const peers: RawPeer[] = [];
+  try {
+    for (const start of starts) {
+      for (let i = 0; i < 3; i++) {
+        const peer = await RawPeer.connect(server);
+        peers.push(peer);
+        await peer.write(start);
+      }
+    }
+    await whileHanging();
+  } finally {
+    await Promise.all(peers.map((peer) => peer.close()));
+  }
+}
+
+/** Many connections at once, each with one request; many idle ones held open. */
+export async function connectionFloodBatch(
+  server: FixtureServer,
+  count: number,
+  whileHeld: () => Promise<void>,
+): Promise<void> {
+  const codec = server.codec();
+  const good = frame(codec.encode([0, 0, request(server, paths(server)[0], [1, 2])]));
+  const peers: RawPeer[] = [];
+  try {
+    const opened = await Promise.allSettled(
+      Array.from({ length: count }, () => RawPeer.connect(server)),
+    );
+    for (const result of opened) if (result.status === "fulfilled") peers.push(result.value);
+    await Promise.all(peers.map((peer, i) => i % 2 === 0 ? peer.write(good) : Promise.resolve()));
+    await whileHeld();
+  } finally {
+    await Promise.all(peers.map((peer) => peer.close()));
+  }
+}
+
+/** Many pipelined requests on one connection: read, and never read. */
+export async function requestFloodBatch(server: FixtureServer, count: number): Promise<number> {
+  const codec = server.codec();
+  const path = paths(server)[0];
+  const chunks: Uint8Array[] = [];
+  for (let id = 0; id < count; id++) {
+    chunks.push(frame(codec.encode([0, id, request(server, path, [id, 1])])));
+  }
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  // A reader: every reply must come back.
+  const reader = await RawPeer.connect(server);
+  let replies: number;
+  try {
+    await reader.write(all);
+    await reader.waitFrames(count, 30_000);
+    replies = reader.frames.length;
+  } finally {
+    await reader.close();
+  }
+  // A peer that never reads its replies, and hangs up in the middle.
+  const deaf = await Deno.connect(server.hostPort);
+  try {
+    for (let i = 0; i < 4; i++) await deaf.write(all).catch(() => 0);
+    await sleep(50);
+  } finally {
+    deaf.close();
+  }
+  return replies;
+}

@@ -1,0 +1,89 @@
+/**
+ * The hostile-peer suite (issue 15): fixture servers of every layer x codec
+ * run in a subprocess with Deno's default behaviour, so an uncaught exception
+ * or unhandled rejection ends them. After every batch of attacks the process
+ * must be alive and a good client must get correct answers.
+ *
+ * Seeds are fixed here; `deno task fuzz` runs the same batches with fresh
+ * seeds (see tests/hostile_fuzz.ts). Set HOSTILE_SEED to replay one.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { CODECS, LAYERS } from "./fixtures_hostile/service.ts";
+import { FixtureServer } from "./hostile_harness.ts";
+import {
+  connectionFloodBatch,
+  garbageBatch,
+  halfSentBatch,
+  ISSUE_15_1,
+  mutantsBatch,
+  pathsBatch,
+  repliesBatch,
+  requestFloodBatch,
+  Rng,
+  sendEach,
+  structuresBatch,
+  tagsBatch,
+  TEST_SCALE,
+} from "./hostile_attacks.ts";
+
+const SEED = Number(Deno.env.get("HOSTILE_SEED") ?? 15);
+
+for (const layer of LAYERS) {
+  for (const codec of CODECS) {
+    Deno.test(`hostile peers vs a ${layer} server with ${codec}`, async (t) => {
+      const server = await FixtureServer.start(layer, codec);
+      const rng = new Rng(SEED + LAYERS.indexOf(layer) * 7 + CODECS.indexOf(codec));
+      try {
+        await server.assertHealthy("at start");
+        const batch = async (name: string, run: () => Promise<void>) => {
+          const passed = await t.step(name, async () => {
+            await run();
+            await server.assertHealthy(`after ${name} (seed ${rng.seed})`);
+          });
+          if (!passed) throw new Error(`stopped after the failed batch "${name}"`);
+        };
+        await batch("issue 15 item 1: a reference inside a date tag", async () => {
+          const id = server.types.ref === undefined ? 0 : server.types.date ?? server.types.point;
+          await sendEach(server, [
+            ISSUE_15_1,
+            [0, 1, ["agents/1/add", [{
+              __type__: [id, { __type__: [server.types.ref ?? 0, "x"] }],
+            }], {}]],
+          ]);
+        });
+        await batch("nested and mixed __type__ tags", () => tagsBatch(server, rng, 250));
+        await batch("hostile paths", () => pathsBatch(server));
+        await batch("replies to ids never issued", () => repliesBatch(server));
+        await batch("not frames: HTTP, TLS, deep, lying lengths", () => garbageBatch(server));
+        await batch(
+          "seeded mutations of valid frames",
+          () => mutantsBatch(server, rng, TEST_SCALE.mutants),
+        );
+        await batch(
+          "random hostile structures",
+          () => structuresBatch(server, rng, TEST_SCALE.structures),
+        );
+        await batch(
+          "half-sent frames, then hang",
+          () => halfSentBatch(server, () => server.assertHealthy("while frames hang half-sent")),
+        );
+        await batch("a flood of connections", () =>
+          connectionFloodBatch(
+            server,
+            TEST_SCALE.connections,
+            () => server.assertHealthy("while many connections are open"),
+          ));
+        await batch("a flood of pipelined requests", async () => {
+          const replies = await requestFloodBatch(server, TEST_SCALE.requests);
+          assert.equal(replies, TEST_SCALE.requests, "every pipelined request gets its reply");
+        });
+        assert.doesNotMatch(server.stderr, /Uncaught|unhandled|HOSTILE-CRASH/i);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+}
