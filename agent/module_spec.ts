@@ -18,6 +18,7 @@
  * @module
  */
 
+import { isLibraryUrl } from "../channel/traceback.ts";
 import { AiomasError } from "../errors.ts";
 import { Agent } from "./agent.ts";
 import type { Container } from "./container.ts";
@@ -149,10 +150,7 @@ function isInside(url: string, root: string | undefined): boolean {
   return root !== undefined && url.startsWith(root);
 }
 
-/** The library's own directories and root modules: never spawnable by the default policy. */
 const LIBRARY_ROOT = new URL("../", import.meta.url);
-const LIBRARY_DIRS = ["agent/", "channel/", "rpc/", "codecs/", "clocks/", "cli/"];
-const LIBRARY_FILES = ["mod.ts", "errors.ts", "cli.ts"];
 let libraryRoot: string | undefined;
 
 /**
@@ -163,9 +161,7 @@ export function isLibraryModule(url: string): boolean {
   libraryRoot ??= LIBRARY_ROOT.protocol === "file:"
     ? canonicalModuleSync(LIBRARY_ROOT.href)?.replace(/\/?$/, "/")
     : LIBRARY_ROOT.href;
-  if (libraryRoot === undefined || !url.startsWith(libraryRoot)) return false;
-  const rest = url.slice(libraryRoot.length);
-  return LIBRARY_DIRS.some((dir) => rest.startsWith(dir)) || LIBRARY_FILES.includes(rest);
+  return libraryRoot !== undefined && isLibraryUrl(url, libraryRoot);
 }
 
 /**

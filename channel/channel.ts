@@ -55,6 +55,12 @@ export interface ChannelOptions {
   /** Called when the peer breaks the protocol and the channel closes (default: `console.warn`). */
   onError?: (error: AiomasError, channel: Channel) => void;
   /**
+   * Send peers full tracebacks, with every stack frame and local file path
+   * (default `false`: frames relative to the working directory, aiomas' own
+   * and other local frames dropped; see `formatTraceback`).
+   */
+  fullTracebacks?: boolean;
+  /**
    * Seconds between heartbeats (default `0`: off). When nothing was received
    * for one interval, the channel sends a ping request
    * ({@linkcode HEARTBEAT_PATH}); when nothing at all arrives for three
@@ -130,6 +136,7 @@ export class Channel implements AsyncIterable<Request> {
 
   #transport: Transport;
   #maxMessageSize: number;
+  #fullTracebacks: boolean;
   #onError: (error: AiomasError, channel: Channel) => void;
   #nextId = 0;
   #pending = new Map<number, PromiseWithResolvers<unknown>>();
@@ -175,6 +182,7 @@ export class Channel implements AsyncIterable<Request> {
     this.codec = codec;
     this.peer = transport.peer;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#fullTracebacks = options.fullTracebacks ?? false;
     this.#onError = options.onError ??
       ((error) => console.warn(`aiomas: closing connection to ${this.peer}: ${error.message}`));
     this.#frameMs = millis("frameTimeout", options.frameTimeout, DEFAULT_FRAME_TIMEOUT);
@@ -329,6 +337,11 @@ export class Channel implements AsyncIterable<Request> {
     await this.closed;
   }
 
+  /** @internal The traceback text of `error` for the peer; used by {@linkcode Request}. */
+  _traceback(error: unknown): string {
+    return formatTraceback(error, { full: this.#fullTracebacks });
+  }
+
   /** @internal Send a reply frame; used by {@linkcode Request}. */
   _answer(type: number, id: number, value: unknown): Promise<void> {
     if (this.#closeReason) return Promise.resolve();
@@ -344,7 +357,7 @@ export class Channel implements AsyncIterable<Request> {
       }
     } catch (error) {
       // The peer learns why instead of waiting forever; the error text is short.
-      payload = this.codec.encode([EXCEPTION, id, formatTraceback(error).slice(-4096)]);
+      payload = this.codec.encode([EXCEPTION, id, this._traceback(error).slice(-4096)]);
     }
     this.#enqueue(payload);
     if (this.#queuedBytes > REPLY_BUFFER_LIMIT + 2 * this.#maxMessageSize) {

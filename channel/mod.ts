@@ -67,7 +67,7 @@ export {
   tlsServerOptions,
 } from "./tls.ts";
 export { createMemoryPair } from "./memory.ts";
-export { formatTraceback } from "./traceback.ts";
+export { formatTraceback, type TracebackOptions } from "./traceback.ts";
 export {
   ACCEPT_BACKOFF_MAX_MS,
   ACCEPT_BACKOFF_MIN_MS,

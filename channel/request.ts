@@ -6,7 +6,6 @@
 
 import { AiomasError } from "../errors.ts";
 import type { Channel } from "./channel.ts";
-import { formatTraceback } from "./traceback.ts";
 
 /** `msg_type` of a request. */
 export const REQUEST = 0;
@@ -64,7 +63,7 @@ export class Request {
   /** Send `error` to the peer as an `EXCEPTION` with a traceback-like text. */
   fail(error: unknown): Promise<void> {
     this.#markAnswered();
-    return this.#channel._answer(EXCEPTION, this.#id, formatTraceback(error));
+    return this.#channel._answer(EXCEPTION, this.#id, this.#channel._traceback(error));
   }
 
   #markAnswered(): void {
