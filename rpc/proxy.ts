@@ -178,19 +178,6 @@ function member(state: ProxyState, parent: unknown, name: string): DynamicRemote
   return child;
 }
 
-const ignore = () => {};
-
-/**
- * Give a call's promise an owner: whoever awaits it still sees its rejection,
- * but a call nobody awaits (fire-and-forget, or a proxy that a peer placed
- * where the runtime calls it implicitly, as a `then` or `toString` field of
- * decoded data) cannot end the process with an unhandled rejection.
- */
-function owned<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(ignore);
-  return promise;
-}
-
 const handler: ProxyHandler<ProxyTarget> = {
   get(target, name, receiver) {
     const state = target[PROXY_STATE];
@@ -216,9 +203,9 @@ const handler: ProxyHandler<ProxyTarget> = {
   },
   apply(target, _thisArg, args: unknown[]) {
     const state = target[PROXY_STATE];
-    if (state.lease?.released) return owned(released(state));
+    if (state.lease?.released) return released(state);
     const [positional, keywords] = splitKwargs(args);
-    return owned(state.caller.call(state.path, positional, keywords));
+    return state.caller.call(state.path, positional, keywords);
   },
   set() {
     return false;
@@ -374,7 +361,7 @@ export function callWith<A extends unknown[], R>(
   if (state === undefined) {
     return Promise.reject(new TypeError("callWith() takes a remote function (a proxy member)"));
   }
-  if (state.lease?.released) return owned(released(state));
+  if (state.lease?.released) return released(state);
   const [positional, keywords] = splitKwargs(args);
-  return owned(state.caller.call(state.path, positional, keywords, options)) as Promise<R>;
+  return state.caller.call(state.path, positional, keywords, options) as Promise<R>;
 }
