@@ -250,3 +250,89 @@ Deno.test("Manager.spawn imports only local modules unless allowSpawn says other
     await client.shutdown();
   }
 });
+
+/** Run `deno run -A <module>` in `cwd`; resolve with its exit code and output. */
+async function runDeno(
+  module: string,
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", module],
+    cwd,
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+Deno.test("a master spawns by import.meta.url from another working directory", async () => {
+  const elsewhere = await Deno.makeTempDir({ prefix: "aiomas_elsewhere_" });
+  try {
+    const result = await runDeno(
+      new URL("./fixtures/spawn_elsewhere.ts", import.meta.url).href,
+      elsewhere,
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "4\n4\n", result.stderr);
+  } finally {
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
+
+Deno.test("a process container uses the application's deno.json import map", async () => {
+  const app = await Deno.makeTempDir({ prefix: "aiomas_app_" });
+  const library = new URL("../mod.ts", import.meta.url).href;
+  const agent = new URL("../agent/mod.ts", import.meta.url).href;
+  try {
+    await Deno.writeTextFile(`${app}/deno.json`, '{ "imports": { "mylib": "./mylib.ts" } }\n');
+    await Deno.writeTextFile(`${app}/mylib.ts`, 'export const greeting = "hello from mylib";\n');
+    await Deno.writeTextFile(
+      `${app}/agents.ts`,
+      `import { Agent, expose } from ${JSON.stringify(library)};\n` +
+        'import { greeting } from "mylib";\n' +
+        "export class Greeter extends Agent {\n" +
+        "  @expose\n  greet(): string {\n    return greeting;\n  }\n}\n",
+    );
+    await Deno.writeTextFile(
+      `${app}/main.ts`,
+      `import { Container } from ${JSON.stringify(library)};\n` +
+        `import { spawnProcessContainer } from ${JSON.stringify(agent)};\n` +
+        'const master = await Container.create("tcp://127.0.0.1:0");\n' +
+        'const child = await spawnProcessContainer(master, "tcp://127.0.0.1:0");\n' +
+        "const [greeter] = await child.manager.spawn<{ greet(): Promise<string> }>(\n" +
+        '  new URL("./agents.ts", import.meta.url).href + "#Greeter",\n);\n' +
+        "console.log(await greeter!.greet());\n" +
+        "await child.close();\nawait master.shutdown();\n",
+    );
+    // Started from a subdirectory, as a user might.
+    await Deno.mkdir(`${app}/sub`);
+    const result = await runDeno(`${app}/main.ts`, `${app}/sub`);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, "hello from mylib\n", result.stderr);
+  } finally {
+    await Deno.remove(app, { recursive: true });
+  }
+});
+
+Deno.test("a process child that fails to start says why; unknown codec names are errors", async () => {
+  const master = await Container.create(TCP);
+  try {
+    const error = await spawnProcessContainer(master, TCP, {
+      codec: "./no_such_codec.ts#NoSuchCodec",
+    }).catch((e: unknown) => e);
+    assert.ok(error instanceof AiomasError, String(error));
+    assert.match(error.message, /exited with code 1 before it was ready:\n/);
+    assert.match(error.message, /no_such_codec\.ts/);
+    for (const spawn of [spawnWorkerContainer, spawnProcessContainer]) {
+      await assert.rejects(
+        spawn(master, TCP, { codec: "XmlCodec" }),
+        (e: Error) => e instanceof TypeError && /Unknown codec "XmlCodec"/.test(e.message),
+      );
+    }
+    for (const name of ["XmlCodec", "toString", "constructor"]) {
+      await assert.rejects(createManagedContainer(TCP, { codec: name }), /Unknown codec/);
+    }
+  } finally {
+    await master.shutdown();
+  }
+});
