@@ -20,11 +20,21 @@ import type { CodecClass } from "../codecs/types.ts";
 import { expose } from "../rpc/mod.ts";
 import type { RemoteOf } from "../rpc/proxy.ts";
 import { mulberry32 } from "../tests/prng.ts";
-import { type Measurement, medianRate } from "./measure.ts";
-import { type BenchOptions, callRates, callRows } from "./net_bench.ts";
+import { interleave, type Measurement, repeatRate } from "./measure.ts";
+import {
+  type BenchOptions,
+  type Caller,
+  type CallTarget,
+  callWorkloads,
+  effort,
+  RAW_BATCHED,
+  Target,
+} from "./net_bench.ts";
 import type { OneMillionResult } from "./one_million.ts";
 
+const fmt = (n: number) => n.toLocaleString("en-US");
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
+const GROUP = "agents, 1 process (2 containers)";
 
 /** The callee of the two-container rows. */
 class Echo extends Agent {
@@ -34,23 +44,48 @@ class Echo extends Agent {
   }
 }
 
-/** Agent-to-agent rates: [sequential, pipelined] calls per second of `echo(42)`. */
-export async function agentEcho(
-  codec?: CodecClass,
-  options: BenchOptions = {},
-): Promise<[number, number]> {
-  const [near, far] = await Promise.all([
-    Container.create(LOCAL, { codec }),
-    Container.create(LOCAL, { codec }),
-  ]);
-  try {
-    const callee = new Echo(far);
-    const caller = new Agent(near);
-    const echo = await caller.container.connect<Echo>(callee.addr);
-    return await callRates(() => echo.echo(42), options);
-  } finally {
-    await Promise.all([near.shutdown(), far.shutdown()]);
+/** Two containers in this process, an `Echo` agent in one, a proxy to it in the other. */
+class AgentTarget implements CallTarget {
+  #users = 0;
+  #containers: Container[] = [];
+  caller: Caller | undefined;
+
+  constructor(readonly codec?: CodecClass) {}
+
+  async open(): Promise<void> {
+    if (this.#users++ > 0) return;
+    const codec = this.codec;
+    this.#containers = await Promise.all([
+      Container.create(LOCAL, { codec }),
+      Container.create(LOCAL, { codec }),
+    ]);
+    const [near, far] = this.#containers;
+    const echo = await near.connect<Echo>(new Echo(far).addr);
+    this.caller = {
+      call: (i) =>
+        echo.echo(i).then((reply) => {
+          if (reply !== i) throw new Error(`agent echo: wrong reply ${reply}, expected ${i}`);
+        }),
+      close: () => {},
+    };
   }
+
+  async release(): Promise<void> {
+    if (--this.#users > 0) return;
+    await Promise.all(this.#containers.map((container) => container.shutdown()));
+  }
+}
+
+/**
+ * Agent-to-agent calls between two containers in this process, JSON and
+ * MsgPack, beside the batched raw echo in this process, interleaved.
+ */
+export function agentCallRows(options: BenchOptions = {}): Promise<Measurement[]> {
+  return interleave([
+    ...callWorkloads(GROUP, RAW_BATCHED, new Target("raw-batch", "json", false), options),
+    ...callWorkloads(GROUP, "agent calls (JSON)", new AgentTarget(), options),
+    ...callWorkloads(GROUP, "agent calls (MsgPack)", new AgentTarget(MsgPackCodec), options),
+  ], effort(options));
 }
 
 /** An agent of the swarm: answers pings and pings random agents of the other container. */
@@ -84,7 +119,7 @@ class Peer extends Agent {
  * random agents of the other container, all agents at once: calls per second
  * (the median of `rounds` rounds).
  */
-export async function swarm(agents: number, calls: number, rounds: number): Promise<number> {
+export async function swarm(agents: number, calls: number, rounds: number): Promise<Measurement> {
   const containers = await Promise.all([Container.create(LOCAL), Container.create(LOCAL)]);
   try {
     const peers = containers.map((container, c) =>
@@ -98,7 +133,10 @@ export async function swarm(agents: number, calls: number, rounds: number): Prom
       for (const peer of peers[c]) peer.others = others;
     }
     const all = peers.flat();
-    return await medianRate(
+    return await repeatRate(
+      "agents",
+      `${fmt(agents)} + ${fmt(agents)} agents calling random agents of the other container`,
+      "calls/s",
       () => Promise.all(all.map((peer) => peer.run(calls))),
       all.length * calls,
       rounds,
@@ -125,10 +163,7 @@ export async function oneMillion(count = 1_000_000): Promise<OneMillionResult> {
 
 /** The agent rows. */
 export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
-  const rows: Measurement[] = [
-    ...callRows("agents", "agent calls (JSON)", await agentEcho(undefined, options)),
-    ...callRows("agents", "agent calls (MsgPack)", await agentEcho(MsgPackCodec, options)),
-  ];
+  const rows = await agentCallRows(options);
   const million = await oneMillion();
   const label = `${million.agents.toLocaleString("en-US")} idle agents`;
   rows.push(
@@ -142,12 +177,7 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
     },
   );
   const calls = options.quick ? 2 : 5;
-  rows.push({
-    group: "agents",
-    name: "10,000 + 10,000 agents calling random agents of the other container",
-    value: await swarm(10_000, calls, options.quick ? 1 : 3),
-    unit: "calls/s",
-  });
+  rows.push(await swarm(10_000, calls, options.quick ? 1 : 3));
   return rows;
 }
 

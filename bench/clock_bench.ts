@@ -8,7 +8,7 @@
  */
 
 import { ExternalClock, RealtimeClock, type TimerHandle } from "../clocks/mod.ts";
-import { type Measurement, medianRate } from "./measure.ts";
+import { type Measurement, repeatRate } from "./measure.ts";
 
 const START = "2016-01-01T00:00:00Z";
 const TIMERS = 1_000_000;
@@ -69,30 +69,38 @@ export async function bench(): Promise<Measurement[]> {
   };
 
   return [
-    {
-      group: "clock",
-      name: `ExternalClock: schedule + fire ${TIMERS.toLocaleString("en")} callAt timers`,
-      value: await medianRate(fireAll, TIMERS, 3),
-      unit: "timers/s",
-    },
-    {
-      group: "clock",
-      name: `ExternalClock: same, half of them cancelled`,
-      value: await medianRate(fireHalfCancelled, TIMERS, 3),
-      unit: "timers/s",
-    },
-    {
-      group: "clock",
-      name: `ExternalClock: ${SLEEPERS.toLocaleString("en")} sleepers, ${STEPS} setTime steps`,
-      value: await medianRate(stepSleepers, SLEEPERS, 5),
-      unit: "sleepers/s",
-    },
-    {
-      group: "clock",
-      name: "RealtimeClock: callIn + cancel",
-      value: await medianRate(realtimeCancel, 100_000, 5),
-      unit: "timers/s",
-    },
+    await repeatRate(
+      "clock",
+      `ExternalClock: schedule + fire ${TIMERS.toLocaleString("en")} callAt timers`,
+      "timers/s",
+      fireAll,
+      TIMERS,
+      3,
+    ),
+    await repeatRate(
+      "clock",
+      `ExternalClock: same, half of them cancelled`,
+      "timers/s",
+      fireHalfCancelled,
+      TIMERS,
+      3,
+    ),
+    await repeatRate(
+      "clock",
+      `ExternalClock: ${SLEEPERS.toLocaleString("en")} sleepers, ${STEPS} setTime steps`,
+      "sleepers/s",
+      stepSleepers,
+      SLEEPERS,
+      5,
+    ),
+    await repeatRate(
+      "clock",
+      "RealtimeClock: callIn + cancel",
+      "timers/s",
+      realtimeCancel,
+      100_000,
+      5,
+    ),
   ];
 }
 

@@ -1,296 +1,304 @@
 /**
- * Round trips over loopback TCP: a raw length-prefixed echo on a bare
- * `Deno.Conn` (the runtime's limit) beside the channel and RPC layers, with
- * the JSON and the MsgPack codec, sequential and with 256 requests in flight.
+ * Round trips on loopback TCP, client and server in separate processes (the
+ * server is `bench/server.ts`, spawned per row) and, beside them, in one
+ * process: the raw baselines (`raw.ts`), the aiomas channel and RPC layers
+ * with the JSON and the MsgPack codec, and the peer RPC libraries
+ * (`peers.ts`), each sequential (with p50/p99/p99.9 latency) and with 256
+ * calls in flight. Every reply is checked. The repetitions are interleaved.
  *
  * Run alone: `deno run -A bench/net_bench.ts [--quick]`.
  *
  * @module
  */
 
-import { openConnection, startServer } from "../channel/mod.ts";
-import { MsgPackCodec } from "../codecs/msgpack.ts";
-import type { CodecClass } from "../codecs/types.ts";
+import { openConnection as openChannel } from "../channel/mod.ts";
+import { openConnection as openRpc } from "../rpc/mod.ts";
 import {
-  expose,
-  openConnection as openRpcConnection,
-  startServer as startRpcServer,
-} from "../rpc/mod.ts";
-import { type Measurement, medianRate } from "./measure.ts";
+  inFlight,
+  interleave,
+  type Measurement,
+  sequentialLatencies,
+  type Workload,
+} from "./measure.ts";
+import { connectRaw, pump, rawEchoClient } from "./raw.ts";
+import {
+  type BenchServer,
+  codecClass,
+  type CodecName,
+  importPeers,
+  type PeerKind,
+  type ServerKind,
+  spawnServer,
+  startBenchServer,
+} from "./server.ts";
 
-const LOCAL = { hostname: "127.0.0.1", port: 0 };
-/** Requests in flight for the pipelined rows. */
+/** Calls in flight in the pipelined rows. */
 export const IN_FLIGHT = 256;
-/** The raw echo's payload: the size of a small JSON RPC request. */
-const RAW_PAYLOAD = new TextEncoder().encode('[0, 123456, ["echo", [42], {}]]');
+/** The suffix of pipelined rows. */
+export const PIPELINED = `${IN_FLIGHT} in flight`;
+/** The name of the baseline rows. */
+export const RAW_BATCHED = "raw echo (batched)";
+/** Group names of the two placements. */
+export const TWO_PROCESSES = "calls, 2 processes";
+export const ONE_PROCESS = "calls, 1 process";
 
-/**
- * A raw framed echo server: every complete frame is written back, either one
- * write per frame (`perFrame`, the baseline) or all frames of a read at once.
- */
-function rawEchoServer(perFrame: boolean): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen(LOCAL);
-  const conns = new Set<Deno.Conn>();
-  const serving = (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const buffer = new Uint8Array(1 << 16);
-        const view = new DataView(buffer.buffer);
-        let end = 0;
-        try {
-          while (true) {
-            const n = await conn.read(buffer.subarray(end));
-            if (n === null) break;
-            end += n;
-            let start = 0;
-            while (end - start >= 4 && end - start >= 4 + view.getUint32(start)) {
-              start += 4 + view.getUint32(start);
-            }
-            if (start > 0) {
-              const out = buffer.slice(0, start);
-              if (perFrame) {
-                for (let at = 0; at < out.length;) {
-                  const size = 4 + view.getUint32(at);
-                  await writeAll(conn, out.subarray(at, at + size));
-                  at += size;
-                }
-              } else await writeAll(conn, out);
-              buffer.copyWithin(0, start, end);
-              end -= start;
-            }
-          }
-        } catch { /* closed */ }
-        conns.delete(conn);
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async close() {
-      listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      }
-      await serving;
-    },
-  };
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += await conn.write(data.subarray(written));
-}
-
-/**
- * The baseline client: `window` callers, each writing its own frame and
- * awaiting its own reply (replies come back in order), no codec.
- */
-async function rawCalls(conn: Deno.Conn, count: number, window: number): Promise<void> {
-  const frame = new Uint8Array(4 + RAW_PAYLOAD.length);
-  new DataView(frame.buffer).setUint32(0, RAW_PAYLOAD.length);
-  frame.set(RAW_PAYLOAD, 4);
-  const waiters: Array<() => void> = [];
-  const reader = (async () => {
-    const buffer = new Uint8Array(1 << 16);
-    let pending = 0;
-    for (let received = 0; received < count;) {
-      const n = await conn.read(buffer);
-      if (n === null) throw new Error("raw echo closed");
-      pending += n;
-      for (; pending >= frame.length; pending -= frame.length, received++) waiters.shift()!();
-    }
-  })();
-  const call = async () => {
-    const reply = new Promise<void>((resolve) => waiters.push(resolve));
-    await writeAll(conn, frame);
-    await reply;
-  };
-  await Promise.all([inFlight(call, count, window), reader]);
-}
-
-/** A byte pump: `count` frames echoed with `window` in flight, batched writes. */
-async function rawRoundTrips(conn: Deno.Conn, count: number, window: number): Promise<void> {
-  const frameSize = 4 + RAW_PAYLOAD.length;
-  const frames = new Uint8Array(frameSize * window);
-  for (let i = 0; i < window; i++) {
-    new DataView(frames.buffer).setUint32(i * frameSize, RAW_PAYLOAD.length);
-    frames.set(RAW_PAYLOAD, i * frameSize + 4);
-  }
-  const buffer = new Uint8Array(1 << 16);
-  let sent = 0;
-  let received = 0;
-  let pendingBytes = 0;
-  let toSend = Math.min(window, count);
-  while (received < count) {
-    if (toSend > 0) {
-      const out = frames.subarray(0, toSend * frameSize);
-      let w = 0;
-      while (w < out.length) w += await conn.write(out.subarray(w));
-      sent += toSend;
-    }
-    const n = await conn.read(buffer);
-    if (n === null) throw new Error("raw echo closed");
-    pendingBytes += n;
-    const complete = Math.floor(pendingBytes / frameSize);
-    pendingBytes -= complete * frameSize;
-    received += complete;
-    toSend = Math.min(complete, count - sent);
-  }
-}
-
-/** Options every bench module of this repository's `bench/main.ts` passes. */
+/** Options every bench module of `bench/main.ts` takes. */
 export interface BenchOptions {
-  /** Fewer rounds and calls: a smoke run for CI (`deno task bench -- --quick`). */
+  /** Fewer and shorter repetitions: a smoke run (`deno task bench -- --quick`). */
   quick?: boolean;
 }
 
-/** Rounds and call counts of a run: `quick` divides the work by about five. */
-export function workload(
-  options: BenchOptions = {},
-): { rounds: number; sequential: number; pipelined: number } {
-  return options.quick
-    ? { rounds: 3, sequential: 2_000, pipelined: 20_000 }
-    : { rounds: 5, sequential: 5_000, pipelined: 100_000 };
+/** Repetitions and seconds per repetition of the interleaved rows. */
+export function effort(options: BenchOptions = {}): { reps: number; target: number } {
+  return options.quick ? { reps: 3, target: 0.08 } : { reps: 3, target: 0.4 };
 }
 
-/**
- * Raw echo rates in round trips per second: the baseline (one write per
- * message, one promise per call, no codec), sequential and pipelined, and the
- * batched byte pump (the socket's ceiling), pipelined.
- */
-export async function rawEcho(
-  rounds = 5,
-  sequentialCalls = 5_000,
-  pipelinedCalls = 100_000,
-): Promise<[number, number, number]> {
-  const results: number[] = [];
-  for (const perFrame of [true, false]) {
-    const server = rawEchoServer(perFrame);
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    conn.setNoDelay(true);
-    if (perFrame) {
-      results.push(
-        await medianRate(() => rawCalls(conn, sequentialCalls, 1), sequentialCalls, rounds),
-      );
-      results.push(
-        await medianRate(
-          () => rawCalls(conn, pipelinedCalls, IN_FLIGHT),
-          pipelinedCalls,
-          rounds,
-        ),
-      );
-    } else {
-      const frames = 2 * pipelinedCalls;
-      results.push(
-        await medianRate(() => rawRoundTrips(conn, frames, IN_FLIGHT), frames, rounds),
-      );
+/** A connected client whose `call(i)` makes one checked round trip. */
+export interface Caller {
+  /** One round trip carrying `i`; rejects when the reply is wrong. */
+  call(i: number): Promise<unknown>;
+  /** Close the connection. */
+  close(): Promise<void> | void;
+}
+
+function wrong(what: string, got: unknown, expected: unknown): Error {
+  return new Error(`${what}: wrong reply ${JSON.stringify(got)}, expected ${expected}`);
+}
+
+/** Connect a checked caller of `kind` to the server at 127.0.0.1:`port`. */
+export async function connectCaller(
+  kind: ServerKind,
+  codec: CodecName,
+  port: number,
+): Promise<Caller> {
+  const addr = { hostname: "127.0.0.1", port };
+  if (kind === "raw-batch" || kind === "raw-frame") {
+    const client = rawEchoClient(await connectRaw(port), kind === "raw-batch");
+    return { call: (i) => client.call(i), close: () => client.close() };
+  }
+  if (kind === "channel") {
+    const channel = await openChannel(addr, { codec: codecClass(codec) });
+    return {
+      call: (i) =>
+        channel.send(["echo", [i], {}]).then((reply) => {
+          if ((reply as [string, number[]])[1][0] !== i) throw wrong("channel", reply, i);
+        }),
+      close: () => channel.close(),
+    };
+  }
+  if (kind === "rpc") {
+    const client = await openRpc(addr, { codec: codecClass(codec) });
+    const echo = client.remote.echo;
+    return {
+      call: (i) =>
+        echo(i).then((reply) => {
+          if (reply !== i) throw wrong("RPC", reply, i);
+        }),
+      close: () => client.close(),
+    };
+  }
+  if (kind === "birpc" || kind === "capnweb" || kind === "capnweb-ws") {
+    const { connectPeer } = await importPeers();
+    const client = await connectPeer(kind as PeerKind, port);
+    return {
+      call: (i) =>
+        client.echo(i).then((reply) => {
+          if (reply !== i) throw wrong(kind, reply, i);
+        }),
+      close: () => client.close(),
+    };
+  }
+  throw new TypeError(`No caller for server kind ${kind}`);
+}
+
+/** What the call rows need: open once for all rows using it, then a caller. */
+export interface CallTarget {
+  /** Start and connect (once for all users). */
+  open(): Promise<void>;
+  /** Close when the last user is done. */
+  release(): Promise<void>;
+  /** The connected caller, once open. */
+  readonly caller: Caller | undefined;
+}
+
+/** A server (in a subprocess or in this process) and one client, shared by the rows using it. */
+export class Target implements CallTarget {
+  #users = 0;
+  #server: BenchServer | undefined;
+  caller: Caller | undefined;
+  port = 0;
+
+  constructor(
+    readonly kind: ServerKind,
+    readonly codec: CodecName,
+    readonly spawn: boolean,
+  ) {}
+
+  /** Start the server and connect (once for all users). */
+  async open(): Promise<void> {
+    if (this.#users++ > 0) return;
+    this.#server = this.spawn
+      ? await spawnServer(this.kind, this.codec)
+      : await startBenchServer(this.kind, this.codec);
+    this.port = this.#server.port;
+    if (this.kind !== "pump") {
+      this.caller = await connectCaller(this.kind, this.codec, this.#server.port);
     }
-    conn.close();
-    await server.close();
   }
-  return results as [number, number, number];
-}
 
-/** Run `call` `count` times with `window` calls in flight. */
-export async function inFlight(
-  call: () => Promise<unknown>,
-  count: number,
-  window: number,
-): Promise<void> {
-  let started = 0;
-  const worker = async () => {
-    while (started < count) {
-      started++;
-      await call();
-    }
-  };
-  await Promise.all(Array.from({ length: window }, worker));
-}
-
-/** [sequential, pipelined] rates of `call`, each the median of `rounds` rounds. */
-export async function callRates(
-  call: () => Promise<unknown>,
-  options: BenchOptions = {},
-): Promise<[number, number]> {
-  const { rounds, sequential, pipelined } = workload(options);
-  return [
-    await medianRate(() => inFlight(call, sequential, 1), sequential, rounds),
-    await medianRate(() => inFlight(call, pipelined, IN_FLIGHT), pipelined, rounds),
-  ];
-}
-
-/** Channel rates: [sequential, pipelined] round trips per second. */
-export async function channelEcho(
-  codec?: CodecClass,
-  options: BenchOptions = {},
-): Promise<[number, number]> {
-  const server = await startServer(LOCAL, (channel) => {
-    channel.setHandler((request) => request.reply(request.content));
-  }, { codec });
-  const channel = await openConnection(server.addr, { codec });
-  const message = ["echo", [42], {}];
-  try {
-    return await callRates(() => channel.send(message), options);
-  } finally {
-    await channel.close();
-    await server.close();
+  /** Close when the last user is done. */
+  async release(): Promise<void> {
+    if (--this.#users > 0) return;
+    await this.caller?.close();
+    await this.#server?.close();
   }
 }
 
-/** RPC rates: [sequential, pipelined] calls per second of `echo(42)`. */
-export async function rpcEcho(
-  codec?: CodecClass,
-  options: BenchOptions = {},
-): Promise<[number, number]> {
-  const server = await startRpcServer(LOCAL, { echo: expose((x: unknown) => x) }, { codec });
-  const client = await openRpcConnection(server.addr, { codec });
-  try {
-    return await callRates(() => client.remote.echo(42), options);
-  } finally {
-    await client.close();
-    await server.close();
-  }
-}
-
-/** A pair of rows: `<label>, sequential` and `<label>, 256 in flight`. */
-export function callRows(
+/** The sequential and pipelined workloads of one target. */
+export function callWorkloads(
   group: string,
   label: string,
-  [sequential, pipelined]: [number, number],
-): Measurement[] {
+  target: CallTarget,
+  options: BenchOptions & {
+    sequentialWarmup?: number;
+    pipelinedWarmup?: number;
+    /** Report p50/p99/p99.9 of the sequential calls (default: only for two processes). */
+    latency?: boolean;
+  } = {},
+): Workload[] {
+  const latency = options.latency ?? group === TWO_PROCESSES;
+  const quick = options.quick ?? false;
+  const common = {
+    group,
+    unit: "calls/s",
+    setup: () => target.open(),
+    teardown: () => target.release(),
+  };
+  let next = 0;
   return [
-    { group, name: `${label}, sequential`, value: sequential, unit: "calls/s" },
-    { group, name: `${label}, ${IN_FLIGHT} in flight`, value: pipelined, unit: "calls/s" },
+    {
+      ...common,
+      name: `${label}, sequential`,
+      baseline: `${RAW_BATCHED}, sequential`,
+      warmup: options.sequentialWarmup ?? (quick ? 200 : 1_000),
+      minCount: 3,
+      run: async (count) => {
+        const latencies = await sequentialLatencies((i) => target.caller!.call(next + i), count);
+        return latency ? latencies : undefined;
+      },
+    },
+    {
+      ...common,
+      name: `${label}, ${PIPELINED}`,
+      baseline: `${RAW_BATCHED}, ${PIPELINED}`,
+      warmup: options.pipelinedWarmup ?? (quick ? 5_000 : 20_000),
+      minCount: IN_FLIGHT,
+      run: async (count) => {
+        await inFlight((i) => target.caller!.call(next + i), count, IN_FLIGHT);
+        next += count;
+      },
+    },
   ];
 }
 
-/** The raw echo, channel and RPC rows, with the JSON and the MsgPack codec. */
-export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
-  const { rounds, sequential, pipelined } = workload(options);
-  const [rawSeq, rawPipe, pump] = await rawEcho(rounds, sequential, pipelined);
-  return [
-    ...callRows("net", "raw echo", [rawSeq, rawPipe]),
-    {
-      group: "net",
-      name: `byte pump (batched), ${IN_FLIGHT} in flight`,
-      value: pump,
-      unit: "frames/s",
+/** The byte pump row of a target (a `pump` server). */
+function pumpWorkload(group: string, target: Target, options: BenchOptions): Workload {
+  let conn: Deno.Conn | undefined;
+  return {
+    group,
+    name: `byte pump, ${IN_FLIGHT} frames in flight (no per-call promise)`,
+    unit: "calls/s",
+    baseline: `${RAW_BATCHED}, ${PIPELINED}`,
+    warmup: options.quick ? 20_000 : 100_000,
+    minCount: IN_FLIGHT,
+    setup: async () => {
+      await target.open();
+      conn = await connectRaw(target.port);
     },
-    ...callRows("net", "channel (JSON)", await channelEcho(undefined, options)),
-    ...callRows("net", "channel (MsgPack)", await channelEcho(MsgPackCodec, options)),
-    ...callRows("net", "RPC (JSON)", await rpcEcho(undefined, options)),
-    ...callRows("net", "RPC (MsgPack)", await rpcEcho(MsgPackCodec, options)),
+    run: (count) => pump(conn!, count, IN_FLIGHT),
+    teardown: async () => {
+      conn?.close();
+      await target.release();
+    },
+  };
+}
+
+/** Our layers with both codecs, and the raw baselines, placed as `spawn` says. */
+export function layerWorkloads(group: string, spawn: boolean, options: BenchOptions): Workload[] {
+  const rows: Workload[] = [
+    ...callWorkloads(group, RAW_BATCHED, new Target("raw-batch", "json", spawn), options),
+    ...callWorkloads(
+      group,
+      "raw echo (one write per frame)",
+      new Target("raw-frame", "json", spawn),
+      options,
+    ),
+    pumpWorkload(group, new Target("pump", "json", spawn), options),
   ];
+  for (const [layer, kind] of [["channel", "channel"], ["RPC", "rpc"]] as const) {
+    for (const [codec, name] of [["json", "JSON"], ["msgpack", "MsgPack"]] as const) {
+      rows.push(
+        ...callWorkloads(group, `${layer} (${name})`, new Target(kind, codec, spawn), options),
+      );
+    }
+  }
+  return rows;
+}
+
+/** The peer libraries' rows (two processes). */
+export function peerWorkloads(group: string, options: BenchOptions): Workload[] {
+  const quick = options.quick ?? false;
+  return [
+    ...callWorkloads(group, "birpc (framed TCP, JSON)", new Target("birpc", "json", true), options),
+    ...callWorkloads(group, "Cap'n Web (framed TCP)", new Target("capnweb", "json", true), options),
+    // About 40 ms per sequential call (Nagle's algorithm and a delayed ACK): few calls.
+    ...callWorkloads(group, "Cap'n Web (WebSocket)", new Target("capnweb-ws", "json", true), {
+      ...options,
+      sequentialWarmup: quick ? 2 : 5,
+      pipelinedWarmup: quick ? 500 : 2_000,
+    }),
+  ];
+}
+
+/** Python aiomas figures recorded elsewhere (not measured by this run). */
+export function pythonRows(): Measurement[] {
+  const recorded = "recorded earlier with Python 3.11 and aiomas 2.0; not measured in this run";
+  const row = (name: string, value: number): Measurement => ({
+    group: "Python aiomas (recorded)",
+    name,
+    value,
+    unit: "calls/s",
+    recorded,
+  });
+  return [
+    row("Python aiomas RPC (JSON), sequential", 18_900),
+    row("Python aiomas RPC (MsgPack), sequential", 22_100),
+    row(`Python aiomas RPC (JSON), ${PIPELINED}`, 29_400),
+    row(`Python aiomas RPC (MsgPack), ${PIPELINED}`, 38_200),
+  ];
+}
+
+/** The call rows: two processes (with the peers), then one process. */
+export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
+  const rows = await interleave(
+    [
+      ...layerWorkloads(TWO_PROCESSES, true, options),
+      ...peerWorkloads(TWO_PROCESSES, options),
+      ...layerWorkloads(ONE_PROCESS, false, options),
+    ],
+    effort(options),
+  );
+  return [...rows, ...pythonRows()];
 }
 
 if (import.meta.main) {
   for (const m of await bench({ quick: Deno.args.includes("--quick") })) {
-    console.log(m.name.padEnd(40), Math.round(m.value), m.unit);
+    console.log(
+      m.group.padEnd(20),
+      m.name.padEnd(56),
+      m.error ?? `${m.value.toPrecision(4)} (${m.min?.toPrecision(4)}..${m.max?.toPrecision(4)})`,
+      m.unit,
+    );
   }
+  Deno.exit(0);
 }

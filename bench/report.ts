@@ -1,50 +1,41 @@
 /**
- * The performance report of `deno task bench`: ratios of every call rate to
- * the raw echo and to the best peer library, the goals with their status, and
- * three renderings of it (a text table, JSON, and an SVG bar chart drawn
- * without any dependency).
+ * The performance report of `deno task bench`: every row's ratio to its
+ * baseline (a row of the same group), the goals of the open issues with
+ * their status, and three renderings (a text table, JSON, and an SVG bar
+ * chart with min..max whiskers, drawn without any dependency).
  *
  * @module
  */
 
 import type { Measurement } from "./measure.ts";
 
-/** Calls in flight in the pipelined rows (as `net_bench.ts` measures them). */
-const IN_FLIGHT = 256;
-const MODES = ["sequential", `${IN_FLIGHT} in flight`] as const;
-/** The two ways calls are made: one after the other, or 256 at once. */
-export type Mode = typeof MODES[number];
-
-/** The peer codecs that `codec_bench.ts` measures beside ours. */
-const PEER_CODECS = ["@msgpack/msgpack", "msgpackr"];
-
-/** A measurement with its ratios. */
+/** A measurement with its ratio to its baseline. */
 export interface Row extends Measurement {
-  /** This call rate divided by the raw echo's in the same mode. */
-  vsRaw?: number;
-  /** This rate divided by the best peer library's in the same mode (or codec case). */
-  vsBestPeer?: number;
+  /** `value` divided by the baseline row's `value` (medians of the same run). */
+  vsBaseline?: number;
 }
 
 /** A performance goal and whether this run met it. */
 export interface Goal {
-  /** What is required, e.g. `"RPC (JSON), 256 in flight >= 35% of raw echo"`. */
+  /** What is required. */
   name: string;
-  /** The measured value (a ratio, seconds or MiB); `null` when not measured. */
+  /** The issue the goal comes from. */
+  issue: number;
+  /** The measured value (a ratio, seconds, KiB...); `null` when not measured. */
   value: number | null;
   /** The goal's bound. */
   target: number;
-  /** How `value` compares with `target`: `">="`, `">"`, `"<"` or `"<="`. */
+  /** How `value` compares with `target`. */
   op: ">=" | ">" | "<" | "<=";
-  /** Unit of `value` and `target` (`"ratio"`, `"s"`, `"MiB"`). */
+  /** Unit of `value` and `target` (`"ratio"` prints as a percentage). */
   unit: string;
   /** Whether the goal is met; `null` when it was not measured in this run. */
   met: boolean | null;
 }
 
-/** A bench module that failed, and why. */
+/** A bench module or row that failed, and why. */
 export interface Failure {
-  /** The module's short name (`"net"`, `"peers"`, ...). */
+  /** The module's short name (`"net"`, `"codec"`...), with the row when one row failed. */
   module: string;
   /** The error's text. */
   error: string;
@@ -54,115 +45,103 @@ export interface Failure {
 export interface Report {
   /** When the run started (ISO 8601). */
   date: string;
-  /** Versions and machine: Deno, V8, OS, CPU count. */
+  /** Versions and machine: Deno, V8, OS, CPU count, load average at the start. */
   environment: Record<string, string | number>;
   /** Whether the run was `--quick`. */
   quick: boolean;
+  /** Seconds the whole run took. */
+  seconds?: number;
   /** The modules that ran, in order. */
   modules: string[];
-  /** Every measurement with its ratios. */
+  /** Every measurement with its ratio. */
   rows: Row[];
   /** The goals with their status. */
   goals: Goal[];
-  /** Modules that threw. */
+  /** Modules and rows that failed. */
   failures: Failure[];
 }
 
-/** The mode of a call-rate row (from its name's suffix), or `undefined`. */
-export function modeOf(row: Measurement): Mode | undefined {
-  if (row.unit !== "calls/s") return undefined;
-  return MODES.find((mode) => row.name.endsWith(`, ${mode}`));
+/** Group names shared with the bench modules. */
+export const TWO = "calls, 2 processes";
+const UPLOAD = "upload, 2 processes";
+const CONNECTIONS = "connections, 2 processes";
+const MEMORY = "memory per connection (RPC server RSS)";
+const PIPE = "256 in flight";
+const RAW = "raw echo (batched)";
+
+function find(rows: readonly Measurement[], group: string, name: string): Measurement | undefined {
+  return rows.find((row) => row.group === group && row.name === name && !row.error);
 }
 
-function find(rows: readonly Measurement[], group: string, name: string): number | undefined {
-  return rows.find((row) => row.group === group && row.name === name)?.value;
+function value(rows: readonly Measurement[], group: string, name: string): number | undefined {
+  return find(rows, group, name)?.value;
 }
 
-/** The best peer library's call rate in `mode`. */
-export function bestPeer(rows: readonly Measurement[], mode: Mode): Measurement | undefined {
-  let best: Measurement | undefined;
-  for (const row of rows) {
-    if (row.group === "peers" && modeOf(row) === mode && (!best || row.value > best.value)) {
-      best = row;
-    }
-  }
-  return best;
-}
-
-const CODEC_ROW = /^msgpack (encode|decode) (.+) \((.+)\)$/;
-
-/**
- * A codec row's case: the operation and the message, where every message
- * under 1 KiB is "small" (each library's encoding of the small message has
- * its own size, such as `163 B` and `167 B`).
- */
-function codecCase(row: Measurement): { op: string; size: string; who: string } | undefined {
-  const match = row.group === "codec" ? CODEC_ROW.exec(row.name) : null;
-  if (!match) return undefined;
-  const [, op, size, who] = match;
-  return { op, size: size.endsWith(" B") ? "small" : size, who };
-}
-
-/** Add the ratios to the raw echo and to the best peer. */
+/** Add every row's ratio to its baseline (the row of that name in the same group). */
 export function withRatios(measurements: readonly Measurement[]): Row[] {
   return measurements.map((m) => {
-    const row: Row = { ...m };
-    const mode = modeOf(m);
-    if (mode !== undefined) {
-      const raw = find(measurements, "net", `raw echo, ${mode}`);
-      if (raw) row.vsRaw = m.value / raw;
-      const peer = bestPeer(measurements, mode);
-      if (peer) row.vsBestPeer = m.value / peer.value;
-    }
-    const codec = codecCase(m);
-    if (codec) {
-      const peers = measurements.filter((other) => {
-        const c = codecCase(other);
-        return c && c.op === codec.op && c.size === codec.size && PEER_CODECS.includes(c.who);
-      }).map((other) => other.value);
-      if (peers.length > 0) row.vsBestPeer = m.value / Math.max(...peers);
-    }
-    return row;
+    if (m.baseline === undefined || m.error) return { ...m };
+    const base = value(measurements, m.group, m.baseline);
+    return base ? { ...m, vsBaseline: m.value / base } : { ...m };
   });
 }
 
 function goal(
+  issue: number,
   name: string,
-  value: number | undefined,
+  measured: number | undefined,
   op: Goal["op"],
   target: number,
-  unit: string,
+  unit = "ratio",
 ): Goal {
-  if (value === undefined || !Number.isFinite(value)) {
-    return { name, value: null, target, op, unit, met: null };
+  if (measured === undefined || !Number.isFinite(measured)) {
+    return { issue, name, value: null, target, op, unit, met: null };
   }
   const met = op === ">="
-    ? value >= target
+    ? measured >= target
     : op === ">"
-    ? value > target
+    ? measured > target
     : op === "<"
-    ? value < target
-    : value <= target;
-  return { name, value, target, op, unit, met };
+    ? measured < target
+    : measured <= target;
+  return { issue, name, value: measured, target, op, unit, met };
 }
 
-/** Divide when both are known. */
 function ratio(a: number | undefined, b: number | undefined): number | undefined {
   return a === undefined || b === undefined ? undefined : a / b;
 }
 
 /** The goals of the open performance issues, evaluated on this run's rows. */
 export function evaluateGoals(rows: readonly Measurement[]): Goal[] {
-  const pipe = `${IN_FLIGHT} in flight`;
-  const net = (name: string) => find(rows, "net", name);
-  const rawSeq = net("raw echo, sequential");
-  const rawPipe = net(`raw echo, ${pipe}`);
-  const smallCodec = (op: string, who: string) => {
-    const row = rows.find((r) =>
-      r.group === "codec" && r.name.startsWith(`msgpack ${op} `) && r.name.endsWith(` B (${who})`)
+  const two = (name: string) => value(rows, TWO, name);
+  const upload = (label: string) =>
+    ratio(
+      value(rows, UPLOAD, `RPC (MsgPack) upload(${label}), 16 in flight`),
+      value(rows, UPLOAD, `raw socket, ${label} frames, 16 in flight`),
     );
-    return row?.value;
-  };
+  const perIdle = (codec: string) =>
+    rows.find((r) =>
+      r.group === MEMORY && r.name.startsWith(`RPC (${codec}), `) &&
+      r.name.endsWith("idle connections, after one call each") && !r.error
+    );
+  const idleJson = perIdle("JSON");
+  const many = (codec: string) =>
+    rows.find((r) =>
+      r.group === CONNECTIONS && r.name.startsWith(`RPC (${codec}), `) &&
+      r.name.endsWith("connections, all busy (1 in flight each)") && !r.error
+    );
+  const manyMemory = (codec: string) =>
+    rows.find((r) =>
+      r.group === MEMORY && r.name.startsWith(`RPC (${codec}), `) &&
+      r.name.endsWith("connections, after the load") && !r.error
+    );
+  const manyCount = many("JSON")?.name.match(/([\d,]+) connections/)?.[1] ?? "10,000";
+  const smallCodec = (op: string, who: string) =>
+    rows.find((r) =>
+      r.group === "codec" && r.name.startsWith(`msgpack ${op} small message`) &&
+      r.name.endsWith(`(${who})`)
+    )?.value;
+  const heartbeat = rows.find((r) => r.group === TWO && r.name.includes("heartbeat"));
   const million = rows.find((r) => r.group === "agents" && r.name.endsWith("idle agents: heap"));
   const millionTime = rows.find((r) =>
     r.group === "agents" && r.name.endsWith("idle agents: creation time")
@@ -170,80 +149,132 @@ export function evaluateGoals(rows: readonly Measurement[]): Goal[] {
   const timers = rows.find((r) =>
     r.group === "clock" && /schedule \+ fire 1,000,000 callAt timers/.test(r.name)
   );
-  return [
+  const bestPeer = Math.max(
+    ...rows.filter((r) =>
+      r.group === TWO && r.name.endsWith(`, ${PIPE}`) && !r.error &&
+      /^(birpc|Cap'n Web)/.test(r.name)
+    ).map((r) => r.value),
+  );
+  const goals = [
     goal(
-      `RPC (JSON), ${pipe} >= 35% of raw echo`,
-      ratio(net(`RPC (JSON), ${pipe}`), rawPipe),
+      18,
+      `RPC (MsgPack), ${PIPE}, 2 processes >= 50% of the batched raw echo`,
+      ratio(two(`RPC (MsgPack), ${PIPE}`), two(`${RAW}, ${PIPE}`)),
       ">=",
-      0.35,
-      "ratio",
+      0.5,
     ),
     goal(
-      `RPC (JSON), ${pipe} ahead of the best peer (Cap'n Web, birpc)`,
-      ratio(net(`RPC (JSON), ${pipe}`), bestPeer(rows, pipe)?.value),
+      18,
+      `RPC (JSON), ${PIPE}, 2 processes >= 20% of the batched raw echo`,
+      ratio(two(`RPC (JSON), ${PIPE}`), two(`${RAW}, ${PIPE}`)),
+      ">=",
+      0.2,
+    ),
+    goal(
+      18,
+      "RPC (JSON), sequential, 2 processes >= 85% of the raw echo",
+      ratio(two("RPC (JSON), sequential"), two(`${RAW}, sequential`)),
+      ">=",
+      0.85,
+    ),
+    goal(
+      18,
+      "RPC (MsgPack) upload of 1 MiB >= 60% of the raw socket's MB/s",
+      upload("1 MiB"),
+      ">=",
+      0.6,
+    ),
+    goal(
+      18,
+      "RPC (MsgPack) upload of 16 MiB >= 60% of the raw socket's MB/s",
+      upload("16 MiB"),
+      ">=",
+      0.6,
+    ),
+    goal(18, "RSS per idle connection, JSON <= 16 KiB", idleJson?.value, "<=", 16, "KiB"),
+    goal(
+      18,
+      "RSS per idle connection, MsgPack <= 16 KiB",
+      perIdle("MsgPack")?.value,
+      "<=",
+      16,
+      "KiB",
+    ),
+    goal(
+      18,
+      `${manyCount} connections: MsgPack throughput >= JSON's / 1.2`,
+      ratio(many("MsgPack")?.value, many("JSON")?.value),
+      ">=",
+      1 / 1.2,
+    ),
+    goal(
+      18,
+      `${manyCount} connections: MsgPack memory <= 1.2x JSON's`,
+      ratio(manyMemory("MsgPack")?.value, manyMemory("JSON")?.value),
+      "<=",
+      1.2,
+    ),
+    goal(
+      18,
+      `RPC (JSON), ${PIPE}, 2 processes ahead of the best peer (birpc, Cap'n Web)`,
+      ratio(two(`RPC (JSON), ${PIPE}`), Number.isFinite(bestPeer) ? bestPeer : undefined),
       ">",
       1,
-      "ratio",
     ),
     goal(
-      "RPC (JSON), sequential >= 65% of raw echo",
-      ratio(net("RPC (JSON), sequential"), rawSeq),
-      ">=",
-      0.65,
-      "ratio",
-    ),
-    goal(
-      `channel (JSON), ${pipe} >= 45% of raw echo`,
-      ratio(net(`channel (JSON), ${pipe}`), rawPipe),
-      ">=",
-      0.45,
-      "ratio",
-    ),
-    goal(
-      "channel (JSON), sequential >= 70% of raw echo",
-      ratio(net("channel (JSON), sequential"), rawSeq),
-      ">=",
-      0.70,
-      "ratio",
-    ),
-    goal(
-      `agent calls (JSON), ${pipe} >= 30% of raw echo`,
-      ratio(find(rows, "agents", `agent calls (JSON), ${pipe}`), rawPipe),
-      ">=",
-      0.30,
-      "ratio",
-    ),
-    goal(
-      "MsgPack encode, small message: ours faster than @msgpack/msgpack",
-      ratio(smallCodec("encode", "ours"), smallCodec("encode", "@msgpack/msgpack")),
+      18,
+      "MsgPack encode, small message: ours faster than @msgpack/msgpack (reused Encoder)",
+      ratio(
+        smallCodec("encode", "ours"),
+        smallCodec("encode", "@msgpack/msgpack (reused Encoder/Decoder)"),
+      ),
       ">",
       1,
-      "ratio",
     ),
     goal(
-      "MsgPack decode, small message: ours faster than @msgpack/msgpack",
-      ratio(smallCodec("decode", "ours"), smallCodec("decode", "@msgpack/msgpack")),
+      18,
+      "MsgPack decode, small message: ours faster than @msgpack/msgpack (reused Decoder)",
+      ratio(
+        smallCodec("decode", "ours"),
+        smallCodec("decode", "@msgpack/msgpack (reused Encoder/Decoder)"),
+      ),
       ">",
       1,
-      "ratio",
     ),
-    goal("1,000,000 idle agents: heap under 1 GiB", million?.value, "<", 1024, "MiB"),
-    goal("1,000,000 idle agents: created in under 3 s", millionTime?.value, "<", 3, "s"),
+  ];
+  if (heartbeat?.baseline) {
+    goals.push(
+      goal(
+        16,
+        "Heartbeats cost <= 2% of pipelined RPC",
+        ratio(heartbeat.value, two(heartbeat.baseline)),
+        ">=",
+        0.98,
+      ),
+    );
+  }
+  goals.push(
+    goal(0, "1,000,000 idle agents: heap under 1 GiB", million?.value, "<", 1024, "MiB"),
+    goal(0, "1,000,000 idle agents: created in under 3 s", millionTime?.value, "<", 3, "s"),
     goal(
+      0,
       "timer heap: 1,000,000 timers scheduled and fired in under 2 s",
       timers ? 1_000_000 / timers.value : undefined,
       "<",
       2,
       "s",
     ),
-  ];
+  );
+  return goals;
 }
 
 /** A number as the table prints it, by unit. */
 export function formatValue(value: number, unit: string): string {
-  if (unit === "s") return value.toFixed(3);
+  if (!Number.isFinite(value)) return "-";
   if (unit === "ratio") return value.toFixed(2);
-  if (unit === "x" || unit === "MiB") return value.toFixed(1);
+  if (unit === "ms") return value < 1 ? value.toFixed(3) : value.toPrecision(3);
+  if (unit === "x" || unit === "MiB" || unit === "KiB") return value.toFixed(1);
+  if (unit === "s") return value.toFixed(3);
   if (Math.abs(value) >= 100) return Math.round(value).toLocaleString("en-US");
   return value.toPrecision(3);
 }
@@ -253,32 +284,37 @@ function percent(value: number | undefined): string {
   return value >= 10 ? `${value.toFixed(0)}x` : `${(100 * value).toFixed(0)}%`;
 }
 
-function times(value: number | undefined): string {
-  return value === undefined ? "" : `${value.toFixed(2)}x`;
-}
-
 function goalText(g: Goal): string {
   const shown = g.unit === "ratio"
     ? (x: number) => `${(100 * x).toFixed(0)}%`
     : (x: number) => `${formatValue(x, g.unit)} ${g.unit}`;
   const status = g.met === null ? "n/a " : g.met ? "MET " : "MISS";
-  const value = g.value === null ? "not measured" : shown(g.value);
-  return `${status}  ${g.name}: ${value} (goal ${g.op} ${shown(g.target)})`;
+  const measured = g.value === null ? "not measured" : shown(g.value);
+  const issue = g.issue ? ` (issue ${g.issue})` : "";
+  return `${status}  ${g.name}: ${measured} (goal ${g.op} ${shown(g.target)})${issue}`;
+}
+
+/** The spread column: min..max, "recorded" or the failure. */
+function spread(row: Row): string {
+  if (row.error) return "FAILED";
+  if (row.recorded) return "recorded";
+  if (row.min === undefined || row.max === undefined || row.runs === 1) return "";
+  return `${formatValue(row.min, row.unit)}..${formatValue(row.max, row.unit)}`;
 }
 
 /** The report as a Markdown table (readable as plain text too), then goals and failures. */
 export function formatTable(report: Report): string {
-  const header = ["group", "measurement", "value", "unit", "vs raw echo", "vs best peer"];
+  const header = ["group", "measurement", "median", "min..max", "unit", "vs baseline"];
   const lines = report.rows.map((row) => [
     row.group,
     row.name,
-    formatValue(row.value, row.unit),
+    row.error ? "FAILED" : formatValue(row.value, row.unit),
+    spread(row),
     row.unit,
-    percent(row.vsRaw),
-    times(row.vsBestPeer),
+    percent(row.vsBaseline),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => line[i].length)));
-  const right = [false, false, true, false, true, true];
+  const right = [false, false, true, true, false, true];
   const cell = (text: string, i: number) =>
     right[i] ? text.padStart(widths[i]) : text.padEnd(widths[i]);
   const out = [
@@ -286,22 +322,29 @@ export function formatTable(report: Report): string {
     `| ${widths.map((w, i) => right[i] ? "-".repeat(w - 1) + ":" : "-".repeat(w)).join(" | ")} |`,
     ...lines.map((line) => `| ${line.map(cell).join(" | ")} |`),
     "",
-    "Goals:",
+    "Goals (medians of one run; ratios of rows measured in that run):",
     "",
     ...report.goals.map((g) => `- ${goalText(g)}`),
   ];
+  const recorded = report.rows.find((row) => row.recorded)?.recorded;
+  if (recorded) out.push("", `"recorded" rows: ${recorded}.`);
   if (report.failures.length > 0) {
-    out.push("", "Failed modules:", "");
+    out.push("", "FAILED:", "");
     for (const f of report.failures) out.push(`- ${f.module}: ${f.error}`);
   }
   const env = Object.entries(report.environment).map(([k, v]) => `${k} ${v}`).join(", ");
-  out.push("", `${report.date}${report.quick ? ", --quick" : ""}; ${env}`);
+  const took = report.seconds === undefined ? "" : `, ${report.seconds.toFixed(0)} s`;
+  out.push("", `${report.date}${report.quick ? ", --quick" : ""}${took}; ${env}`);
   return out.join("\n");
 }
 
 /** The report as pretty-printed JSON. */
 export function formatJson(report: Report): string {
-  return JSON.stringify(report, null, 2) + "\n";
+  return JSON.stringify(
+    report,
+    (_key, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v),
+    2,
+  ) + "\n";
 }
 
 // ---------------------------------------------------------------------------
@@ -309,13 +352,13 @@ export function formatJson(report: Report): string {
 
 interface Bar {
   label: string;
-  value: number;
-  note: string;
-  kind: "baseline" | "ours" | "peer";
+  row: Row;
+  kind: "baseline" | "ours" | "peer" | "recorded";
 }
 
 interface Section {
   title: string;
+  unit: string;
   bars: Bar[];
 }
 
@@ -326,130 +369,143 @@ function escapeXml(text: string): string {
   );
 }
 
-const CALL_ROWS: Array<[group: string, prefix: string, kind: Bar["kind"]]> = [
-  ["net", "raw echo", "baseline"],
-  ["net", "channel (JSON)", "ours"],
-  ["net", "channel (MsgPack)", "ours"],
-  ["net", "RPC (JSON)", "ours"],
-  ["net", "RPC (MsgPack)", "ours"],
-  ["agents", "agent calls (JSON)", "ours"],
-  ["agents", "agent calls (MsgPack)", "ours"],
-];
-
-/** The call-rate sections: one per mode, our layers and then every peer. */
-function callSections(rows: readonly Row[]): Section[] {
-  return MODES.map((mode) => {
-    const bars: Bar[] = [];
-    const add = (row: Row | undefined, label: string, kind: Bar["kind"]) => {
-      if (!row) return;
-      const note = kind === "baseline" ? "baseline" : `${percent(row.vsRaw)} of raw`;
-      bars.push({ label, value: row.value, note, kind });
-    };
-    for (const [group, prefix, kind] of CALL_ROWS) {
-      add(rows.find((r) => r.group === group && r.name === `${prefix}, ${mode}`), prefix, kind);
-    }
-    for (const row of rows) {
-      if (row.group === "peers" && modeOf(row) === mode) {
-        add(row, row.name.slice(0, -`, ${mode}`.length), "peer");
-      }
-    }
-    return { title: `Calls per second, ${mode} (loopback TCP)`, bars };
-  }).filter((section) => section.bars.length > 0);
+function kindOf(row: Row): Bar["kind"] {
+  if (row.recorded) return "recorded";
+  if (/^(raw|byte pump)/.test(row.name)) return "baseline";
+  if (
+    /^(birpc|Cap'n Web|@msgpack|msgpackr)/.test(row.name) || /\((@msgpack|msgpackr)/.test(row.name)
+  ) {
+    return "peer";
+  }
+  return "ours";
 }
 
-/** The codec sections: encode and decode of each message size, ours against the peers. */
-function codecSections(rows: readonly Row[]): Section[] {
-  const sections = new Map<string, Section>();
-  for (const row of rows) {
-    const codec = codecCase(row);
-    if (!codec) continue;
-    const { op, size, who } = codec;
-    const key = `${op} ${size}`;
-    let section = sections.get(key);
-    if (!section) {
-      const message = size === "small" ? "small (RPC-sized)" : size;
-      section = { title: `MsgPack ${op}, ${message} message (ops/s)`, bars: [] };
-      sections.set(key, section);
-    }
-    const peer = PEER_CODECS.includes(who);
-    section.bars.push({
-      label: who,
-      value: row.value,
-      note: peer ? "" : `${times(row.vsBestPeer)} best peer`,
-      kind: peer ? "peer" : "ours",
-    });
-  }
-  return [...sections.values()];
+/** The chart's sections, from the rows present. */
+function sections(rows: readonly Row[]): Section[] {
+  const out: Section[] = [];
+  const pick = (
+    title: string,
+    unit: string,
+    filter: (row: Row) => boolean,
+    label = (r: Row) => r.name,
+  ) => {
+    const bars = rows.filter((row) => !row.error && filter(row)).map((row) => ({
+      label: label(row),
+      row,
+      kind: kindOf(row),
+    }));
+    if (bars.length > 0) out.push({ title, unit, bars });
+  };
+  const strip = (suffix: string) => (row: Row) => row.name.replace(suffix, "");
+  pick(
+    `Calls per second, ${PIPE}, client and server in 2 processes`,
+    "calls/s",
+    (r) =>
+      (r.group === TWO && r.name.endsWith(`, ${PIPE}`) && r.unit === "calls/s") ||
+      (r.group === "Python aiomas (recorded)" && r.name.endsWith(PIPE)),
+    strip(`, ${PIPE}`),
+  );
+  pick(
+    "Calls per second, sequential, client and server in 2 processes",
+    "calls/s",
+    (r) =>
+      (r.group === TWO && r.name.endsWith(", sequential") && !/WebSocket/.test(r.name)) ||
+      (r.group === "Python aiomas (recorded)" && r.name.endsWith("sequential")),
+    strip(", sequential"),
+  );
+  pick("Uploads, MB/s (2 processes)", "MB/s", (r) => r.group === UPLOAD);
+  pick(
+    "RSS per idle connection (KiB, RPC server)",
+    "KiB",
+    (r) =>
+      r.group === MEMORY && r.unit === "KiB" && /idle connections, after one call/.test(r.name),
+  );
+  pick(
+    "MsgPack, small message (ops/s)",
+    "ops/s",
+    (r) => r.group === "codec" && r.name.includes("small message"),
+    (r) => r.name.replace("msgpack ", "").replace(/small message, \d+ B /, ""),
+  );
+  return out;
 }
 
 const COLORS: Record<Bar["kind"], string> = {
   baseline: "#8c8c8c",
   ours: "#2f6db5",
   peer: "#e07b39",
+  recorded: "#b9a44c",
 };
 
 /**
- * Draw the report as a plain SVG bar chart: a panel of call rates
- * (sequential and 256 in flight; raw echo, our layers, the peers) and a panel
- * of codec rates (encode and decode against the peer codecs). Each section
- * scales its bars to its own largest value.
+ * Draw the report as a plain SVG bar chart: call rates (pipelined and
+ * sequential, two processes), uploads, memory per idle connection and the
+ * small-message codec rates. Each bar is a median with a whisker from the
+ * minimum to the maximum; each section is scaled to its own largest value.
  */
 export function formatSvg(report: Report): string {
-  const panels: Array<[string, Section[]]> = [
-    ["Round trips: aiomas layers vs raw echo and peer RPC libraries", callSections(report.rows)],
-    ["Codec: MsgPackCodec vs peer MessagePack libraries", codecSections(report.rows)],
-  ].filter(([, sections]) => sections.length > 0) as Array<[string, Section[]]>;
-  const width = 900;
-  const labelWidth = 230;
-  const noteWidth = 210;
+  const width = 980;
+  const labelWidth = 360;
+  const noteWidth = 220;
   const barMax = width - labelWidth - noteWidth - 20;
-  const barHeight = 16;
+  const barHeight = 14;
   const gap = 4;
   const parts: string[] = [];
   let y = 30;
   parts.push(
     `<text x="10" y="20" class="title">aiomas for Deno: deno task bench (${
       escapeXml(report.date.slice(0, 10))
-    }${report.quick ? ", --quick" : ""})</text>`,
+    }${report.quick ? ", --quick" : ""}): median, whisker = min..max of ${
+      report.rows.find((r) => r.runs && r.runs > 1)?.runs ?? 3
+    } interleaved runs</text>`,
   );
-  for (const [panelTitle, sections] of panels) {
-    y += 18;
-    parts.push(`<text x="10" y="${y}" class="panel">${escapeXml(panelTitle)}</text>`);
-    y += 8;
-    for (const section of sections) {
-      y += 18;
-      parts.push(`<text x="10" y="${y}" class="section">${escapeXml(section.title)}</text>`);
-      y += 6;
-      const max = Math.max(...section.bars.map((bar) => bar.value));
-      for (const bar of section.bars) {
-        const w = Math.max(1, (bar.value / max) * barMax);
-        const mid = y + barHeight / 2 + 4;
-        parts.push(
-          `<text x="${labelWidth - 6}" y="${mid}" text-anchor="end">${escapeXml(bar.label)}</text>`,
-          `<rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${
-            COLORS[bar.kind]
-          }"/>`,
-          `<text x="${(labelWidth + w + 6).toFixed(1)}" y="${mid}">${
-            escapeXml(
-              `${Math.round(bar.value).toLocaleString("en-US")}${
-                bar.note ? `  (${bar.note})` : ""
-              }`,
-            )
-          }</text>`,
-        );
-        y += barHeight + gap;
-      }
-    }
+  for (const section of sections(report.rows)) {
+    y += 20;
+    parts.push(`<text x="10" y="${y}" class="section">${escapeXml(section.title)}</text>`);
     y += 6;
+    const max = Math.max(...section.bars.map((bar) => bar.row.max ?? bar.row.value));
+    const scale = (v: number) => Math.max(1, (v / max) * barMax);
+    for (const bar of section.bars) {
+      const { row } = bar;
+      const w = scale(row.value);
+      const mid = y + barHeight / 2 + 4;
+      parts.push(
+        `<text x="${labelWidth - 6}" y="${mid}" text-anchor="end">${escapeXml(bar.label)}</text>`,
+        `<rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${
+          COLORS[bar.kind]
+        }"/>`,
+      );
+      if (row.min !== undefined && row.max !== undefined && (row.runs ?? 0) > 1) {
+        const x1 = labelWidth + scale(row.min);
+        const x2 = labelWidth + scale(row.max);
+        parts.push(
+          `<line x1="${x1.toFixed(1)}" y1="${y + barHeight / 2}" x2="${x2.toFixed(1)}" y2="${
+            y + barHeight / 2
+          }" stroke="#222" stroke-width="1"/>`,
+        );
+      }
+      const note = bar.kind === "recorded"
+        ? "recorded, not this run"
+        : row.vsBaseline !== undefined
+        ? `${percent(row.vsBaseline)} of ${/upload/.test(row.name) ? "raw" : "baseline"}`
+        : "";
+      const right = labelWidth + Math.max(w, row.max !== undefined ? scale(row.max) : 0) + 6;
+      parts.push(
+        `<text x="${right.toFixed(1)}" y="${mid}">${
+          escapeXml(`${formatValue(row.value, row.unit)}${note ? `  (${note})` : ""}`)
+        }</text>`,
+      );
+      y += barHeight + gap;
+    }
   }
-  y += 10;
+  y += 16;
   const legend: Array<[Bar["kind"], string]> = [
-    ["baseline", "raw framed echo (baseline)"],
+    ["baseline", "raw socket baselines"],
     ["ours", "aiomas for Deno"],
     ["peer", "peer library"],
+    ["recorded", "Python aiomas (recorded)"],
   ];
   legend.forEach(([kind, text], i) => {
-    const x = 10 + i * 230;
+    const x = 10 + i * 220;
     parts.push(
       `<rect x="${x}" y="${y}" width="12" height="12" fill="${COLORS[kind]}"/>`,
       `<text x="${x + 18}" y="${y + 10}">${escapeXml(text)}</text>`,
@@ -458,11 +514,54 @@ export function formatSvg(report: Report): string {
   y += 24;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="sans-serif" font-size="12">`,
-    "<style>.title{font-size:15px;font-weight:bold}.panel{font-size:14px;font-weight:bold}" +
+    "<style>.title{font-size:14px;font-weight:bold}" +
     ".section{font-size:12px;font-weight:bold;fill:#444}</style>",
     `<rect width="${width}" height="${y}" fill="#fff"/>`,
     ...parts,
     "</svg>",
     "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------
+// README summary
+
+/** Whether a row belongs in the README's summary table. */
+function inSummary(row: Row): boolean {
+  if (row.group === TWO) {
+    if (!row.name.includes(": latency")) return true;
+    return /^(raw echo \(batched\)|RPC \((JSON|MsgPack)\)), sequential/.test(row.name);
+  }
+  return [UPLOAD, CONNECTIONS, MEMORY, "Python aiomas (recorded)"].includes(row.group) ||
+    (row.group === "codec" && row.name.includes("small message"));
+}
+
+/**
+ * The README's summary: the two-process call rows, uploads, connections,
+ * memory, the small-message codec rows and the goals, as Markdown. The full
+ * table is `bench/results.md`.
+ */
+export function formatSummary(report: Report): string {
+  const rows = report.rows.filter(inSummary);
+  const header = ["group", "measurement", "median", "min..max", "unit", "vs baseline"];
+  const lines = rows.map((row) => [
+    row.group,
+    row.name,
+    row.error ? "FAILED" : formatValue(row.value, row.unit),
+    spread(row),
+    row.unit,
+    percent(row.vsBaseline),
+  ]);
+  const env = Object.entries(report.environment).map(([k, v]) => `${k} ${v}`).join(", ");
+  return [
+    `One full run (${report.date}; ${env}; ${report.seconds?.toFixed(0) ?? "?"} s):`,
+    "",
+    `| ${header.join(" | ")} |`,
+    `| --- | --- | ---: | ---: | --- | ---: |`,
+    ...lines.map((line) => `| ${line.map((c) => c.replace(/\|/g, "\\|")).join(" | ")} |`),
+    "",
+    "Goals (medians of this run, two processes; ratios of rows measured in the same run):",
+    "",
+    ...report.goals.map((g) => `- ${goalText(g).replace(/^(MET|MISS|n\/a) +/, "**$1** ")}`),
   ].join("\n");
 }

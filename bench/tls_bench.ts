@@ -1,7 +1,8 @@
 /**
  * Channel round trips and agent calls over TLS (mutual authentication, a
- * throw-away PKI made with `openssl`) beside plain TCP in the same run:
- * sequential and with 256 requests in flight, and the TLS/TCP ratio of each.
+ * throw-away PKI made with `openssl`) beside plain TCP, client and server
+ * in this process: sequential and with 256 requests in flight, interleaved,
+ * each TLS row compared with its TCP row.
  *
  * @module
  */
@@ -11,25 +12,39 @@ import { type ConnectionOptions, openConnection, startServer } from "../channel/
 import { tlsClientOptions, type TlsOptions, tlsServerOptions } from "../channel/tls.ts";
 import { expose } from "../rpc/mod.ts";
 import { createPki, hasOpenssl } from "../tests/pki.ts";
-import { type Measurement, medianRate } from "./measure.ts";
-import { IN_FLIGHT, inFlight } from "./net_bench.ts";
+import { interleave, type Measurement, type Workload } from "./measure.ts";
+import { type BenchOptions, type CallTarget, callWorkloads, effort } from "./net_bench.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
+const GROUP = "tls, 1 process";
 
 /** One way of making calls, and how to tear it down. */
 interface Caller {
-  call(): Promise<unknown>;
+  call(i: number): Promise<unknown>;
   close(): Promise<void>;
 }
 
-/** [sequential, pipelined] calls per second through a fresh `caller`. */
-async function rates(make: () => Promise<Caller>, rounds: number): Promise<[number, number]> {
-  const caller = await make();
-  const call = () => caller.call();
-  const sequential = await medianRate(() => inFlight(call, 5_000, 1), 5_000, rounds);
-  const pipelined = await medianRate(() => inFlight(call, 100_000, IN_FLIGHT), 100_000, rounds);
-  await caller.close();
-  return [sequential, pipelined];
+/** A {@linkcode CallTarget} made by `make` on first use. */
+function target(make: () => Promise<Caller>): CallTarget {
+  let users = 0;
+  let caller: Caller | undefined;
+  return {
+    get caller() {
+      return caller;
+    },
+    async open() {
+      if (users++ === 0) caller = await make();
+    },
+    async release() {
+      if (--users === 0) await caller?.close();
+    },
+  };
+}
+
+function check(what: string, i: number) {
+  return (reply: unknown) => {
+    if (reply !== i) throw new Error(`${what}: wrong reply ${reply}, expected ${i}`);
+  };
 }
 
 /** A channel echo with these server and client options. */
@@ -38,9 +53,8 @@ async function channelEcho(server: ConnectionOptions, client: ConnectionOptions)
     channel.setHandler((request) => request.reply(request.content));
   }, server);
   const channel = await openConnection(echo.addr, client);
-  const message = ["echo", [42], {}];
   return {
-    call: () => channel.send(message),
+    call: (i) => channel.send(i).then(check("channel", i)),
     close: async () => {
       await channel.close();
       await echo.close();
@@ -61,7 +75,7 @@ async function agentEcho(serverTls?: TlsOptions, clientTls?: TlsOptions): Promis
   const client = await Container.create(LOCAL, { tls: clientTls });
   const proxy = await client.connect<Echo>(new Echo(server).addr);
   return {
-    call: () => proxy.echo(42),
+    call: (i) => proxy.echo(i).then(check("agent", i)),
     close: async () => {
       await client.shutdown();
       await server.shutdown();
@@ -69,17 +83,17 @@ async function agentEcho(serverTls?: TlsOptions, clientTls?: TlsOptions): Promis
   };
 }
 
-/** TLS and plain TCP rows for channels and agents, and their ratios (empty without `openssl`). */
-export async function bench(rounds = 5): Promise<Measurement[]> {
+/**
+ * TLS and plain TCP rows for channels and agents, interleaved, each TLS row
+ * compared with its TCP row (empty without `openssl`).
+ */
+export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
   if (!hasOpenssl) return [];
   const pki = await createPki();
   try {
     const [device1, device2] = pki.devices;
     const serverTls = tlsServerOptions(pki.caFile, device1.certFile, device1.keyFile);
     const clientTls = tlsClientOptions(pki.caFile, device2.certFile, device2.keyFile);
-    const rows: Measurement[] = [];
-    const row = (name: string, value: number, unit = "calls/s") =>
-      rows.push({ group: "tls", name, value, unit });
     const layers: Array<[string, () => Promise<Caller>, () => Promise<Caller>]> = [
       [
         "channel (JSON)",
@@ -88,17 +102,15 @@ export async function bench(rounds = 5): Promise<Measurement[]> {
       ],
       ["agent calls (JSON)", () => agentEcho(), () => agentEcho(serverTls, clientTls)],
     ];
+    const workloads: Workload[] = [];
     for (const [layer, plain, tls] of layers) {
-      const [tcpSeq, tcpPipe] = await rates(plain, rounds);
-      const [tlsSeq, tlsPipe] = await rates(tls, rounds);
-      row(`${layer} over TCP, sequential`, tcpSeq);
-      row(`${layer} over TLS, sequential`, tlsSeq);
-      row(`${layer}: TLS/TCP, sequential`, tlsSeq / tcpSeq, "ratio");
-      row(`${layer} over TCP, ${IN_FLIGHT} in flight`, tcpPipe);
-      row(`${layer} over TLS, ${IN_FLIGHT} in flight`, tlsPipe);
-      row(`${layer}: TLS/TCP, ${IN_FLIGHT} in flight`, tlsPipe / tcpPipe, "ratio");
+      const tcpRows = callWorkloads(GROUP, `${layer} over TCP`, target(plain), options);
+      const tlsRows = callWorkloads(GROUP, `${layer} over TLS`, target(tls), options);
+      tlsRows.forEach((row, i) => row.baseline = tcpRows[i].name);
+      tcpRows.forEach((row) => row.baseline = undefined);
+      workloads.push(...tcpRows, ...tlsRows);
     }
-    return rows;
+    return await interleave(workloads, effort(options));
   } finally {
     await pki.remove();
   }

@@ -13,8 +13,8 @@ import { Agent, Container } from "../agent/mod.ts";
 import { spawnWorkerContainer } from "../agent/spawn.ts";
 import { expose } from "../rpc/expose.ts";
 import type { Remote } from "../rpc/proxy.ts";
-import { type Measurement, medianRate } from "./measure.ts";
-import { type BenchOptions, IN_FLIGHT, inFlight } from "./net_bench.ts";
+import { inFlight, interleave, type Measurement, summarize, type Workload } from "./measure.ts";
+import { type BenchOptions, effort, IN_FLIGHT } from "./net_bench.ts";
 
 const TCP = "tcp://127.0.0.1:0";
 const GROUP = "workers";
@@ -56,7 +56,13 @@ export class BenchAgent extends Agent {
       await proxy.echo(0);
     }
     const start = performance.now();
-    await inFlight(() => proxy.echo(42), count, window);
+    await inFlight(
+      async (i) => {
+        if (await proxy.echo(i) !== i) throw new Error("worker -> worker: wrong reply");
+      },
+      count,
+      window,
+    );
     return performance.now() - start;
   }
 }
@@ -81,14 +87,6 @@ function calibrate(ms: number): number {
   return estimate;
 }
 
-/** The median of `rounds` runs of `fn` (which returns a duration in ms). */
-async function medianMs(fn: () => Promise<number>, rounds: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < rounds; i++) times.push(await fn());
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
-
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
@@ -101,9 +99,9 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
  * each on one container and on two worker containers, and their ratio.
  */
 export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
-  const rounds = options.quick ? 3 : 5;
-  const sequential = options.quick ? 1_000 : 5_000;
-  const pipelined = options.quick ? 10_000 : 50_000;
+  const rounds = 3;
+  const sequential = options.quick ? 300 : 1_000;
+  const pipelined = options.quick ? 5_000 : 20_000;
   const tasks = options.quick ? 20 : 40;
   const master = await Container.create(TCP);
   const workers = await Promise.all([
@@ -120,29 +118,29 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
     );
     const [a, b] = agents;
     await a.agent.echo(0);
-    const masterToWorker: Array<[number, number]> = [[sequential, 1], [pipelined, IN_FLIGHT]];
-    for (const [count, window] of masterToWorker) {
-      const rate = await medianRate(
-        () => inFlight(() => a.agent.echo(42), count, window),
-        count,
-        rounds,
-      );
-      rows.push({
+    const check = (i: number) => (reply: unknown) => {
+      if (reply !== i) throw new Error(`master -> worker: wrong reply ${reply}, expected ${i}`);
+    };
+    const workloads: Workload[] = [];
+    for (const window of [1, IN_FLIGHT]) {
+      const mode = window === 1 ? "sequential" : `${window} in flight`;
+      const common = {
         group: GROUP,
-        name: `master -> worker, ${window === 1 ? "sequential" : `${window} in flight`}`,
-        value: rate,
         unit: "calls/s",
+        warmup: window === 1 ? sequential : pipelined,
+        minCount: window,
+      };
+      workloads.push({
+        ...common,
+        name: `master -> worker, ${mode}`,
+        run: (count) => inFlight((i) => a.agent.echo(i).then(check(i)), count, window),
+      }, {
+        ...common,
+        name: `worker -> worker, ${mode}`,
+        run: async (count) => void await a.agent.callPeer(b.addr, count, window),
       });
     }
-    for (const [count, window] of masterToWorker) {
-      const ms = await medianMs(() => a.agent.callPeer(b.addr, count, window), rounds);
-      rows.push({
-        group: GROUP,
-        name: `worker -> worker, ${window === 1 ? "sequential" : `${window} in flight`}`,
-        value: count / (ms / 1000),
-        unit: "calls/s",
-      });
-    }
+    rows.push(...await interleave(workloads, effort(options)));
 
     // CPU-bound: `tasks` calls of ~20 ms, all in flight at once.
     const iterations = calibrate(20);
@@ -154,27 +152,27 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
           Array.from({ length: tasks }, (_, i) => targets[i % targets.length].burn(iterations)),
         )
       );
-    const one = await medianMs(() => burnAll([localProxy]), rounds);
-    const two = await medianMs(() => burnAll([a.agent, b.agent]), rounds);
+    const ones: number[] = [];
+    const twos: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      ones.push(await burnAll([localProxy]) / 1000);
+      twos.push(await burnAll([a.agent, b.agent]) / 1000);
+    }
+    const cpu = (name: string, samples: number[], unit = "s"): Measurement => ({
+      group: GROUP,
+      name,
+      unit,
+      ...summarize(samples),
+      runs: samples.length,
+    });
     rows.push(
-      {
-        group: GROUP,
-        name: `CPU-bound ${tasks} x 20 ms, 1 container`,
-        value: one / 1000,
-        unit: "s",
-      },
-      {
-        group: GROUP,
-        name: `CPU-bound ${tasks} x 20 ms, 2 worker containers`,
-        value: two / 1000,
-        unit: "s",
-      },
-      {
-        group: GROUP,
-        name: "CPU-bound, 2 workers / 1 container (goal <= 0.6)",
-        value: two / one,
-        unit: "ratio",
-      },
+      cpu(`CPU-bound ${tasks} x 20 ms, 1 container`, ones),
+      cpu(`CPU-bound ${tasks} x 20 ms, 2 worker containers`, twos),
+      cpu(
+        "CPU-bound, 2 workers / 1 container (goal <= 0.6)",
+        twos.map((two, i) => two / ones[i]),
+        "ratio",
+      ),
     );
     return rows;
   } finally {

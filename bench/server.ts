@@ -1,0 +1,245 @@
+/**
+ * The server side of `deno task bench`. Run as a subprocess, so that client
+ * and server have a process (and a V8 isolate) each:
+ *
+ * ```sh
+ * deno run -A --v8-flags=--expose-gc bench/server.ts <kind> <codec> [--heartbeat=S]
+ * ```
+ *
+ * It listens on 127.0.0.1 (a free port), prints `{"port": N}` as its first
+ * line, then answers commands on stdin, one per line: `rss` prints
+ * `{"rss": bytes}` (VmRSS after a forced garbage collection). It exits when
+ * stdin closes. The same servers run inside the bench process for the
+ * one-process rows ({@linkcode startBenchServer}).
+ *
+ * Kinds: `raw-batch`, `raw-frame`, `raw-upload`, `pump` (see `raw.ts`),
+ * `channel` (a channel echo), `rpc` (an RPC service with `echo(x)` and
+ * `upload(bytes)`), and the peer libraries `birpc`, `capnweb`, `capnweb-ws`
+ * (see `peers.ts`). Codecs: `json`, `msgpack` (for `channel` and `rpc`).
+ *
+ * @module
+ */
+
+import { startServer as startChannelServer } from "../channel/mod.ts";
+import { JsonCodec } from "../codecs/json.ts";
+import { MsgPackCodec } from "../codecs/msgpack.ts";
+import type { CodecClass } from "../codecs/types.ts";
+import { expose, startServer as startRpcServer } from "../rpc/mod.ts";
+import { type RawKind, serveRaw } from "./raw.ts";
+
+/** The peer libraries' servers (`peers.ts`). */
+export type PeerKind = "birpc" | "capnweb" | "capnweb-ws";
+/** What a bench server can be. */
+export type ServerKind = RawKind | PeerKind | "channel" | "rpc";
+/** The codecs of the `channel` and `rpc` kinds. */
+export type CodecName = "json" | "msgpack";
+
+/** Options of a bench server. */
+export interface BenchServerOptions {
+  /** The `heartbeat` option (seconds) of the RPC server, where the library has one. */
+  heartbeat?: number;
+}
+
+/** A running bench server. */
+export interface BenchServer {
+  /** Its port on 127.0.0.1. */
+  port: number;
+  /** Stop it and close its connections. */
+  close(): Promise<void>;
+}
+
+/** The codec class of a codec name. */
+export function codecClass(name: CodecName): CodecClass {
+  return name === "msgpack" ? MsgPackCodec : JsonCodec;
+}
+
+/** The RPC service of the bench: `echo(x)` and `upload(bytes)` (the byte count). */
+export const benchService = {
+  echo: expose((x: unknown) => x),
+  upload: expose((data: unknown) => data instanceof Uint8Array ? data.length : -1),
+};
+
+const LOCAL = { hostname: "127.0.0.1", port: 0 };
+
+/**
+ * Load `peers.ts` (and with it the peer libraries from npm) only when a peer
+ * row runs: the specifier is computed so that type-checking a module that
+ * imports this one does not fetch them.
+ */
+export function importPeers(): Promise<PeersModule> {
+  const url = new URL(["peers", "ts"].join("."), import.meta.url);
+  return import(url.href);
+}
+
+/** What `peers.ts` exports. */
+export interface PeersModule {
+  /** Start a peer library's echo server on 127.0.0.1. */
+  startPeerServer(kind: PeerKind): BenchServer;
+  /** Connect a peer library's client. */
+  connectPeer(kind: PeerKind, port: number): Promise<PeerClient>;
+}
+
+/** A peer library's client: `echo(x)` and `close()`. */
+export interface PeerClient {
+  /** Call the server's `echo(x)`. */
+  echo(x: number): Promise<unknown>;
+  /** Close the connection. */
+  close(): void;
+}
+
+/** Start a bench server of `kind` on 127.0.0.1 in this process. */
+export async function startBenchServer(
+  kind: ServerKind,
+  codec: CodecName = "json",
+  options: BenchServerOptions = {},
+): Promise<BenchServer> {
+  if (kind === "birpc" || kind === "capnweb" || kind === "capnweb-ws") {
+    const { startPeerServer } = await importPeers();
+    return startPeerServer(kind);
+  }
+  if (kind === "channel") {
+    const server = await startChannelServer(LOCAL, (channel) => {
+      channel.setHandler((request) => request.reply(request.content));
+    }, { codec: codecClass(codec) });
+    return { port: (server.addr as { port: number }).port, close: () => server.close() };
+  }
+  if (kind === "rpc") {
+    const rpcOptions: Record<string, unknown> = { codec: codecClass(codec) };
+    if (options.heartbeat !== undefined) rpcOptions.heartbeat = options.heartbeat;
+    const server = await startRpcServer(LOCAL, benchService, rpcOptions);
+    return { port: (server.addr as { port: number }).port, close: () => server.close() };
+  }
+  const listener = Deno.listen(LOCAL);
+  const conns = new Set<Deno.Conn>();
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      conns.add(conn);
+      serveRaw(conn, kind).finally(() => conns.delete(conn));
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    async close() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+      await serving;
+    },
+  };
+}
+
+/** This process's resident set size in bytes (VmRSS), after a forced GC when exposed. */
+export async function rss(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  try {
+    const status = await Deno.readTextFile("/proc/self/status");
+    const match = /VmRSS:\s+(\d+) kB/.exec(status);
+    if (match) return Number(match[1]) * 1024;
+  } catch { /* not Linux */ }
+  return Deno.memoryUsage().rss;
+}
+
+/** Lines of a byte stream. */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let at: number;
+    while ((at = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, at);
+      rest = rest.slice(at + 1);
+    }
+  }
+  if (rest) yield rest;
+}
+
+/** A bench server in a subprocess. */
+export interface ServerProcess extends BenchServer {
+  /** The server's RSS in bytes, after a forced GC. */
+  rss(): Promise<number>;
+}
+
+/**
+ * Spawn `deno run -A bench/server.ts <kind> <codec>` and wait for its port.
+ * Its stderr goes to ours.
+ */
+export async function spawnServer(
+  kind: ServerKind,
+  codec: CodecName = "json",
+  options: BenchServerOptions = {},
+): Promise<ServerProcess> {
+  const args = ["run", "-A", "--v8-flags=--expose-gc", import.meta.url, kind, codec];
+  if (options.heartbeat !== undefined) args.push(`--heartbeat=${options.heartbeat}`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const output = lines(child.stdout);
+  const writer = child.stdin.getWriter();
+  const next = async () => {
+    const { value, done } = await output.next();
+    if (done) throw new Error(`bench server ${kind} ${codec} exited`);
+    return JSON.parse(value) as Record<string, number>;
+  };
+  let port: number;
+  try {
+    port = (await next()).port;
+  } catch (error) {
+    try {
+      child.kill();
+    } catch { /* gone */ }
+    throw error;
+  }
+  let queue = Promise.resolve<unknown>(undefined);
+  return {
+    port,
+    rss() {
+      const result = queue.then(async () => {
+        await writer.write(new TextEncoder().encode("rss\n"));
+        return (await next()).rss;
+      });
+      queue = result.catch(() => {});
+      return result;
+    },
+    async close() {
+      await queue;
+      try {
+        await writer.close();
+      } catch { /* gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 3000);
+      await child.status;
+      clearTimeout(timer);
+      // Drain stdout so its resource is released.
+      for await (const _ of output) { /* nothing */ }
+    },
+  };
+}
+
+if (import.meta.main) {
+  const [kind, codec = "json", ...rest] = Deno.args;
+  const heartbeat = rest.find((arg) => arg.startsWith("--heartbeat="));
+  const server = await startBenchServer(kind as ServerKind, codec as CodecName, {
+    heartbeat: heartbeat ? Number(heartbeat.slice("--heartbeat=".length)) : undefined,
+  });
+  const write = (value: unknown) => console.log(JSON.stringify(value));
+  write({ port: server.port });
+  for await (const line of lines(Deno.stdin.readable)) {
+    if (line.trim() === "rss") write({ rss: await rss() });
+  }
+  await server.close();
+  Deno.exit(0);
+}

@@ -1,0 +1,114 @@
+/**
+ * Uploads, client and server in separate processes: MB/s of RPC MsgPack
+ * calls `upload(bytes)` (the server answers the byte count, which is
+ * checked) with 1 KiB, 64 KiB, 1 MiB and 16 MiB payloads, against the raw
+ * socket: frames of the same size, written like the channel writes them, each
+ * answered by a 4-byte frame holding the received length (`raw.ts`).
+ * 256 uploads in flight for 1 KiB, 16 for the bigger ones.
+ *
+ * Run alone: `deno run -A bench/upload_bench.ts [--quick]`.
+ *
+ * @module
+ */
+
+import { openConnection, type RpcClient } from "../rpc/mod.ts";
+import { MsgPackCodec } from "../codecs/msgpack.ts";
+import { inFlight, interleave, type Measurement, type Workload } from "./measure.ts";
+import { type BenchOptions, effort } from "./net_bench.ts";
+import { connectRaw, type RawClient, rawUploadClient } from "./raw.ts";
+import { type ServerProcess, spawnServer } from "./server.ts";
+
+const GROUP = "upload, 2 processes";
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+/** The upload sizes: label, bytes, uploads in flight, warm-up uploads (full, quick). */
+const SIZES: Array<[string, number, number, number, number]> = [
+  ["1 KiB", KIB, 256, 20_000, 5_000],
+  ["64 KiB", 64 * KIB, 16, 2_000, 500],
+  ["1 MiB", MIB, 16, 160, 48],
+  ["16 MiB", 16 * MIB, 16, 32, 16],
+];
+
+/** The name of the raw row of a size. */
+export function rawUploadName(label: string, window: number): string {
+  return `raw socket, ${label} frames, ${window} in flight`;
+}
+
+/** The name of the RPC row of a size. */
+export function rpcUploadName(label: string, window: number): string {
+  return `RPC (MsgPack) upload(${label}), ${window} in flight`;
+}
+
+/** The raw and RPC MsgPack upload rows, interleaved. */
+export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
+  let raw: ServerProcess | undefined;
+  let rpc: ServerProcess | undefined;
+  const servers = {
+    async open() {
+      raw ??= await spawnServer("raw-upload");
+      rpc ??= await spawnServer("rpc", "msgpack");
+    },
+  };
+  const workloads: Workload[] = [];
+  for (const [label, size, window, warmup, quickWarmup] of SIZES) {
+    const common = {
+      group: GROUP,
+      unit: "MB/s",
+      scale: size / 1e6,
+      warmup: options.quick ? quickWarmup : warmup,
+      minCount: window,
+    };
+    let rawClient: RawClient | undefined;
+    workloads.push({
+      ...common,
+      name: rawUploadName(label, window),
+      setup: async () => {
+        await servers.open();
+        rawClient = rawUploadClient(await connectRaw(raw!.port), size);
+      },
+      run: (count) => inFlight((i) => rawClient!.call(i), count, window),
+      teardown: async () => await rawClient?.close(),
+    });
+    let client: RpcClient | undefined;
+    const payload = new Uint8Array(size).fill(0x5a);
+    workloads.push({
+      ...common,
+      name: rpcUploadName(label, window),
+      baseline: rawUploadName(label, window),
+      setup: async () => {
+        await servers.open();
+        client = await openConnection({ hostname: "127.0.0.1", port: rpc!.port }, {
+          codec: MsgPackCodec,
+        });
+      },
+      run: (count) =>
+        inFlight(
+          () =>
+            client!.remote.upload(payload).then((got) => {
+              if (got !== size) throw new Error(`upload: server got ${got} B, sent ${size} B`);
+            }),
+          count,
+          window,
+        ),
+      teardown: async () => await client?.close(),
+    });
+  }
+  try {
+    return await interleave(workloads, effort(options));
+  } finally {
+    await raw?.close();
+    await rpc?.close();
+  }
+}
+
+if (import.meta.main) {
+  for (const m of await bench({ quick: Deno.args.includes("--quick") })) {
+    console.log(
+      m.name.padEnd(48),
+      m.error ?? `${m.value.toFixed(0)} (${m.min?.toFixed(0)}..${m.max?.toFixed(0)})`,
+      m.unit,
+    );
+  }
+  Deno.exit(0);
+}
