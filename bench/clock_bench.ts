@@ -26,7 +26,10 @@ function randomTimes(n: number, seed = 1): Float64Array {
 }
 
 /** Run the clock benchmarks; rates are per timer or sleeper scheduled. */
-export async function bench(): Promise<Measurement[]> {
+export async function bench(options: { quick?: boolean } = {}): Promise<Measurement[]> {
+  // A quick run measures each row once, without a warm-up.
+  const rounds = (n: number) => options.quick ? 1 : n;
+  const warmup = options.quick ? 0 : 1;
   const times = randomTimes(TIMERS);
   let fired = 0;
   const onFire = () => {
@@ -75,7 +78,8 @@ export async function bench(): Promise<Measurement[]> {
       "timers/s",
       fireAll,
       TIMERS,
-      3,
+      rounds(3),
+      warmup,
     ),
     await repeatRate(
       "clock",
@@ -83,7 +87,8 @@ export async function bench(): Promise<Measurement[]> {
       "timers/s",
       fireHalfCancelled,
       TIMERS,
-      3,
+      rounds(3),
+      warmup,
     ),
     await repeatRate(
       "clock",
@@ -91,7 +96,8 @@ export async function bench(): Promise<Measurement[]> {
       "sleepers/s",
       stepSleepers,
       SLEEPERS,
-      5,
+      rounds(5),
+      warmup,
     ),
     await repeatRate(
       "clock",
@@ -99,7 +105,8 @@ export async function bench(): Promise<Measurement[]> {
       "timers/s",
       realtimeCancel,
       100_000,
-      5,
+      rounds(5),
+      warmup,
     ),
   ];
 }

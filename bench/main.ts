@@ -54,7 +54,7 @@ const MODULES: ModuleSpec[] = [
   { name: "tls", files: ["tls_bench.ts"], args: withOptions },
   { name: "workers", files: ["worker_bench.ts"], args: withOptions },
   { name: "blosc", files: ["blosc_bench.ts"] },
-  { name: "clock", files: ["clock_bench.ts"] },
+  { name: "clock", files: ["clock_bench.ts"], args: withOptions },
 ];
 
 /**

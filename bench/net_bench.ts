@@ -12,7 +12,7 @@
  */
 
 import { openConnection as openChannel } from "../channel/mod.ts";
-import { openConnection as openRpc } from "../rpc/mod.ts";
+import { expose, openConnection as openRpc, ref } from "../rpc/mod.ts";
 import {
   inFlight,
   interleave,
@@ -23,6 +23,8 @@ import {
 import { connectRaw, pump, rawEchoClient } from "./raw.ts";
 import {
   type BenchServer,
+  type BenchServerOptions,
+  type Callback,
   codecClass,
   type CodecName,
   importPeers,
@@ -65,11 +67,24 @@ function wrong(what: string, got: unknown, expected: unknown): Error {
   return new Error(`${what}: wrong reply ${JSON.stringify(got)}, expected ${expected}`);
 }
 
-/** Connect a checked caller of `kind` to the server at 127.0.0.1:`port`. */
+/** A callback passed by reference: a fresh one per call in the callback rows. */
+class Progress implements Callback {
+  @expose
+  report(x: number): number {
+    return x + 1;
+  }
+}
+
+/**
+ * Connect a checked caller of `kind` to the server at 127.0.0.1:`port`.
+ * With `callback`, an RPC caller calls `callback(ref(new Progress()), i)`:
+ * the server calls the fresh callback back once.
+ */
 export async function connectCaller(
   kind: ServerKind,
   codec: CodecName,
   port: number,
+  options: BenchServerOptions & { callback?: boolean } = {},
 ): Promise<Caller> {
   const addr = { hostname: "127.0.0.1", port };
   if (kind === "raw-batch" || kind === "raw-frame") {
@@ -77,7 +92,10 @@ export async function connectCaller(
     return { call: (i) => client.call(i), close: () => client.close() };
   }
   if (kind === "channel") {
-    const channel = await openChannel(addr, { codec: codecClass(codec) });
+    const channel = await openChannel(addr, {
+      codec: codecClass(codec),
+      heartbeat: options.heartbeat,
+    });
     return {
       call: (i) =>
         channel.send(["echo", [i], {}]).then((reply) => {
@@ -87,7 +105,21 @@ export async function connectCaller(
     };
   }
   if (kind === "rpc") {
-    const client = await openRpc(addr, { codec: codecClass(codec) });
+    const client = await openRpc(addr, {
+      codec: codecClass(codec),
+      heartbeat: options.heartbeat,
+      release: options.release,
+    });
+    if (options.callback) {
+      const callback = client.remote.callback;
+      return {
+        call: (i) =>
+          callback(ref(new Progress()), i).then((reply) => {
+            if (reply !== i + 1) throw wrong("RPC callback", reply, i + 1);
+          }),
+        close: () => client.close(),
+      };
+    }
     const echo = client.remote.echo;
     return {
       call: (i) =>
@@ -132,17 +164,18 @@ export class Target implements CallTarget {
     readonly kind: ServerKind,
     readonly codec: CodecName,
     readonly spawn: boolean,
+    readonly options: BenchServerOptions & { callback?: boolean } = {},
   ) {}
 
   /** Start the server and connect (once for all users). */
   async open(): Promise<void> {
     if (this.#users++ > 0) return;
     this.#server = this.spawn
-      ? await spawnServer(this.kind, this.codec)
-      : await startBenchServer(this.kind, this.codec);
+      ? await spawnServer(this.kind, this.codec, this.options)
+      : await startBenchServer(this.kind, this.codec, this.options);
     this.port = this.#server.port;
     if (this.kind !== "pump") {
-      this.caller = await connectCaller(this.kind, this.codec, this.#server.port);
+      this.caller = await connectCaller(this.kind, this.codec, this.#server.port, this.options);
     }
   }
 
@@ -260,6 +293,40 @@ export function peerWorkloads(group: string, options: BenchOptions): Workload[] 
   ];
 }
 
+/** The interval of the heartbeat row, in seconds. */
+export const HEARTBEAT = 1;
+
+/**
+ * Issue 16's rows (two processes): pipelined RPC JSON with heartbeats on
+ * both sides (compared with the same calls without), and calls that each
+ * pass a fresh callback that the server calls back once, with the release
+ * of lent references on (the default) and off.
+ */
+export function lifetimeWorkloads(group: string, options: BenchOptions): Workload[] {
+  const pipelined = (label: string, target: Target, baseline?: string) => {
+    const row = callWorkloads(group, label, target, options)[1];
+    row.baseline = baseline;
+    return row;
+  };
+  const released = `RPC (JSON) callback(ref(new Progress())), release on, ${PIPELINED}`;
+  return [
+    pipelined(
+      `RPC (JSON) with heartbeat ${HEARTBEAT} s`,
+      new Target("rpc", "json", true, { heartbeat: HEARTBEAT }),
+      `RPC (JSON), ${PIPELINED}`,
+    ),
+    pipelined(
+      "RPC (JSON) callback(ref(new Progress())), release on",
+      new Target("rpc", "json", true, { callback: true }),
+    ),
+    pipelined(
+      "RPC (JSON) callback(ref(new Progress())), release off",
+      new Target("rpc", "json", true, { callback: true, release: false }),
+      released,
+    ),
+  ];
+}
+
 /** Python aiomas figures recorded elsewhere (not measured by this run). */
 export function pythonRows(): Measurement[] {
   const recorded = "recorded earlier with Python 3.11 and aiomas 2.0; not measured in this run";
@@ -283,6 +350,7 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
   const rows = await interleave(
     [
       ...layerWorkloads(TWO_PROCESSES, true, options),
+      ...lifetimeWorkloads(TWO_PROCESSES, options),
       ...peerWorkloads(TWO_PROCESSES, options),
       ...layerWorkloads(ONE_PROCESS, false, options),
     ],

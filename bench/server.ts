@@ -3,7 +3,7 @@
  * and server have a process (and a V8 isolate) each:
  *
  * ```sh
- * deno run -A --v8-flags=--expose-gc bench/server.ts <kind> <codec> [--heartbeat=S]
+ * deno run -A --v8-flags=--expose-gc bench/server.ts <kind> <codec> [--heartbeat=S] [--no-release]
  * ```
  *
  * It listens on 127.0.0.1 (a free port), prints `{"port": N}` as its first
@@ -13,8 +13,7 @@
  * one-process rows ({@linkcode startBenchServer}).
  *
  * Kinds: `raw-batch`, `raw-frame`, `raw-upload`, `pump` (see `raw.ts`),
- * `channel` (a channel echo), `rpc` (an RPC service with `echo(x)` and
- * `upload(bytes)`), and the peer libraries `birpc`, `capnweb`, `capnweb-ws`
+ * `channel` (a channel echo), `rpc` ({@linkcode benchService}), and the peer libraries `birpc`, `capnweb`, `capnweb-ws`
  * (see `peers.ts`). Codecs: `json`, `msgpack` (for `channel` and `rpc`).
  *
  * @module
@@ -34,10 +33,29 @@ export type ServerKind = RawKind | PeerKind | "channel" | "rpc";
 /** The codecs of the `channel` and `rpc` kinds. */
 export type CodecName = "json" | "msgpack";
 
-/** Options of a bench server. */
+/** Options of a bench server (and of its clients, `net_bench.ts`). */
 export interface BenchServerOptions {
-  /** The `heartbeat` option (seconds) of the RPC server, where the library has one. */
+  /** The `heartbeat` option (seconds) of RPC and channel connections. */
   heartbeat?: number;
+  /** The `release` option of RPC connections (`false`: lent references are kept). */
+  release?: boolean;
+}
+
+/** The command-line flags of `options`, for `bench/server.ts`. */
+function optionArgs(options: BenchServerOptions): string[] {
+  const args: string[] = [];
+  if (options.heartbeat !== undefined) args.push(`--heartbeat=${options.heartbeat}`);
+  if (options.release === false) args.push("--no-release");
+  return args;
+}
+
+/** `options` from the command-line flags of {@linkcode optionArgs}. */
+function parseOptionArgs(args: readonly string[]): BenchServerOptions {
+  const heartbeat = args.find((arg) => arg.startsWith("--heartbeat="));
+  return {
+    heartbeat: heartbeat ? Number(heartbeat.slice("--heartbeat=".length)) : undefined,
+    release: args.includes("--no-release") ? false : undefined,
+  };
 }
 
 /** A running bench server. */
@@ -53,10 +71,20 @@ export function codecClass(name: CodecName): CodecClass {
   return name === "msgpack" ? MsgPackCodec : JsonCodec;
 }
 
-/** The RPC service of the bench: `echo(x)` and `upload(bytes)` (the byte count). */
+/** What a callback passed to {@linkcode benchService}'s `callback` offers. */
+export interface Callback {
+  /** Called back once by the server with the number it was given. */
+  report(x: number): number | Promise<number>;
+}
+
+/**
+ * The RPC service of the bench: `echo(x)`, `upload(bytes)` (answers the byte
+ * count) and `callback(cb, x)` (calls `cb.report(x)` back and answers its result).
+ */
 export const benchService = {
   echo: expose((x: unknown) => x),
   upload: expose((data: unknown) => data instanceof Uint8Array ? data.length : -1),
+  callback: expose(async (cb: Callback, x: number) => await cb.report(x)),
 };
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -100,13 +128,15 @@ export async function startBenchServer(
   if (kind === "channel") {
     const server = await startChannelServer(LOCAL, (channel) => {
       channel.setHandler((request) => request.reply(request.content));
-    }, { codec: codecClass(codec) });
+    }, { codec: codecClass(codec), heartbeat: options.heartbeat });
     return { port: (server.addr as { port: number }).port, close: () => server.close() };
   }
   if (kind === "rpc") {
-    const rpcOptions: Record<string, unknown> = { codec: codecClass(codec) };
-    if (options.heartbeat !== undefined) rpcOptions.heartbeat = options.heartbeat;
-    const server = await startRpcServer(LOCAL, benchService, rpcOptions);
+    const server = await startRpcServer(LOCAL, benchService, {
+      codec: codecClass(codec),
+      heartbeat: options.heartbeat,
+      release: options.release,
+    });
     return { port: (server.addr as { port: number }).port, close: () => server.close() };
   }
   const listener = Deno.listen(LOCAL);
@@ -176,8 +206,15 @@ export async function spawnServer(
   codec: CodecName = "json",
   options: BenchServerOptions = {},
 ): Promise<ServerProcess> {
-  const args = ["run", "-A", "--v8-flags=--expose-gc", import.meta.url, kind, codec];
-  if (options.heartbeat !== undefined) args.push(`--heartbeat=${options.heartbeat}`);
+  const args = [
+    "run",
+    "-A",
+    "--v8-flags=--expose-gc",
+    import.meta.url,
+    kind,
+    codec,
+    ...optionArgs(options),
+  ];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     stdin: "piped",
@@ -231,10 +268,11 @@ export async function spawnServer(
 
 if (import.meta.main) {
   const [kind, codec = "json", ...rest] = Deno.args;
-  const heartbeat = rest.find((arg) => arg.startsWith("--heartbeat="));
-  const server = await startBenchServer(kind as ServerKind, codec as CodecName, {
-    heartbeat: heartbeat ? Number(heartbeat.slice("--heartbeat=".length)) : undefined,
-  });
+  const server = await startBenchServer(
+    kind as ServerKind,
+    codec as CodecName,
+    parseOptionArgs(rest),
+  );
   const write = (value: unknown) => console.log(JSON.stringify(value));
   write({ port: server.port });
   for await (const line of lines(Deno.stdin.readable)) {
