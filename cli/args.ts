@@ -25,6 +25,7 @@ export const COMMON_OPTIONS = {
   "tls-ca": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
+  token: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -115,6 +116,32 @@ export function tlsOption(
   return hostname === undefined
     ? { caFile, certFile, keyFile }
     : { caFile, certFile, keyFile, hostname };
+}
+
+/** The shortest Manager token accepted (as `ManagerAccess` requires). */
+const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * The Manager token: `--token`, else the environment variable `AIOMAS_TOKEN`
+ * (if the program may read it), else `undefined`.
+ */
+export function tokenOption(values: Record<string, unknown>, usage: string): string | undefined {
+  let token = str(values.token);
+  if (token === undefined) {
+    try {
+      token = Deno.env.get("AIOMAS_TOKEN") || undefined;
+    } catch {
+      // No permission to read the environment: only --token counts.
+    }
+  }
+  if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
+    throw new UsageError(
+      `--token (or AIOMAS_TOKEN) needs at least ${MIN_TOKEN_LENGTH} characters: use a random ` +
+        'one, e.g. "$(openssl rand -hex 16)"',
+      usage,
+    );
+  }
+  return token;
 }
 
 /** Parse a command line value: JSON if it parses, else the string itself. */

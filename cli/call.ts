@@ -21,6 +21,7 @@ import {
   splitTarget,
   str,
   tlsOption,
+  tokenOption,
   UsageError,
 } from "./args.ts";
 import { formatResult } from "./output.ts";
@@ -128,12 +129,17 @@ export async function callCommand(args: string[]): Promise<number> {
   const wait = seconds(values.wait, "wait", CALL_USAGE) ?? 0;
   const codec = codecOption(values.codec, CALL_USAGE);
   const tls = tlsOption(values, CALL_USAGE, str(values["tls-hostname"]));
+  const token = tokenOption(values, CALL_USAGE);
 
   let client: RpcClient | undefined;
   try {
     client = await connect(containerAddr, { codec, tls, wait });
     if (aid !== "") await checkAgent(client, containerAddr, aid, timeout);
     const path = aid === "" ? method : `agents/${aid}/${method}`;
+    // Steering the Manager (agent 0) needs the connection to authenticate first.
+    if (token !== undefined && path.startsWith("agents/0/")) {
+      await client.call("agents/0/authenticate", [token], {}, { timeout });
+    }
     const result = await client.call(path, rest.map(parseValue), kwargs, { timeout });
     console.log(formatResult(result));
     return ExitCode.Ok;
@@ -159,6 +165,7 @@ export async function pingCommand(args: string[]): Promise<number> {
   const wait = seconds(values.wait, "wait", PING_USAGE) ?? 0;
   const codec = codecOption(values.codec, PING_USAGE);
   const tls = tlsOption(values, PING_USAGE, str(values["tls-hostname"]));
+  const token = tokenOption(values, PING_USAGE);
 
   let client: RpcClient | undefined;
   try {
@@ -170,7 +177,9 @@ export async function pingCommand(args: string[]): Promise<number> {
       throw new ConnectionError(`No agent "${aid}" at ${containerAddr}`);
     }
     const what = aid === "" ? containerAddr : `${containerAddr}${aid} (${name})`;
-    console.log(`${what}: ${rtt.toFixed(3)} ms`);
+    // With a token, also check that the Manager accepts it.
+    if (token !== undefined) await client.call("agents/0/authenticate", [token], {}, { timeout });
+    console.log(`${what}: ${rtt.toFixed(3)} ms${token === undefined ? "" : "; token accepted"}`);
     return ExitCode.Ok;
   } catch (error) {
     return reportClientError("ping", error);

@@ -11,13 +11,22 @@ import {
   importSpec,
   type ManagedContainerOptions,
   type Manager,
+  type ManagerAccess,
 } from "../agent/manager.ts";
 import { parseAddress } from "../channel/address.ts";
 import type { Channel } from "../channel/channel.ts";
 import type { Clock } from "../clocks/clock.ts";
 import { ExternalClock } from "../clocks/external.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
-import { codecOption, COMMON_OPTIONS, parse, str, tlsOption, UsageError } from "./args.ts";
+import {
+  codecOption,
+  COMMON_OPTIONS,
+  parse,
+  str,
+  tlsOption,
+  tokenOption,
+  UsageError,
+} from "./args.ts";
 import { ExitCode, PROGRAM, SERVE_USAGE } from "./usage.ts";
 
 /** Import `MODULE[#Export]` (relative to the working directory) and return a factory. */
@@ -55,6 +64,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     count: { type: "string" },
     clock: { type: "string" },
     "start-date": { type: "string" },
+    open: { type: "boolean" },
   }, SERVE_USAGE);
   if (values.help) {
     console.log(SERVE_USAGE);
@@ -95,6 +105,25 @@ export async function serveCommand(args: string[]): Promise<number> {
     tls.onHandshakeError = (error, peer) =>
       log(`TLS handshake with ${peer} failed: ${error.message}`);
   }
+  const token = tokenOption(values, SERVE_USAGE);
+  if (token !== undefined && values.open) {
+    throw new UsageError("--token and --open exclude each other: choose one", SERVE_USAGE);
+  }
+  const access: ManagerAccess | undefined = token !== undefined
+    ? { token }
+    : values.open
+    ? "open"
+    : tls
+    ? "tls"
+    : undefined;
+  if (access === undefined) {
+    throw new UsageError(
+      "choose who may steer the Manager (spawn, setTime, stop): --token SECRET (or " +
+        "AIOMAS_TOKEN), TLS (--tls-ca/--tls-cert/--tls-key), or --open (unsafe on untrusted " +
+        "networks)",
+      SERVE_USAGE,
+    );
+  }
   const specs = (values.agent as string[] | undefined) ?? [];
 
   let factories: [string, AgentFactory][];
@@ -112,8 +141,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     codec,
     clock,
     tls,
-    // As before the Manager had access control; `--token`/`--open` follow (issue 15.4).
-    access: "open",
+    access,
     onError: (error, channel) => log(`closing connection ${channel.peer}: ${error.message}`),
     setup: (channel) => {
       log(`connection ${channel.peer} opened`);
@@ -163,7 +191,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   log(
     `container ${container.addr} ready with ${container.agents.size - 1} agent(s) and its ` +
       `Manager at ${manager.addr}; codec ${str(values.codec) ?? "json"}, ${clockName} clock` +
-      (tls ? ", TLS" : ""),
+      (tls ? ", TLS" : "") +
+      `; Manager access: ${
+        typeof access === "object" ? "token" : access === "open" ? "open (anyone)" : "TLS peers"
+      }`,
   );
 
   const reason = await Promise.race([stopped, manager.stopped.then(() => "Manager.stop()")]);

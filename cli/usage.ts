@@ -44,6 +44,7 @@ Connection options:
   --tls-ca FILE      root CA certificate (PEM): enables TLS with mutual authentication
   --tls-cert FILE    this side's certificate (PEM), signed by the CA
   --tls-key FILE     this side's private key (PEM, unencrypted)
+  --token SECRET     the Manager's shared secret (default: $AIOMAS_TOKEN)
   -h, --help         show this help`;
 
 export const TOP_USAGE = `Usage: ${PROGRAM} <command> [options]
@@ -68,6 +69,10 @@ SIGTERM or the Manager's stop() (exit 0).
 The container's first agent (id 0) is a Manager: "call ADDR/0 spawn SPEC",
 "call ADDR/0 setTime T" (external clock) and "call ADDR/0 stop". The agents
 made with --agent get the ids 1, 2, ...; only their addresses are printed.
+Choose who may steer the Manager: --token SECRET (or AIOMAS_TOKEN; callers
+pass the same --token), TLS (every client has a certificate of the CA), or
+--open (anyone who can connect: unsafe on untrusted networks). Other agents
+answer every client.
 
 MODULE is a path relative to the working directory (or a URL, jsr: or npm:
 specifier); #Export names the agent class, the default export if omitted.
@@ -78,7 +83,8 @@ Options:
   --agent MODULE[#Export]   agent class to instantiate (repeatable)
   --count N                 agents of each class (default: 1)
   --clock realtime|external the container's clock (default: realtime)
-  --start-date ISO          start date of the external clock (default: now)${COMMON_HELP}`;
+  --start-date ISO          start date of the external clock (default: now)
+  --open                    anyone may steer the Manager (unsafe on untrusted networks)${COMMON_HELP}`;
 
 export const CALL_USAGE = `Usage: ${PROGRAM} call AGENT_ADDR METHOD [ARGS...] [options]
 
@@ -99,7 +105,8 @@ Options:
   --kw KEY=VALUE     keyword argument for the method (repeatable)
   --timeout S        give up after S seconds without a reply (exit 3)
   --wait S           retry a refused connection for up to S seconds (default: 0)
-  --tls-hostname H   name the server's certificate must be valid for${COMMON_HELP}
+  --tls-hostname H   name the server's certificate must be valid for
+  (--token: authenticate to the Manager before calling agent 0)${COMMON_HELP}
 
 Exit codes: 0 ok, 1 the method raised (remote traceback on stderr),
 2 unreachable or no such agent, 3 timeout, 64 bad usage.`;

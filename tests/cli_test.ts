@@ -10,6 +10,8 @@ import { createPki, hasOpenssl } from "./pki.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const FIXTURE = "./tests/fixtures_cli/agents.ts";
+/** The Manager token of the served containers in these tests. */
+const TOKEN = "cli-test-token-0123456789";
 
 interface Output {
   code: number;
@@ -173,6 +175,9 @@ Deno.test("cli: bad usage exits 64 with the usage on stderr", async () => {
     ["serve", "not-an-address", "--agent", FIXTURE],
     ["serve", "tcp://127.0.0.1:0", "--count", "-1"],
     ["serve", "tcp://127.0.0.1:0", "--clock", "sundial"],
+    ["serve", "tcp://127.0.0.1:0", "--agent", FIXTURE],
+    ["serve", "tcp://127.0.0.1:0", "--agent", FIXTURE, "--token", "short"],
+    ["serve", "tcp://127.0.0.1:0", "--agent", FIXTURE, "--token", TOKEN, "--open"],
   ];
   const outs = await Promise.all(cases.map((args) => cli(...args)));
   outs.forEach((out, i) => {
@@ -180,13 +185,18 @@ Deno.test("cli: bad usage exits 64 with the usage on stderr", async () => {
     assert.match(out.stderr, /Usage: aiomas/, cases[i].join(" "));
     assert.equal(out.stdout, "");
   });
+  // serve without a choice of who may steer its Manager says how to choose.
+  const unchosen = outs[
+    cases.findIndex((c) => c.length === 4 && c[1] === "tcp://127.0.0.1:0" && c[2] === "--agent")
+  ];
+  assert.match(unchosen.stderr, /choose who may steer the Manager.*--token.*--open/);
 });
 
 Deno.test("cli: serve refuses a missing module or export (exit 1)", async () => {
   const [missing, noExport, notClass] = await Promise.all([
-    cli("serve", "tcp://127.0.0.1:0", "--agent", "./tests/fixtures_cli/nope.ts#X"),
-    cli("serve", "tcp://127.0.0.1:0", "--agent", `${FIXTURE}#Nope`),
-    cli("serve", "tcp://127.0.0.1:0", "--agent", `${FIXTURE}#notAClass`),
+    cli("serve", "tcp://127.0.0.1:0", "--open", "--agent", "./tests/fixtures_cli/nope.ts#X"),
+    cli("serve", "tcp://127.0.0.1:0", "--open", "--agent", `${FIXTURE}#Nope`),
+    cli("serve", "tcp://127.0.0.1:0", "--open", "--agent", `${FIXTURE}#notAClass`),
   ]);
   assertExit(missing, 1);
   assertExit(noExport, 1);
@@ -210,7 +220,10 @@ Deno.test("cli: unreachable address exits 2 with one line on stderr", async () =
 
 Deno.test("cli: the README session (JSON codec), the Manager, stop()", async () => {
   const served = new Served(
-    ["tcp://127.0.0.1:0", "--agent", "./examples/cli_agents.ts#Calculator", "--count", "2"],
+    [
+      "tcp://127.0.0.1:0",
+      ...["--agent", "./examples/cli_agents.ts#Calculator", "--count", "2", "--token", TOKEN],
+    ],
     2,
   );
   try {
@@ -238,17 +251,31 @@ Deno.test("cli: the README session (JSON codec), the Manager, stop()", async () 
     assert.match(ping.stdout, /^tcp:\/\/.*: \d+\.\d+ ms\n$/);
 
     assert.match(addrs[0], /\/1$/, "id 0 is the Manager");
+    // Without the token the Manager refuses; other agents answered above without one.
+    const [refused, wrong] = await Promise.all([
+      cli("call", `${container}0`, "stop"),
+      cli("call", `${container}0`, "stop", "--token", "not-the-right-token"),
+    ]);
+    for (const out of [refused, wrong]) {
+      assertExit(out, 1);
+      assert.match(out.stderr, /AccessError/);
+    }
+    const pingToken = await cli("ping", container, "--token", TOKEN);
+    assertExit(pingToken, 0);
+    assert.match(pingToken.stdout, /token accepted\n$/);
     const manager = await cli(
       "call",
       `${container}0`,
       "spawn",
       "./examples/cli_agents.ts#Calculator",
+      "--token",
+      TOKEN,
     );
     assertExit(manager, 0);
     assert.match(manager.stdout, /^\["<proxy agents\/3>","tcp:\/\/127\.0\.0\.1:\d+\/3"\]\n$/);
 
     // The Manager's stop() ends `serve` with exit code 0.
-    const stop = await cli("call", `${container}0`, "stop");
+    const stop = await cli("call", `${container}0`, "stop", "--token", TOKEN);
     assertExit(stop, 0);
     const [status, ms] = await served.stop("SIGCONT", 5000);
     assert.equal(status.code, 0, served.stderr);
@@ -265,6 +292,7 @@ Deno.test("cli: call and ping against a MsgPack container with an external clock
     "tcp://127.0.0.1:0",
     ...["--agent", `${FIXTURE}#Probe`, "--agent", FIXTURE],
     ...["--codec", "msgpack", "--clock", "external", "--start-date", "2016-01-01T00:00:00Z"],
+    "--open",
   ], 2);
   try {
     const [probe, greeter] = await served.addresses();
