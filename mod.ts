@@ -59,5 +59,9 @@ export {
   type ContainerOptions,
   dateSerializer,
   formatPythonDate,
+  Simulation,
+  type SimulationMember,
+  type SimulationOptions,
+  SimulationTimeoutError,
   splitAgentAddress,
 } from "./agent/mod.ts";

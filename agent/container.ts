@@ -21,6 +21,7 @@ import { RpcClient, type RpcOptions } from "../rpc/client.ts";
 import { expose } from "../rpc/expose.ts";
 import { createProxy, type RemoteOf } from "../rpc/proxy.ts";
 import { openConnection, startServer } from "../rpc/server.ts";
+import { type Activity, createActivity, registerActivity } from "./activity.ts";
 import { Agent } from "./agent.ts";
 import { dateSerializer } from "./dates.ts";
 
@@ -116,6 +117,7 @@ export class Container {
   #connections = new Map<string, Promise<RpcClient>>();
   #self: { client: RpcClient; close(): Promise<void> } | undefined;
   #shutDown = false;
+  #activity: Activity | undefined;
 
   private constructor(
     addr: string,
@@ -137,8 +139,11 @@ export class Container {
   static async create(addr: Address, options: ContainerOptions = {}): Promise<Container> {
     // The address is known once the server is bound, so the service comes first.
     const service = new ContainerService();
+    // On an ExternalClock, count calls for the Simulation (agent/activity.ts).
+    const activity = createActivity(options.clock);
     const connectionOptions: ContainerConnectionOptions = {
       ...options,
+      monitor: activity,
       extraSerializers: [dateSerializer, ...(options.extraSerializers ?? [])],
       servicePath: (value) =>
         value instanceof Agent && value.container.#service === service
@@ -153,6 +158,8 @@ export class Container {
       connectionOptions,
     );
     container.#server = server;
+    container.#activity = activity;
+    registerActivity(container, activity);
     return container;
   }
 
@@ -249,6 +256,8 @@ export class Container {
     let promise = this.#connections.get(containerAddr);
     if (promise === undefined) {
       promise = this.#open(containerAddr, retryFor);
+      // A Simulation counts the connection being opened as a call in progress.
+      this.#activity?.track("(connect)", containerAddr, promise);
       const opened = promise;
       this.#connections.set(containerAddr, opened);
       const forget = () => {

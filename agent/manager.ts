@@ -27,6 +27,7 @@ import { MsgPackBloscCodec } from "../codecs/msgpack_blosc.ts";
 import type { CodecClass, SerializerSpec } from "../codecs/types.ts";
 import type { Channel } from "../channel/channel.ts";
 import { AccessError } from "../errors.ts";
+import { activityOf, type SimStatus, type SimStatusDetail } from "./activity.ts";
 import { Agent } from "./agent.ts";
 import { Container, type ContainerOptions } from "./container.ts";
 import {
@@ -83,15 +84,16 @@ export interface ManagedContainerOptions
    */
   allowSpawn?: (moduleUrl: string) => boolean;
   /**
-   * Who may steer the Manager over the network (call `spawn`, `setTime` and
-   * `stop`); see {@linkcode ManagerAccess}. Default: `"local"`, only this
+   * Who may steer the Manager over the network (call `spawn`, `setTime`,
+   * `stop`, and a Simulation's `simStatus`, `simPrepare`, `simSetTime`); see {@linkcode ManagerAccess}. Default: `"local"`, only this
    * process. Ordinary agents answer every peer whatever this says.
    */
   access?: ManagerAccess;
 }
 
 /**
- * Who may steer a {@linkcode Manager} (`spawn`, `setTime`, `stop`) through a
+ * Who may steer a {@linkcode Manager} (`spawn`, `setTime`, `stop`, and the
+ * `sim...` methods of a `Simulation`) through a
  * connection. Direct calls in this process are always allowed, and so are
  * connections over `local://` (they come from this process too).
  *
@@ -134,6 +136,12 @@ export interface ManagerProxy {
   setTime(t: number): Promise<void>;
   /** Authorize this connection to steer the Manager (see {@linkcode ManagerAccess}). */
   authenticate(token: string): Promise<boolean>;
+  /** What the container is doing, for a `Simulation` (see {@linkcode Manager.simStatus}). */
+  simStatus(detail?: boolean): Promise<SimStatus | SimStatusDetail>;
+  /** Announce the next step's time (see {@linkcode Manager.simPrepare}). */
+  simPrepare(t: number): Promise<void>;
+  /** Set the clock to `t`, then report as `simStatus` (see {@linkcode Manager.simSetTime}). */
+  simSetTime(t: number): Promise<SimStatus>;
   /** Reply, then shut the container down. */
   stop(): Promise<void>;
 }
@@ -440,6 +448,52 @@ export class Manager extends Agent {
       );
     }
     clock.setTime(t);
+  }
+
+  /**
+   * What the container is doing, for a `Simulation`: its clock's time and
+   * next event, counters of the requests and replies it sent and received,
+   * its open calls and handlers. Waits until a turn of the event loop passes
+   * without new messages (at most a few turns) first. With `detail`, it lists
+   * the open calls and handlers too. Calls of `simStatus` and `simSetTime`
+   * themselves are not counted.
+   *
+   * @throws {TypeError} if the container's clock is not an `ExternalClock`.
+   */
+  @expose
+  simStatus(detail: boolean = false): Promise<SimStatus | SimStatusDetail> {
+    this.#authorize("simStatus");
+    return activityOf(this.container).status(detail === true);
+  }
+
+  /**
+   * Announce the time `t` of the coming `Simulation` step: from now on, the
+   * first request or reply that arrives (from a container that has already
+   * moved to `t`) sets the clock to `t` before it is handled, so no message of
+   * the new step is handled at the old time.
+   *
+   * @throws {TypeError} if the container's clock is not an `ExternalClock`.
+   * @throws {RangeError} if `t` is before the clock's time.
+   */
+  @expose
+  simPrepare(t: number): void {
+    this.#authorize("simPrepare");
+    activityOf(this.container).prepare(t);
+  }
+
+  /**
+   * Set the container's `ExternalClock` to `t` (as {@linkcode Manager.setTime}),
+   * then report as {@linkcode Manager.simStatus}: one round trip of a
+   * `Simulation` step.
+   *
+   * @throws {TypeError} if the container's clock is not an `ExternalClock`.
+   */
+  @expose
+  simSetTime(t: number): Promise<SimStatus> {
+    this.#authorize("simSetTime");
+    const activity = activityOf(this.container);
+    activity.setTime(t);
+    return activity.status();
   }
 
   /** Reply, then shut the container down (on the next turn, so the reply goes out first). */

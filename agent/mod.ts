@@ -57,6 +57,19 @@ export {
   type StartContainerOptions,
 } from "./manager.ts";
 export {
+  type OpenCall,
+  type OpenHandler,
+  type SimStatus,
+  type SimStatusDetail,
+} from "./activity.ts";
+export {
+  Simulation,
+  type SimulationMember,
+  type SimulationMemberReport,
+  type SimulationOptions,
+  SimulationTimeoutError,
+} from "./simulation.ts";
+export {
   type ContainerHandle,
   type ProcessContainerHandle,
   type ProcessSpawnOptions,

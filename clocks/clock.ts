@@ -58,6 +58,42 @@ export interface TimerHandle {
 }
 
 /**
+ * Watches the timers of an {@linkcode ExternalClock} (its `observer`
+ * property): every sleep, `callIn` and `callAt` is reported when it is
+ * scheduled and again when it fires or is cancelled. The agent layer's
+ * `Simulation` uses it to tell a handler that waits on the simulated clock
+ * from one that is still working. Both methods run synchronously inside the
+ * clock's calls and must not throw.
+ *
+ * @example Count the timers that are pending
+ * ```ts
+ * import { ExternalClock, type TimerObserver } from "@aiomas/aiomas/clocks";
+ *
+ * let pending = 0;
+ * const observer: TimerObserver = {
+ *   timerScheduled: (when) => { pending++; return when; },
+ *   timerDone: () => { pending--; },
+ * };
+ * const clock = new ExternalClock("2016-01-01T00:00:00Z");
+ * clock.observer = observer;
+ * const woke = clock.sleep(5);
+ * console.log(pending); // 1
+ * clock.setTime(5);
+ * await woke;
+ * console.log(pending); // 0
+ * ```
+ */
+export interface TimerObserver {
+  /**
+   * A timer or sleeper due at `when` was scheduled. The returned token (any
+   * value, `undefined` included) is passed to {@linkcode TimerObserver.timerDone}.
+   */
+  timerScheduled(when: number): unknown;
+  /** The timer scheduled with `token` fired (called just before it runs) or was cancelled. */
+  timerDone(token: unknown): void;
+}
+
+/**
  * The interface of all clocks: the current time as a monotonic number and as
  * a UTC date, sleeping for or until a time, and scheduling calls. Write agent
  * code against `Clock` and it runs unchanged on the real-time clock

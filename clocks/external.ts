@@ -15,6 +15,7 @@ import {
   type SleepOptions,
   sleepWithTimer,
   type TimerHandle,
+  type TimerObserver,
 } from "./clock.ts";
 import { TimerHeap } from "./timer_heap.ts";
 
@@ -34,6 +35,9 @@ class ExternalTimer implements TimerHandle {
   state: number = PENDING;
   fn: AnyFn | undefined;
   args: unknown[] | undefined;
+  /** The observer that was told about this timer, and its token. */
+  observer: TimerObserver | undefined;
+  token: unknown;
   #onCancel: (timer: ExternalTimer) => void;
 
   constructor(
@@ -58,6 +62,7 @@ class ExternalTimer implements TimerHandle {
     this.fn = undefined;
     this.args = undefined;
     this.#onCancel(this);
+    if (this.observer !== undefined) this.observer.timerDone(this.token);
   }
 
   /** Run the call (once). */
@@ -67,6 +72,7 @@ class ExternalTimer implements TimerHandle {
     this.state = FIRED;
     this.fn = undefined;
     this.args = undefined;
+    if (this.observer !== undefined) this.observer.timerDone(this.token);
     if (args === undefined) fn();
     else fn(...args);
   }
@@ -142,6 +148,13 @@ class ExternalTimer implements TimerHandle {
  * ```
  */
 export class ExternalClock implements Clock {
+  /**
+   * Told about every timer and sleeper when it is scheduled and when it
+   * fires or is cancelled (`undefined`: nobody, the default). Containers on
+   * this clock install one so that a `Simulation` knows which handlers wait
+   * on the clock; timers scheduled before it was set are not reported.
+   */
+  observer: TimerObserver | undefined = undefined;
   #utcStartMs: number;
   #time: number;
   #heap = new TimerHeap<ExternalTimer>();
@@ -304,6 +317,11 @@ export class ExternalClock implements Clock {
       args !== undefined && args.length > 0 ? args : undefined,
       this.#onCancel,
     );
+    const observer = this.observer;
+    if (observer !== undefined) {
+      timer.observer = observer;
+      timer.token = observer.timerScheduled(when);
+    }
     this.#heap.push(when, timer);
     if (when <= this.#time && !this.#firing && !this.#drainQueued) {
       this.#drainQueued = true;

@@ -30,6 +30,6 @@
  * @module
  */
 
-export type { Clock, SleepOptions, TimerHandle } from "./clock.ts";
+export type { Clock, SleepOptions, TimerHandle, TimerObserver } from "./clock.ts";
 export { RealtimeClock, type RealtimeClockOptions } from "./realtime.ts";
 export { ExternalClock } from "./external.ts";

@@ -41,6 +41,69 @@ export interface RpcOptions {
    * the peer keeps every object it lent until the connection closes.
    */
   release?: boolean;
+  /**
+   * Watches every call through this connection, both ways (see
+   * {@linkcode RpcMonitor}); `undefined` (the default) costs nothing.
+   */
+  monitor?: RpcMonitor;
+}
+
+/**
+ * Watches the calls of RPC connections: each outgoing request and its reply,
+ * each incoming request and the reply sent for it. Containers on an
+ * `ExternalClock` install one to count calls for the `Simulation`; metrics and
+ * tracing can use the same hook. Every method runs synchronously on the
+ * connection's hot path: keep it cheap, and never throw. The RPC layer's own
+ * requests (paths under `aiomas/`: heartbeats, releases) are not reported.
+ *
+ * Each `...Sent`/`...Received` pair is matched by the token the first method
+ * returns (for example a record with the path and the start time, for
+ * latencies): every `requestSent` is followed by exactly one `replyReceived`
+ * (also when the call fails, times out or the connection closes), and every
+ * `requestReceived` by exactly one `replySent`.
+ *
+ * @example Count calls and failures per path
+ * ```ts
+ * import { expose, openConnection, type RpcMonitor, startServer } from "@aiomas/aiomas/rpc";
+ *
+ * const calls = new Map<string, number>();
+ * let failed = 0;
+ * const monitor: RpcMonitor = {
+ *   requestSent: (_channel, path) => calls.set(path, (calls.get(path) ?? 0) + 1),
+ *   replyReceived: (_token, ok) => {
+ *     if (!ok) failed++;
+ *   },
+ *   requestReceived: () => undefined,
+ *   replySent: () => {},
+ * };
+ * const server = await startServer("tcp://127.0.0.1:0", { ping: expose(() => "pong") });
+ * const client = await openConnection(server.url, { monitor });
+ * await client.remote.ping();
+ * await client.remote.nope().catch(() => {});
+ * console.log(calls.get("ping"), calls.get("nope"), failed); // 1 1 1
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export interface RpcMonitor {
+  /** A request to `path` is sent on `channel`; the result is the token of this call. */
+  requestSent(channel: Channel, path: string): unknown;
+  /** The reply to the call of `token` arrived: `ok`, or failed with `error`. */
+  replyReceived(token: unknown, ok: boolean, error?: unknown): void;
+  /** A request to `path` came in on `channel`; the result is the token of this request. */
+  requestReceived(channel: Channel, path: string): unknown;
+  /** The reply to the request of `token` is sent: `ok`, or the handler failed with `error`. */
+  replySent(token: unknown, ok: boolean, error?: unknown): void;
+  /**
+   * Run the exposed function `fn` for the request of `token` (optional):
+   * lets a monitor give the handler an async context of its own.
+   */
+  runHandler?<R>(token: unknown, fn: () => R): R;
+}
+
+/** Whether `path` is one of the RPC layer's own requests (`aiomas/...`). */
+function isInternal(path: string): boolean {
+  return path.charCodeAt(0) === 97 /* a */ && path.startsWith("aiomas/");
 }
 
 /** The path of the heartbeat request that the RPC layer answers with `null` (docs/lifetimes.md). */
@@ -186,6 +249,7 @@ export class RpcClient<T = unknown> implements Caller {
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
   #releaseRefused = false;
   #servicePath: ((service: object) => string | undefined) | undefined;
+  #monitor: RpcMonitor | undefined;
   #resolveAgent: ((address: string) => unknown) | undefined;
   #endLease = (lease: ImportLease) => this.#giveBack(lease);
 
@@ -199,6 +263,7 @@ export class RpcClient<T = unknown> implements Caller {
     this.service = service;
     this.timeout = options.timeout;
     this.#servicePath = options.servicePath;
+    this.#monitor = options.monitor;
     this.#resolveAgent = options.resolveAgent;
     if (options.release !== false) {
       this.#finalizer = new FinalizationRegistry((lease) => {
@@ -240,11 +305,21 @@ export class RpcClient<T = unknown> implements Caller {
     kwargs: Record<string, unknown>,
     options?: CallOptions,
   ): Promise<unknown> {
+    const monitor = this.#monitor;
+    const token = monitor === undefined || isInternal(path)
+      ? noop
+      : monitor.requestSent(this.channel, path);
     const timeout = options?.timeout ?? this.timeout;
     const reply = !timeout && options?.signal === undefined
       ? this.channel.send([path, args, kwargs])
       : this.#callWithDeadline(path, [path, args, kwargs], timeout, options?.signal);
-    reply.catch(noop);
+    if (token === noop) reply.catch(noop);
+    else {
+      reply.then(
+        () => monitor!.replyReceived(token, true),
+        (error) => monitor!.replyReceived(token, false, error),
+      );
+    }
     return reply;
   }
 
@@ -285,6 +360,28 @@ export class RpcClient<T = unknown> implements Caller {
       return;
     }
     const [path, args, kwargs] = content as [string, unknown[], Record<string, unknown>];
+    const monitor = this.#monitor;
+    if (monitor === undefined || isInternal(path)) {
+      this.#dispatch(request, path, args, kwargs, undefined, undefined);
+      return;
+    }
+    const token = monitor.requestReceived(this.channel, path);
+    if (monitor.runHandler === undefined) {
+      this.#dispatch(request, path, args, kwargs, monitor, token);
+    } else {
+      monitor.runHandler(token, () => this.#dispatch(request, path, args, kwargs, monitor, token));
+    }
+  }
+
+  /** Serve a request and answer it (telling `monitor`, if any, how it went). */
+  #dispatch(
+    request: Request,
+    path: string,
+    args: unknown[],
+    kwargs: Record<string, unknown>,
+    monitor: RpcMonitor | undefined,
+    token: unknown,
+  ): void {
     let result: unknown;
     try {
       const first = path.charCodeAt(0);
@@ -306,12 +403,26 @@ export class RpcClient<T = unknown> implements Caller {
         result = this.#invoke(fn, thisArg, args, kwargs);
       }
     } catch (error) {
+      monitor?.replySent(token, false, error);
       request.fail(error);
       return;
     }
-    if (isThenable(result)) {
-      result.then((value) => request.reply(value), (error) => request.fail(error));
-    } else request.reply(result);
+    if (monitor === undefined) {
+      if (isThenable(result)) {
+        result.then((value) => request.reply(value), (error) => request.fail(error));
+      } else request.reply(result);
+    } else if (isThenable(result)) {
+      result.then((value) => {
+        monitor.replySent(token, true);
+        request.reply(value);
+      }, (error) => {
+        monitor.replySent(token, false, error);
+        request.fail(error);
+      });
+    } else {
+      monitor.replySent(token, true);
+      request.reply(result);
+    }
   }
 
   /**

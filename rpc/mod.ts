@@ -39,6 +39,7 @@ export {
   RELEASE_PATH,
   type RpcCall,
   RpcClient,
+  type RpcMonitor,
   type RpcOptions,
 } from "./client.ts";
 export { expose, isExposedFunction, Kwargs, kwargs } from "./expose.ts";

@@ -1,0 +1,369 @@
+/**
+ * What a container on an `ExternalClock` is doing, for the
+ * {@linkcode Simulation}: counters of the requests and replies it sent and
+ * received, the calls it waits for, and its open handlers with what each one
+ * waits on (the simulated clock, a call, or nothing: then it is running).
+ *
+ * A container whose clock is an `ExternalClock` gets an {@linkcode Activity}
+ * when it is created: it is the `monitor` of all of the container's RPC
+ * connections and the `observer` of its clock. Every handler runs in an async
+ * context of its own (`AsyncLocalStorage`), so that a sleep or an outgoing
+ * call started by the handler, however deeply nested in its `await`s, is
+ * attributed to it.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Channel } from "../channel/channel.ts";
+import type { TimerObserver } from "../clocks/clock.ts";
+import { ExternalClock } from "../clocks/external.ts";
+import type { RpcMonitor } from "../rpc/client.ts";
+import type { Container } from "./container.ts";
+
+/** The Manager methods a `Simulation` probes with: their calls are not counted. */
+const PROBES = ["simStatus", "simPrepare", "simSetTime"];
+
+function isProbe(path: string): boolean {
+  for (const name of PROBES) {
+    if (path.endsWith(name) && (path.length === name.length || path.at(-name.length - 1) === "/")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** An incoming request whose reply is not sent yet. */
+class Handler {
+  readonly since = performance.now();
+  /** Pending sleeps and timers the handler's context scheduled. */
+  sleeps = 0;
+  /** Pending outgoing calls the handler's context made. */
+  calls = 0;
+  /** The due time of the last sleep or timer scheduled in the handler's context. */
+  wake: number | undefined;
+  open = true;
+  constructor(readonly activity: Activity, readonly path: string, readonly peer: string) {}
+
+  /** Whether the handler waits on nothing the simulation knows: it is still working. */
+  get running(): boolean {
+    return this.open && this.sleeps === 0 && this.calls === 0;
+  }
+}
+
+/** An outgoing request whose reply has not arrived yet. */
+class Call {
+  readonly since = performance.now();
+  constructor(
+    readonly path: string,
+    readonly peer: string,
+    readonly parent: Handler | undefined,
+  ) {}
+}
+
+/** The handler whose code is running (across its `await`s). */
+const context = new AsyncLocalStorage<Handler | undefined>();
+
+/** Attributes a clock's timers to the handler that scheduled them. */
+const clockObserver: TimerObserver = {
+  timerScheduled(when: number): unknown {
+    const handler = context.getStore();
+    if (handler === undefined || !handler.open) return undefined;
+    if (handler.running) handler.activity.running--;
+    handler.sleeps++;
+    handler.wake = when;
+    return handler;
+  },
+  timerDone(token: unknown): void {
+    if (token === undefined) return;
+    const handler = token as Handler;
+    handler.sleeps--;
+    if (handler.running) handler.activity.running++;
+  },
+};
+
+/** One open outgoing call, as {@linkcode SimStatusDetail} lists it. */
+export interface OpenCall {
+  /** The path called, e.g. `agents/3/report`. */
+  path: string;
+  /** The peer the request went to. */
+  peer: string;
+  /** Real seconds since the request was sent. */
+  seconds: number;
+}
+
+/** One open handler, as {@linkcode SimStatusDetail} lists it. */
+export interface OpenHandler {
+  /** The path of the request, e.g. `agents/3/chargeFor`. */
+  path: string;
+  /** The peer the request came from. */
+  peer: string;
+  /**
+   * `"sleeping"`: waits on the simulated clock (until `wake`); `"calling"`:
+   * waits for calls it made; `"running"`: waits on nothing the simulation
+   * knows (it is computing, or awaits a real timer, I/O, or a promise that
+   * nothing on the clock resolves).
+   */
+  state: "running" | "sleeping" | "calling";
+  /** For `"sleeping"`: the clock time of the sleep it waits for. */
+  wake?: number;
+  /** Real seconds since the request arrived. */
+  seconds: number;
+}
+
+/**
+ * What a member container reports to a `Simulation` (plain data, so it
+ * travels from a worker's Manager as it is).
+ */
+export interface SimStatus {
+  /** The container's address. */
+  addr: string;
+  /** Its clock's time. */
+  time: number;
+  /** The time of its earliest pending timer or sleeper, `null` if none. */
+  next: number | null;
+  /** Its clock's pending timers and sleepers. */
+  timers: number;
+  /** Requests sent since the container started (the Simulation's probes not counted). */
+  requestsSent: number;
+  /** Requests received since the container started. */
+  requestsReceived: number;
+  /** Replies sent since the container started. */
+  repliesSent: number;
+  /** Replies received since the container started. */
+  repliesReceived: number;
+  /** Requests sent that wait for their reply. */
+  callsOpen: number;
+  /** Requests received whose reply is not sent yet. */
+  handlersOpen: number;
+  /** Open handlers that wait neither on the clock nor on a call. */
+  running: number;
+  /** Whether nothing changed during the last turn of the container's event loop. */
+  settled: boolean;
+}
+
+/** A {@linkcode SimStatus} with the open calls and handlers, for diagnostics. */
+export interface SimStatusDetail extends SimStatus {
+  /** The open outgoing calls (at most 20). */
+  calls: OpenCall[];
+  /** The open handlers (at most 20). */
+  handlers: OpenHandler[];
+}
+
+const DETAIL_LIMIT = 20;
+/** Event loop turns a status waits at most for the container to settle. */
+const SETTLE_TURNS = 8;
+
+const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Counts the calls of one container and attributes sleeps and calls to the
+ * handlers that started them (see the module documentation).
+ */
+export class Activity implements RpcMonitor {
+  /** The container's address (set once it is known). */
+  addr = "";
+  requestsSent = 0;
+  requestsReceived = 0;
+  repliesSent = 0;
+  repliesReceived = 0;
+  /** Open handlers that wait on nothing known. */
+  running = 0;
+  readonly calls = new Set<Call>();
+  readonly handlers = new Set<Handler>();
+  /** The time of the coming step, between {@linkcode Activity.prepare} and `setTime`. */
+  #pendingTime: number | undefined;
+  /** What `setTime` threw when a message advanced the clock. */
+  #setTimeError: unknown;
+
+  constructor(readonly clock: ExternalClock) {
+    clock.observer = clockObserver;
+  }
+
+  /**
+   * Announce the next step's time `t`: until {@linkcode Activity.setTime},
+   * the first message that arrives from a member that has already moved
+   * sets the clock to `t` before it is handled.
+   */
+  prepare(t: number): void {
+    if (typeof t !== "number" || !Number.isFinite(t) || t < this.clock.time()) {
+      throw new RangeError(
+        `Cannot prepare a step to ${t}: the clock of ${this.addr} is at ${this.clock.time()}`,
+      );
+    }
+    this.#pendingTime = t;
+  }
+
+  /** Set the clock to `t` (the prepared time, if a message did not do so yet). */
+  setTime(t: number): void {
+    this.#advance();
+    const error = this.#setTimeError;
+    this.#setTimeError = undefined;
+    this.clock.setTime(t);
+    if (error !== undefined) throw error;
+  }
+
+  #advance(): void {
+    const t = this.#pendingTime;
+    if (t === undefined) return;
+    this.#pendingTime = undefined;
+    try {
+      this.clock.setTime(t);
+    } catch (error) {
+      this.#setTimeError ??= error;
+    }
+  }
+
+  requestSent(channel: Channel, path: string): unknown {
+    if (isProbe(path)) return undefined;
+    this.requestsSent++;
+    return this.#open(path, channel.peer);
+  }
+
+  /**
+   * Count `promise` (e.g. opening a connection) as a call to `path` on `peer`
+   * until it settles, so the container is busy meanwhile. Returns `promise`.
+   */
+  track<T>(path: string, peer: string, promise: Promise<T>): Promise<T> {
+    const call = this.#open(path, peer);
+    const done = () => this.#close(call);
+    promise.then(done, done);
+    return promise;
+  }
+
+  #open(path: string, peer: string): Call {
+    let parent = context.getStore();
+    if (parent !== undefined && parent.open) {
+      if (parent.running) parent.activity.running--;
+      parent.calls++;
+    } else parent = undefined;
+    const call = new Call(path, peer, parent);
+    this.calls.add(call);
+    return call;
+  }
+
+  replyReceived(token: unknown): void {
+    if (token === undefined) return;
+    if (this.#pendingTime !== undefined) this.#advance();
+    this.repliesReceived++;
+    this.#close(token as Call);
+  }
+
+  #close(call: Call): void {
+    this.calls.delete(call);
+    const parent = call.parent;
+    if (parent !== undefined) {
+      parent.calls--;
+      if (parent.running) parent.activity.running++;
+    }
+  }
+
+  requestReceived(channel: Channel, path: string): unknown {
+    if (isProbe(path)) return undefined;
+    if (this.#pendingTime !== undefined) this.#advance();
+    this.requestsReceived++;
+    const handler = new Handler(this, path, channel.peer);
+    this.handlers.add(handler);
+    this.running++;
+    return handler;
+  }
+
+  replySent(token: unknown): void {
+    if (token === undefined) return;
+    const handler = token as Handler;
+    this.repliesSent++;
+    if (handler.running) this.running--;
+    handler.open = false;
+    this.handlers.delete(handler);
+  }
+
+  runHandler<R>(token: unknown, fn: () => R): R {
+    return context.run(token as Handler | undefined, fn);
+  }
+
+  /** The sum of all counters: changes whenever a message is counted. */
+  get version(): number {
+    return this.requestsSent + this.requestsReceived + this.repliesSent + this.repliesReceived +
+      this.calls.size + this.handlers.size + this.clock.pending;
+  }
+
+  /**
+   * Wait until a turn of the event loop passes without a message being
+   * counted (at most a few turns), then report.
+   */
+  async status(detail = false): Promise<SimStatus | SimStatusDetail> {
+    let settled = false;
+    for (let turn = 0; turn < SETTLE_TURNS && !settled; turn++) {
+      const before = this.version;
+      const running = this.running;
+      await macrotask();
+      settled = this.version === before && this.running === running;
+    }
+    const clock = this.clock;
+    const status: SimStatus = {
+      addr: this.addr,
+      time: clock.time(),
+      next: clock.nextEventTime() ?? null,
+      timers: clock.pending,
+      requestsSent: this.requestsSent,
+      requestsReceived: this.requestsReceived,
+      repliesSent: this.repliesSent,
+      repliesReceived: this.repliesReceived,
+      callsOpen: this.calls.size,
+      handlersOpen: this.handlers.size,
+      running: this.running,
+      settled,
+    };
+    if (!detail) return status;
+    const now = performance.now();
+    const seconds = (since: number) => Math.round(now - since) / 1000;
+    const calls: OpenCall[] = [];
+    for (const call of this.calls) {
+      if (calls.length === DETAIL_LIMIT) break;
+      calls.push({ path: call.path, peer: call.peer, seconds: seconds(call.since) });
+    }
+    const handlers: OpenHandler[] = [];
+    for (const handler of this.handlers) {
+      if (handlers.length === DETAIL_LIMIT) break;
+      const state = handler.running ? "running" : handler.sleeps > 0 ? "sleeping" : "calling";
+      handlers.push({
+        path: handler.path,
+        peer: handler.peer,
+        state,
+        ...(state === "sleeping" ? { wake: handler.wake } : {}),
+        seconds: seconds(handler.since),
+      });
+    }
+    return { ...status, calls, handlers };
+  }
+}
+
+const activities = new WeakMap<Container, Activity>();
+
+/** The activity of a container's connections, if its clock is an `ExternalClock`. @internal */
+export function createActivity(clock: unknown): Activity | undefined {
+  return clock instanceof ExternalClock ? new Activity(clock) : undefined;
+}
+
+/** Remember `activity` as the one of `container`. @internal */
+export function registerActivity(container: Container, activity: Activity | undefined): void {
+  if (activity === undefined) return;
+  activity.addr = container.addr;
+  activities.set(container, activity);
+}
+
+/**
+ * The activity of `container`.
+ *
+ * @throws {TypeError} if the container does not run on an `ExternalClock`.
+ */
+export function activityOf(container: Container): Activity {
+  const activity = activities.get(container);
+  if (activity === undefined) {
+    throw new TypeError(
+      `The clock of ${container.addr} is a ${container.clock.constructor.name}, not an ` +
+        "ExternalClock: only containers created with an ExternalClock take part in a Simulation",
+    );
+  }
+  return activity;
+}
