@@ -167,3 +167,16 @@ Deno.test("a disposed proxy cannot be passed on", async () => {
     await assert.rejects(client.remote.echo(session as never), CodecError);
   });
 });
+
+Deno.test("100,000 calls that each lend a fresh callback leave the owner's heap within 10 MiB", async () => {
+  const fixture = new URL("./fixtures/release_heap.ts", import.meta.url);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", fixture.pathname, "100000", "on"],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.equal(output.code, 0);
+  const result = JSON.parse(new TextDecoder().decode(output.stdout));
+  assert.equal(result.lent, 0, "every callback was given back");
+  assert.ok(result.growthMiB < 10, `heap grew by ${result.growthMiB.toFixed(1)} MiB`);
+});
