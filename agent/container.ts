@@ -17,13 +17,14 @@ import type { Clock } from "../clocks/clock.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
 import type { SerializerSpec } from "../codecs/types.ts";
 import { ConnectionError } from "../errors.ts";
-import { RpcClient, type RpcOptions } from "../rpc/client.ts";
+import { agentAddressEnd, RpcClient, type RpcOptions } from "../rpc/client.ts";
 import { expose } from "../rpc/expose.ts";
-import { createProxy, type RemoteOf } from "../rpc/proxy.ts";
+import { type DynamicRemote, makeProxy, type RemoteOf } from "../rpc/proxy.ts";
 import { openConnection, startServer } from "../rpc/server.ts";
 import { type Activity, createActivity, registerActivity } from "./activity.ts";
 import { Agent } from "./agent.ts";
 import { dateSerializer } from "./dates.ts";
+import { ContainerLink } from "./link.ts";
 
 /** Options of {@linkcode Container.create}. */
 export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "extraSerializers"> {
@@ -33,6 +34,13 @@ export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "ext
   extraSerializers?: readonly SerializerSpec[];
   /** Default deadline of every call made through this container, in seconds. */
   timeout?: number;
+  /**
+   * Seconds for which `connect()` and agent proxies that reconnect keep
+   * retrying a refused connection (default `0`: one attempt per call; after
+   * a failure, calls within a pause of 100 ms, doubling up to 2 s, reject at
+   * once). See docs/lifetimes.md.
+   */
+  connectRetry?: number;
 }
 
 /** Options of {@linkcode Container.connect}. */
@@ -114,7 +122,9 @@ export class Container {
   #connectionOptions: ContainerConnectionOptions;
   #server: Server | undefined;
   #nextId = 0;
-  #connections = new Map<string, Promise<RpcClient>>();
+  /** One link per container address, shared by all proxies of its agents. */
+  #links = new Map<string, ContainerLink>();
+  #connectRetry: number;
   #self: { client: RpcClient; close(): Promise<void> } | undefined;
   #shutDown = false;
   #activity: Activity | undefined;
@@ -129,6 +139,7 @@ export class Container {
     this.clock = options.clock ?? new RealtimeClock();
     this.#service = service;
     this.#connectionOptions = connectionOptions;
+    this.#connectRetry = options.connectRetry ?? 0;
   }
 
   /**
@@ -141,6 +152,7 @@ export class Container {
     const service = new ContainerService();
     // On an ExternalClock, count calls for the Simulation (agent/activity.ts).
     const activity = createActivity(options.clock);
+    const created: { container?: Container } = {};
     const connectionOptions: ContainerConnectionOptions = {
       ...options,
       monitor: activity,
@@ -149,6 +161,10 @@ export class Container {
         value instanceof Agent && value.container.#service === service
           ? `agents/${value.aid}`
           : undefined,
+      resolveAgent: (address) => {
+        const container = created.container;
+        return container === undefined ? undefined : container.#agentProxy(address);
+      },
     };
     const server = await startServer(parseAddress(addr), service, connectionOptions);
     const container = new Container(
@@ -160,12 +176,17 @@ export class Container {
     container.#server = server;
     container.#activity = activity;
     registerActivity(container, activity);
+    created.container = container;
     return container;
   }
 
   /** Open socket connections: those this container opened plus those its server accepted. */
   get connectionCount(): number {
-    return this.#connections.size + (this.#server?.channels.size ?? 0);
+    let opened = 0;
+    for (const [addr, link] of this.#links) {
+      if (addr !== this.addr && link.client !== undefined) opened++;
+    }
+    return opened + (this.#server?.channels.size ?? 0);
   }
 
   /** The agents of this container by id. */
@@ -211,13 +232,11 @@ export class Container {
   ): Promise<RemoteOf<T>> {
     if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
     const [containerAddr, aid] = splitAgentAddress(agentAddr);
-    let client: RpcClient;
+    const link = this.#link(containerAddr);
     let name: unknown;
-    if (containerAddr === this.addr) {
-      client = this.#selfClient();
-      name = this.validateAid(aid);
-    } else {
-      client = await this.#connection(containerAddr, options.timeout ?? 0);
+    if (containerAddr === this.addr) name = this.validateAid(aid);
+    else {
+      const client = await link.connect(options.timeout ?? this.#connectRetry);
       name = await client.call("validate_aid", [aid], {});
     }
     if (name === null) {
@@ -233,7 +252,45 @@ export class Container {
         }, not a class name: is it an aiomas container?`,
       );
     }
-    return createProxy(client, `agents/${aid}`, `${name}Proxy('${agentAddr}')`) as RemoteOf<T>;
+    return this.#proxy(link, agentAddr, aid, `${name}Proxy('${agentAddr}')`) as RemoteOf<T>;
+  }
+
+  #proxy(link: ContainerLink, agentAddr: string, aid: string, label: string): DynamicRemote {
+    return makeProxy({
+      caller: link,
+      path: `agents/${aid}`,
+      label,
+      address: agentAddr,
+      lease: undefined,
+      parent: undefined,
+      children: undefined,
+    });
+  }
+
+  /**
+   * A proxy for an agent address that a peer passed (`tcp://host:port/<aid>`,
+   * maybe followed by member names). No call is made: the connection is
+   * opened by the first call through the proxy.
+   */
+  #agentProxy(address: string): DynamicRemote | undefined {
+    const end = agentAddressEnd(address);
+    let containerAddr: string, aid: string;
+    try {
+      [containerAddr, aid] = splitAgentAddress(address.slice(0, end));
+    } catch {
+      return undefined;
+    }
+    const agentAddr = address.slice(0, end);
+    let proxy = this.#proxy(
+      this.#link(containerAddr),
+      agentAddr,
+      aid,
+      `AgentProxy('${agentAddr}')`,
+    );
+    if (end < address.length) {
+      for (const name of address.slice(end + 1).split("/")) proxy = proxy[name];
+    }
+    return proxy;
   }
 
   /**
@@ -243,31 +300,34 @@ export class Container {
   async shutdown(): Promise<void> {
     if (this.#shutDown) return;
     this.#shutDown = true;
-    const connections = [...this.#connections.values()];
-    this.#connections.clear();
+    const links = [...this.#links.values()];
+    this.#links.clear();
     await Promise.all([
       this.#server?.close(),
       this.#self?.close(),
-      ...connections.map((promise) => promise.then((client) => client.close(), () => {})),
+      ...links.map((link) => link.close()),
     ]);
   }
 
-  #connection(containerAddr: string, retryFor: number): Promise<RpcClient> {
-    let promise = this.#connections.get(containerAddr);
-    if (promise === undefined) {
-      promise = this.#open(containerAddr, retryFor);
-      // A Simulation counts the connection being opened as a call in progress.
-      this.#activity?.track("(connect)", containerAddr, promise);
-      const opened = promise;
-      this.#connections.set(containerAddr, opened);
-      const forget = () => {
-        if (this.#connections.get(containerAddr) === opened) {
-          this.#connections.delete(containerAddr);
-        }
-      };
-      opened.then((client) => client.closed.then(forget), forget);
+  /** The link to the container at `containerAddr` (made on first use). */
+  #link(containerAddr: string): ContainerLink {
+    let link = this.#links.get(containerAddr);
+    if (link === undefined) {
+      link = new ContainerLink(
+        containerAddr,
+        containerAddr === this.addr
+          ? () => Promise.resolve().then(() => this.#selfClient())
+          : (retryFor) => {
+            const opening = this.#open(containerAddr, retryFor);
+            // A Simulation counts the connection being opened as a call in progress.
+            this.#activity?.track("(connect)", containerAddr, opening);
+            return opening;
+          },
+        () => this.#connectRetry,
+      );
+      if (!this.#shutDown) this.#links.set(containerAddr, link);
     }
-    return promise;
+    return link;
   }
 
   async #open(containerAddr: string, retryFor: number): Promise<RpcClient> {
@@ -291,6 +351,7 @@ export class Container {
 
   /** The in-memory connection this container uses to call its own agents. */
   #selfClient(): RpcClient {
+    if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
     if (this.#self === undefined) {
       const [near, far] = createMemoryPair([this.addr, this.addr]);
       const options = this.#connectionOptions;

@@ -106,8 +106,6 @@ function isInternal(path: string): boolean {
   return path.charCodeAt(0) === 97 /* a */ && path.startsWith("aiomas/");
 }
 
-/** The path of the heartbeat request that the RPC layer answers with `null` (docs/lifetimes.md). */
-export const HEARTBEAT_PATH = "aiomas/heartbeat";
 /** The path of the request that gives lent references back (docs/lifetimes.md). */
 export const RELEASE_PATH = "aiomas/release";
 
@@ -385,16 +383,11 @@ export class RpcClient<T = unknown> implements Caller {
     let result: unknown;
     try {
       const first = path.charCodeAt(0);
-      if (first === 97 /* a */ && path.startsWith("aiomas/")) {
-        if (path === HEARTBEAT_PATH) {
-          request.reply(null);
-          return;
-        }
-        if (path === RELEASE_PATH) {
-          this.#takeBack(args);
-          request.reply(null);
-          return;
-        }
+      // Heartbeats (`aiomas/heartbeat`) are answered by the channel and never get here.
+      if (first === 97 /* a */ && path === RELEASE_PATH) {
+        this.#takeBack(args);
+        request.reply(null);
+        return;
       }
       if (first === 64 /* @ */ || first === 94 /* ^ */ || path.includes("://")) {
         result = this.#forward(path, args, kwargs);

@@ -35,7 +35,6 @@
 
 export {
   currentCall,
-  HEARTBEAT_PATH,
   RELEASE_PATH,
   type RpcCall,
   RpcClient,

@@ -152,12 +152,15 @@ function labelOf(state: ProxyState): string {
 }
 
 function released(state: ProxyState): Promise<never> {
-  return Promise.reject(
+  const rejected = Promise.reject(
     new AiomasError(
       `${labelOf(state)} was disposed: the peer's object is no longer reachable through it; ` +
         "ask the peer for a new reference",
     ),
   );
+  // Owned, like every call's promise: a call nobody awaits cannot reject unhandled.
+  rejected.catch(() => {});
+  return rejected;
 }
 
 function member(state: ProxyState, parent: unknown, name: string): DynamicRemote {

@@ -7,7 +7,7 @@ import {
   type RpcClient,
   startServer,
 } from "@aiomas/aiomas/rpc";
-import { AiomasError, CodecError } from "@aiomas/aiomas";
+import { AiomasError, CodecError, ConnectionError, Container } from "@aiomas/aiomas";
 import { frame, readJsonFrame, writeAll } from "./helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -179,4 +179,60 @@ Deno.test("100,000 calls that each lend a fresh callback leave the owner's heap 
   const result = JSON.parse(new TextDecoder().decode(output.stdout));
   assert.equal(result.lent, 0, "every callback was given back");
   assert.ok(result.growthMiB < 10, `heap grew by ${result.growthMiB.toFixed(1)} MiB`);
+});
+
+/** A peer that reads everything and answers only the frames `answer` returns text for. */
+function silentPeer(
+  answer: (message: unknown[]) => string | undefined = () => undefined,
+): { addr: Deno.NetAddr; close(): void } {
+  const listener = Deno.listen(LOCAL);
+  const conns: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      (async () => {
+        for (let message; (message = await readJsonFrame(conn).catch(() => null)) !== null;) {
+          const reply = answer(message as unknown[]);
+          if (reply !== undefined) await writeAll(conn, frame(reply));
+        }
+      })();
+    }
+  })().catch(() => {});
+  return {
+    addr: listener.addr as Deno.NetAddr,
+    close() {
+      listener.close();
+      for (const conn of conns) conn.close();
+    },
+  };
+}
+
+Deno.test("heartbeat on RPC connections: a silent server fails pending calls; a live one stays", async () => {
+  const silent = silentPeer();
+  const client = await openConnection(silent.addr, { heartbeat: 0.05 });
+  await assert.rejects(client.remote.anything(), ConnectionError);
+  silent.close();
+  // Our RPC server answers the pings: an idle connection stays open.
+  const server = await startServer(LOCAL, new Worker(), { heartbeat: 0.05 });
+  const live = await openConnection<Worker>(server.addr, { heartbeat: 0.05 });
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(live.channel.isClosed, false);
+  assert.equal(await live.remote.echo(1), 1);
+  await live.close();
+  await server.close();
+});
+
+Deno.test("Container.create({ heartbeat }): a container that stops answering fails pending calls", async () => {
+  // Answers validate_aid, then nothing (a host that vanished without a reset).
+  const silent = silentPeer((message) =>
+    (message[2] as unknown[])[0] === "validate_aid" ? `[1, ${message[1]}, "Callee"]` : undefined
+  );
+  const container = await Container.create(LOCAL, { heartbeat: 0.05 });
+  try {
+    const proxy = await container.connect(`tcp://127.0.0.1:${silent.addr.port}/0`);
+    await assert.rejects(proxy.spam(1), ConnectionError);
+  } finally {
+    silent.close();
+    await container.shutdown();
+  }
 });
