@@ -22,6 +22,7 @@ import {
   startContainer,
 } from "@aiomas/aiomas/agent";
 import type { Battery } from "./fixtures/agents.ts";
+import { createPki, hasOpenssl } from "./pki.ts";
 
 const TCP = "tcp://127.0.0.1:0";
 const ROOT = new URL("../", import.meta.url);
@@ -314,4 +315,31 @@ Deno.test("a spawned child's Manager obeys only its master", async () => {
     await master.shutdown();
   }
   assert.equal((await process.status).code, 0);
+});
+
+Deno.test({
+  name: 'Manager access "tls": every peer with a CA-signed certificate may steer it',
+  ignore: !hasOpenssl,
+  async fn() {
+    const pki = await createPki();
+    const tls = (i: 0 | 1) => ({ caFile: pki.caFile, ...pki.devices[i], onHandshakeError() {} });
+    const managed = await createManagedContainer(TCP, { access: "tls", tls: tls(0) });
+    const client = await Container.create(TCP, { tls: tls(1) });
+    const rogue = await Container.create(TCP, {
+      tls: { caFile: pki.caFile, ...pki.rogue, onHandshakeError() {} },
+    });
+    try {
+      await assert.rejects(rogue.connect(`${managed.container.addr}0`));
+      const manager = await managerAt(client, `${managed.container.addr}0`);
+      const [battery] = await manager.spawn<Battery>(`${FIXTURES}#Battery`, 2);
+      assert.equal(await battery!.add(2), 4);
+      await manager.stop();
+      await managed.stopped;
+    } finally {
+      await managed.container.shutdown();
+      await rogue.shutdown();
+      await client.shutdown();
+      await pki.remove();
+    }
+  },
 });
