@@ -429,6 +429,17 @@ function sections(rows: readonly Row[]): Section[] {
   return out;
 }
 
+/** How a bar's note names its baseline. */
+function baselineLabel(row: Row): string {
+  const base = row.baseline ?? "";
+  if (row.group === "codec") return "best peer";
+  if (base.startsWith("raw echo")) return "raw echo";
+  if (base.startsWith("raw socket")) return "raw socket";
+  if (row.name.includes("heartbeat")) return "no heartbeat";
+  if (row.name.includes("release off")) return "release on";
+  return base.split(",")[0];
+}
+
 const COLORS: Record<Bar["kind"], string> = {
   baseline: "#8c8c8c",
   ours: "#2f6db5",
@@ -486,7 +497,7 @@ export function formatSvg(report: Report): string {
       const note = bar.kind === "recorded"
         ? "recorded, not this run"
         : row.vsBaseline !== undefined
-        ? `${percent(row.vsBaseline)} of ${/upload/.test(row.name) ? "raw" : "baseline"}`
+        ? `${percent(row.vsBaseline)} of ${baselineLabel(row)}`
         : "";
       const right = labelWidth + Math.max(w, row.max !== undefined ? scale(row.max) : 0) + 6;
       parts.push(
@@ -554,7 +565,9 @@ export function formatSummary(report: Report): string {
   ]);
   const env = Object.entries(report.environment).map(([k, v]) => `${k} ${v}`).join(", ");
   return [
-    `One full run (${report.date}; ${env}; ${report.seconds?.toFixed(0) ?? "?"} s):`,
+    `${
+      report.quick ? "A --quick run (short repetitions: noisy)" : "One full run"
+    } (${report.date}; ${env}; ${report.seconds?.toFixed(0) ?? "?"} s):`,
     "",
     `| ${header.join(" | ")} |`,
     `| --- | --- | ---: | ---: | --- | ---: |`,
