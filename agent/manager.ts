@@ -239,6 +239,10 @@ export interface ManagerOptions {
   access?: ManagerAccess;
 }
 
+function isSubclass(value: unknown, base: abstract new (...args: never[]) => unknown): boolean {
+  return typeof value === "function" && value.prototype instanceof base;
+}
+
 /** How trusted a caller of a Manager method is. */
 type Trust = "trusted" | "peer";
 
@@ -400,12 +404,18 @@ export class Manager extends Agent {
       canonical = await canonicalModule(url);
     } catch (error) {
       // A peer learns nothing about files it may not spawn from.
-      if (trust === "peer" && !this.#allowSpawn(url)) throw this.#notAllowed(url);
+      if (trust === "peer" && this.#allowSpawn(url) !== true) throw this.#notAllowed(url);
       throw error;
     }
-    if (trust === "peer" && !this.#allowSpawn(canonical)) throw this.#notAllowed(canonical);
+    if (trust === "peer" && this.#allowSpawn(canonical) !== true) {
+      throw this.#notAllowed(canonical);
+    }
     // Import exactly the canonical URL that was checked.
     const target = await importExport(canonical, name, spec);
+    if (trust === "peer" && (target === Manager || isSubclass(target, Manager))) {
+      // A second Manager made with a peer's options could obey that peer.
+      throw new AccessError(`A peer may not spawn a Manager ("${spec}")`);
+    }
     let agent: unknown;
     if (isAgentClass(target)) agent = new target(this.container, ...args);
     else if (isAgentFactory(target)) {

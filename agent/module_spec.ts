@@ -68,7 +68,9 @@ function cwdUrl(): string {
 export function resolveSpec(spec: string): ResolvedSpec {
   if (typeof spec !== "string" || spec === "") {
     throw new TypeError(
-      `A module spec must be a string like "./agents.ts#Battery", got ${String(spec)}`,
+      `A module spec must be a string like "./agents.ts#Battery", got ${
+        spec === "" ? "an empty string" : typeof spec
+      }`,
     );
   }
   const hash = spec.lastIndexOf("#");

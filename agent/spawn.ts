@@ -46,7 +46,7 @@ export interface SpawnOptions {
 export interface ProcessSpawnOptions extends SpawnOptions {
   /**
    * Extra `deno run` flags for the child, before the entry module (e.g.
-   * `["--allow-env", "--config=deno.json"]`). The child gets `--allow-net`,
+   * `["--allow-env"]`). The child gets `--allow-net`,
    * `--allow-read`, `--allow-import` and `--allow-sys=hostname` (plus
    * `--allow-write=<path>` for a Unix socket address).
    */
@@ -445,7 +445,12 @@ function findConfig(cwd: string | undefined): string | undefined {
     if (found !== undefined) return found;
   }
   try {
-    return findConfigFrom(cwd ?? Deno.cwd());
+    const dir = cwd === undefined
+      ? Deno.cwd()
+      : /^([a-zA-Z]:)?[\\/]/.test(cwd)
+      ? cwd
+      : `${Deno.cwd()}/${cwd}`;
+    return findConfigFrom(dir);
   } catch {
     return undefined;
   }

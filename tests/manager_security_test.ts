@@ -343,3 +343,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test("even a permissive allowSpawn lets no peer spawn a Manager; only true allows", async () => {
+  const client = await Container.create(TCP);
+  const lax = await createManagedContainer(TCP, { access: "open", allowSpawn: () => true });
+  const sloppy = await createManagedContainer(TCP, {
+    access: "open",
+    allowSpawn: (() => "yes") as unknown as () => boolean,
+  });
+  try {
+    const manager = await managerAt(client, lax.addr);
+    const spec = new URL("../agent/manager.ts", import.meta.url).href + "#Manager";
+    const error = await remoteError(manager.spawn(spec, "1", { access: "open" }));
+    assert.equal(error.remoteType, "AccessError");
+    assert.match(error.remoteMessage, /may not spawn a Manager/);
+    assert.equal(lax.container.agents.size, 1);
+    // In this process the Manager may do it.
+    await lax.spawn(spec);
+    assert.equal(lax.container.agents.size, 2);
+    const other = await managerAt(client, sloppy.addr);
+    assert.equal((await remoteError(other.spawn(`${FIXTURES}#Battery`))).remoteType, "AccessError");
+  } finally {
+    lax.stop();
+    sloppy.stop();
+    await Promise.all([lax.stopped, sloppy.stopped]);
+    await client.shutdown();
+  }
+});
