@@ -158,9 +158,9 @@ for (const codecName of CODECS) {
   Deno.test({
     name:
       `hostile peers vs a container client with ${codecName}: no call back into hostile answers`,
-    // Missing fixes (issue 15 item 1): error messages of agent/dates.ts and
-    // codecs/ndarray.ts call JSON.stringify on decoded data (codecs), and
-    // proxies answer "toJSON" (refs), so a peer is called back as "x/toJSON".
+    // Missing fix (issue 15 item 1, codecs): the error message of agent/dates.ts
+    // calls JSON.stringify on decoded data, which calls a `toJSON` field that
+    // holds the peer's proxy, so the peer is called back as "x".
     ignore: true,
     async fn() {
       const { callbacks } = await attackClient(codecName);

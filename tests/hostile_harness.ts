@@ -36,8 +36,10 @@ export const sleep = (ms: number): Promise<void> =>
 export interface FixtureOptions {
   /** Run under `ulimit -n <nofile>` (a shell starts Deno with that descriptor limit). */
   nofile?: number;
-  /** The fixture module (default `tests/fixtures_hostile/server.ts`). */
-  module?: string;
+  /** Run with `--v8-flags=--expose-gc`; then {@linkcode FixtureServer.collectGarbage} works. */
+  exposeGc?: boolean;
+  /** Options for the fixture's server (limits such as `frameTimeout`), passed as JSON. */
+  limits?: Record<string, unknown>;
 }
 
 /** A fixture server running in its own `deno run` process. */
@@ -56,8 +58,9 @@ export class FixtureServer {
   private constructor(layer: string, codecName: string, options: FixtureOptions) {
     this.layer = layer;
     this.codecName = codecName;
-    const module = options.module ?? "tests/fixtures_hostile/server.ts";
-    const denoArgs = ["run", "-A", module, layer, codecName];
+    const denoArgs = ["run", "-A", "tests/fixtures_hostile/server.ts", layer, codecName];
+    if (options.exposeGc) denoArgs.splice(2, 0, "--v8-flags=--expose-gc");
+    if (options.limits) denoArgs.push(JSON.stringify(options.limits));
     const command = options.nofile === undefined
       ? new Deno.Command(Deno.execPath(), {
         args: denoArgs,
@@ -193,6 +196,18 @@ export class FixtureServer {
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // Fields 14 and 15 of stat(5) (utime, stime), counted from after the name.
     return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+
+  /** Ask the server (started with `exposeGc`) for a full garbage collection. */
+  async collectGarbage(): Promise<void> {
+    Deno.kill(this.pid, "SIGUSR2");
+    await sleep(300);
+  }
+
+  /** Resident memory of the server process, in bytes. */
+  async rssBytes(): Promise<number> {
+    const status = await Deno.readTextFile(`/proc/${this.pid}/status`);
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
   }
 
   /** Open descriptors of the server process. */

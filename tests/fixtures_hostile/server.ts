@@ -17,7 +17,12 @@ import { startServer as startRpcServer } from "../../rpc/mod.ts";
 import { expose } from "../../rpc/mod.ts";
 import { Calculator, codecClass, LAYERS, serializersFor, typeIds } from "./service.ts";
 
-const [layer, codecName] = Deno.args;
+const [layer, codecName, optionsJson] = Deno.args;
+// Limits to test (frameTimeout, maxConnections, ...), as JSON.
+const limits = JSON.parse(optionsJson ?? "{}");
+// Memory measurements ask for a full garbage collection first (deno run --v8-flags=--expose-gc).
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc !== undefined) Deno.addSignalListener("SIGUSR2", () => gc());
 if (Deno.env.get("HOSTILE_TOLERATE")) {
   // Triage mode (never in the suite): log what would have ended the process, and go on.
   globalThis.addEventListener("unhandledrejection", (event) => {
@@ -81,13 +86,17 @@ if (layer === "channel") {
         request.fail(error);
       }
     }
-  }, { codec, extraSerializers });
+  }, { ...limits, codec, extraSerializers });
   url = server.url;
 } else if (layer === "rpc") {
-  const server = await startRpcServer(addr, new Calculator(), { codec, extraSerializers });
+  const server = await startRpcServer(addr, new Calculator(), {
+    ...limits,
+    codec,
+    extraSerializers,
+  });
   url = server.url;
 } else {
-  const container = await Container.create(addr, { codec, extraSerializers });
+  const container = await Container.create(addr, { ...limits, codec, extraSerializers });
   new CalculatorAgent(container);
   new CalculatorAgent(container);
   url = container.addr;

@@ -105,4 +105,26 @@ export class Calculator {
 
   @expose
   sub = { mul: expose((a: number, b: number) => a * b) };
+
+  /** Wait until {@linkcode Calculator.release} is called (from any connection). */
+  @expose
+  hold(): Promise<string> {
+    return new Promise((resolve) => gate.push(() => resolve("released")));
+  }
+
+  /** How many `hold()` calls wait. */
+  @expose
+  holding(): number {
+    return gate.length;
+  }
+
+  /** Let every waiting `hold()` return. */
+  @expose
+  release(): number {
+    const waiting = gate.splice(0);
+    for (const wake of waiting) wake();
+    return waiting.length;
+  }
 }
+
+const gate: Array<() => void> = [];
