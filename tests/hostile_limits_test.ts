@@ -135,16 +135,21 @@ async function idleConnectionCost(codec: string): Promise<number> {
       await Promise.all(peers.map((peer) => peer.waitFrames(1, 10_000)));
       return peers;
     };
-    // The first round grows the heap and the allocator's arenas for good; measure the second.
+    // The first round grows the heap and the allocator's arenas for good; then the
+    // least of three rounds (RSS also moves with garbage collection and allocator caches).
     await Promise.all((await openIdle()).map((peer) => peer.close()));
-    await server.collectGarbage();
-    const before = await server.rssBytes();
-    const peers = await openIdle();
-    await server.collectGarbage();
-    const after = await server.rssBytes();
-    await Promise.all(peers.map((peer) => peer.close()));
-    await server.assertHealthy("after 500 idle connections");
-    return (after - before) / peers.length;
+    let least = Infinity;
+    for (let round = 0; round < 3; round++) {
+      await server.collectGarbage();
+      const before = await server.rssBytes();
+      const peers = await openIdle();
+      await server.collectGarbage();
+      const after = await server.rssBytes();
+      await Promise.all(peers.map((peer) => peer.close()));
+      least = Math.min(least, (after - before) / peers.length);
+    }
+    await server.assertHealthy("after rounds of 500 idle connections");
+    return least;
   } finally {
     await server.stop();
   }

