@@ -18,7 +18,8 @@ import { type Address, parseAddress } from "../channel/address.ts";
 import type { CodecClass } from "../codecs/types.ts";
 import { AiomasError } from "../errors.ts";
 import type { Container } from "./container.ts";
-import { BUILTIN_CODECS, checkCodecName, type ClockSpec, type ManagerProxy } from "./manager.ts";
+import { BUILTIN_CODECS, checkCodecName, type ClockSpec } from "./child_options.ts";
+import type { ManagerProxy } from "./manager.ts";
 
 /** Options of {@linkcode spawnWorkerContainer} and {@linkcode spawnProcessContainer}. */
 export interface SpawnOptions {
