@@ -13,11 +13,11 @@
  * @module
  */
 
-import { main } from "./cli/mod.ts";
+import { run } from "./cli/main.ts";
 
 export * from "./cli/mod.ts";
 
 if (import.meta.main) {
   // Exit explicitly: agents may leave timers behind that would keep the process alive.
-  Deno.exit(await main(Deno.args));
+  Deno.exit(await run(Deno.args));
 }

@@ -62,7 +62,9 @@ class ContainerService {
 
   @expose
   validate_aid(aid: unknown): string | null {
-    return (typeof aid === "string" && this.agents.get(aid)?.constructor.name) || null;
+    // An id typed as a number (`validate_aid 1` on the command line) means the id "1".
+    const id = Number.isSafeInteger(aid) && (aid as number) >= 0 ? String(aid) : aid;
+    return (typeof id === "string" && this.agents.get(id)?.constructor.name) || null;
   }
 }
 

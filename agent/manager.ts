@@ -366,7 +366,8 @@ export class Manager extends Agent {
     if (!(clock instanceof ExternalClock)) {
       throw new TypeError(
         `The clock of ${this.container.addr} is a ${clock.constructor.name}, not an ` +
-          'ExternalClock: start the container with clock: { external: "<utc start>" }',
+          'ExternalClock: start the container with clock: { external: "<utc start>" }, ' +
+          'or with "--clock external" on the command line ("aiomas serve ADDR --clock external")',
       );
     }
     clock.setTime(t);

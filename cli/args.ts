@@ -8,16 +8,38 @@ import { parseArgs } from "node:util";
 import { splitAgentAddress } from "../agent/container.ts";
 import { parseAddress } from "../channel/address.ts";
 import type { TlsOptions } from "../channel/tls.ts";
+import { dateSerializer } from "../agent/dates.ts";
 import { JsonCodec } from "../codecs/json.ts";
 import { MsgPackCodec } from "../codecs/msgpack.ts";
 import { MsgPackBloscCodec } from "../codecs/msgpack_blosc.ts";
 import type { CodecClass } from "../codecs/types.ts";
+import { PROGRAM } from "./usage.ts";
 
-/** Bad command line usage: printed with the command's usage text, exit 64. */
+/** The commands, as named in messages (`""`: no command yet). */
+export type Command = "" | "serve" | "call" | "ping";
+
+/**
+ * Bad command line usage, exit 64: printed as the one-line problem and a
+ * hint (by default, where to find the command's usage).
+ */
 export class UsageError extends Error {
-  constructor(message: string, readonly usage: string) {
+  constructor(message: string, readonly command: Command, readonly hint?: string) {
     super(message);
   }
+
+  /** The two lines printed on stderr. */
+  get text(): string {
+    const program = this.command === "" ? PROGRAM : `${PROGRAM} ${this.command}`;
+    const help = `"${program} --help" shows the usage`;
+    return `${program}: ${this.message}\nhint: ${
+      this.hint === undefined ? help : `${this.hint}; ${help}`
+    }`;
+  }
+}
+
+/** `table[key]` if `key` is one of its own properties (never an inherited `toString`). */
+export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 export const COMMON_OPTIONS = {
@@ -45,7 +67,7 @@ type Options = NonNullable<ParseConfig["options"]>;
 export function parse<T extends Options>(
   args: string[],
   options: T,
-  usage: string,
+  command: Command,
 ): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   let afterDashes = false;
   const shielded = args.map((arg) => {
@@ -57,7 +79,7 @@ export function parse<T extends Options>(
   try {
     parsed = parseArgs({ args: shielded, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message, usage);
+    throw parseError(error as Error & { code?: string }, command);
   }
   const values: Record<string, string | boolean | string[] | undefined> = {};
   for (const [key, value] of Object.entries(parsed.values)) {
@@ -70,15 +92,39 @@ export function parse<T extends Options>(
   return { values, positionals: parsed.positionals.map(unshield) };
 }
 
+/** A `UsageError` for an error of `parseArgs`, whose own messages are long and misquoted. */
+function parseError(error: Error & { code?: string }, command: Command): UsageError {
+  const option = /^(?:Unknown option|Option) '([^' ]+)/.exec(error.message)?.[1];
+  if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option !== undefined) {
+    return new UsageError(
+      `unknown option ${option}`,
+      command,
+      `to pass "${option}" as an argument, put "--" before it`,
+    );
+  }
+  if (option !== undefined && /argument missing/.test(error.message)) {
+    return new UsageError(`${option} needs a value`, command);
+  }
+  if (option !== undefined && /ambiguous/.test(error.message)) {
+    return new UsageError(
+      `${option} needs a value (the next argument looks like an option)`,
+      command,
+      `write ${option}=VALUE for a value that starts with "-"`,
+    );
+  }
+  const line = error.message.split("\n")[0].replace(/\.$/, "");
+  return new UsageError(line.charAt(0).toLowerCase() + line.slice(1), command);
+}
+
 export function str(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
-export function seconds(value: unknown, name: string, usage: string): number | undefined {
+export function seconds(value: unknown, name: string, command: Command): number | undefined {
   if (typeof value !== "string") return undefined;
   const number = Number(value);
   if (value.trim() === "" || !Number.isFinite(number) || number < 0) {
-    throw new UsageError(`--${name} takes a number of seconds >= 0, got "${value}"`, usage);
+    throw new UsageError(`--${name} takes a number of seconds >= 0, got "${value}"`, command);
   }
   return number;
 }
@@ -89,29 +135,37 @@ const CODECS: Record<string, CodecClass> = {
   "msgpack-blosc": MsgPackBloscCodec,
 };
 
-export function codecOption(value: unknown, usage: string): CodecClass {
+export function codecOption(value: unknown, command: Command): CodecClass {
   const name = str(value) ?? "json";
-  const codec = CODECS[name];
+  const codec = lookup(CODECS, name);
   if (codec === undefined) {
-    throw new UsageError(`Unknown codec "${name}": use json, msgpack or msgpack-blosc`, usage);
+    throw new UsageError(
+      `unknown codec "${name}"`,
+      command,
+      "use --codec json, msgpack or msgpack-blosc",
+    );
   }
   return codec;
 }
 
 export function tlsOption(
   values: Record<string, unknown>,
-  usage: string,
+  command: Command,
   hostname?: string,
 ): TlsOptions | undefined {
   const caFile = str(values["tls-ca"]);
   const certFile = str(values["tls-cert"]);
   const keyFile = str(values["tls-key"]);
   if (caFile === undefined && certFile === undefined && keyFile === undefined) {
-    if (hostname !== undefined) throw new UsageError("--tls-hostname needs --tls-ca", usage);
+    if (hostname !== undefined) throw new UsageError("--tls-hostname needs --tls-ca", command);
     return undefined;
   }
   if (caFile === undefined || certFile === undefined || keyFile === undefined) {
-    throw new UsageError("TLS needs all of --tls-ca, --tls-cert and --tls-key", usage);
+    throw new UsageError(
+      "TLS needs all of --tls-ca, --tls-cert and --tls-key",
+      command,
+      "give all three files, or none for plain TCP",
+    );
   }
   return hostname === undefined
     ? { caFile, certFile, keyFile }
@@ -125,7 +179,7 @@ const MIN_TOKEN_LENGTH = 16;
  * The Manager token: `--token`, else the environment variable `AIOMAS_TOKEN`
  * (if the program may read it), else `undefined`.
  */
-export function tokenOption(values: Record<string, unknown>, usage: string): string | undefined {
+export function tokenOption(values: Record<string, unknown>, command: Command): string | undefined {
   let token = str(values.token);
   if (token === undefined) {
     try {
@@ -136,20 +190,50 @@ export function tokenOption(values: Record<string, unknown>, usage: string): str
   }
   if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
     throw new UsageError(
-      `--token (or AIOMAS_TOKEN) needs at least ${MIN_TOKEN_LENGTH} characters: use a random ` +
-        'one, e.g. "$(openssl rand -hex 16)"',
-      usage,
+      `--token (or AIOMAS_TOKEN) needs at least ${MIN_TOKEN_LENGTH} characters`,
+      command,
+      'use a random one, e.g. "$(openssl rand -hex 16)"',
     );
   }
   return token;
 }
 
-/** Parse a command line value: JSON if it parses, else the string itself. */
+/** The codec that reads argument values: JSON with the dates a container registers. */
+const argumentCodec = new JsonCodec();
+argumentCodec.addSerializer(...dateSerializer());
+const encoder = new TextEncoder();
+
+/**
+ * Parse a command line value as JSON with the rules of
+ * {@linkcode JsonCodec} (integers beyond 2^53 become `bigint`s instead of
+ * being rounded, `NaN` and `Infinity` are numbers, `{"__type__": [0, ISO]}`
+ * is a date), or, if it is not JSON, return the string itself.
+ *
+ * @throws {CodecError} for valid JSON the codec refuses (an unknown `__type__`).
+ *
+ * @example
+ * ```ts
+ * import { parseValue } from "@aiomas/aiomas/cli";
+ * console.log(parseValue("[1, 2]")); // [ 1, 2 ]
+ * console.log(parseValue("18446744073709551615")); // 18446744073709551615n
+ * console.log(parseValue("spam")); // spam
+ * ```
+ */
 export function parseValue(text: string): unknown {
   try {
-    return JSON.parse(text);
-  } catch {
+    return argumentCodec.decode(encoder.encode(text));
+  } catch (error) {
+    if (isJson(text)) throw error;
     return text;
+  }
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -159,12 +243,12 @@ export function isContainerUrl(addr: string): boolean {
 }
 
 /** Split `tcp://h:p/<aid>` into the container address and the id (`""` for `tcp://h:p/`). */
-export function splitTarget(addr: string, usage: string): [container: string, aid: string] {
+export function splitTarget(addr: string, command: Command): [container: string, aid: string] {
   if (isContainerUrl(addr)) {
     throw new UsageError(
-      `Invalid agent address "${addr}": expected "tcp://host:port/<id>" ` +
-        `(or "tcp://host:port/" for the container's root service)`,
-      usage,
+      `"${addr}" is a container address, not an agent address`,
+      command,
+      `write "${addr}/<id>" for an agent, or "${addr}/" for the container's root service`,
     );
   }
   try {
@@ -176,6 +260,6 @@ export function splitTarget(addr: string, usage: string): [container: string, ai
     parseAddress(container);
     return [container, aid];
   } catch (error) {
-    throw new UsageError((error as Error).message, usage);
+    throw new UsageError((error as Error).message, command);
   }
 }

@@ -102,34 +102,64 @@ function reportClientError(command: string, error: unknown): number {
   return ExitCode.Failure;
 }
 
+/** `parseValue(text)`, with a usage error for JSON the codec refuses. */
+function argument(text: string, what: string): unknown {
+  try {
+    return parseValue(text);
+  } catch (error) {
+    throw new UsageError(
+      `cannot read the ${what} ${text}: ${(error as Error).message}`,
+      "call",
+      `quote it as a JSON string to send it as text`,
+    );
+  }
+}
+
 export async function callCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     ...CLIENT_OPTIONS,
     kw: { type: "string", multiple: true },
-  }, CALL_USAGE);
+  }, "call");
   if (values.help) {
     console.log(CALL_USAGE);
     return ExitCode.Ok;
   }
   if (positionals.length < 2) {
-    throw new UsageError("call needs an agent address and a method", CALL_USAGE);
+    throw new UsageError(
+      "missing the agent address and the method",
+      "call",
+      'as in "aiomas call tcp://127.0.0.1:5555/1 add 1 2"',
+    );
   }
   const [addr, method, ...rest] = positionals;
-  const [containerAddr, aid] = splitTarget(addr, CALL_USAGE);
+  const [containerAddr, aid] = splitTarget(addr, "call");
   if (method.split("/").some((part) => part === "")) {
-    throw new UsageError(`Invalid method "${method}": expected "name" or "sub/name"`, CALL_USAGE);
+    throw new UsageError(
+      `invalid method "${method}"`,
+      "call",
+      'write a name ("add") or a path into a sub-service ("memory/store")',
+    );
   }
+  const callArgs = rest.map((text) => argument(text, "argument"));
   const kwargs: Record<string, unknown> = {};
   for (const item of (values.kw as string[] | undefined) ?? []) {
     const eq = item.indexOf("=");
-    if (eq <= 0) throw new UsageError(`--kw takes KEY=VALUE, got "${item}"`, CALL_USAGE);
-    kwargs[item.slice(0, eq)] = parseValue(item.slice(eq + 1));
+    if (eq <= 0) {
+      throw new UsageError(`--kw takes KEY=VALUE, got "${item}"`, "call", 'as in "--kw eggs=2"');
+    }
+    // A key such as "__proto__" is an own property like any other.
+    Object.defineProperty(kwargs, item.slice(0, eq), {
+      value: argument(item.slice(eq + 1), `--kw ${item.slice(0, eq)}`),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
-  const timeout = seconds(values.timeout, "timeout", CALL_USAGE);
-  const wait = seconds(values.wait, "wait", CALL_USAGE) ?? 0;
-  const codec = codecOption(values.codec, CALL_USAGE);
-  const tls = tlsOption(values, CALL_USAGE, str(values["tls-hostname"]));
-  const token = tokenOption(values, CALL_USAGE);
+  const timeout = seconds(values.timeout, "timeout", "call");
+  const wait = seconds(values.wait, "wait", "call") ?? 0;
+  const codec = codecOption(values.codec, "call");
+  const tls = tlsOption(values, "call", str(values["tls-hostname"]));
+  const token = tokenOption(values, "call");
 
   let client: RpcClient | undefined;
   try {
@@ -140,7 +170,7 @@ export async function callCommand(args: string[]): Promise<number> {
     if (token !== undefined && path.startsWith("agents/0/")) {
       await client.call("agents/0/authenticate", [token], {}, { timeout });
     }
-    const result = await client.call(path, rest.map(parseValue), kwargs, { timeout });
+    const result = await client.call(path, callArgs, kwargs, { timeout });
     console.log(formatResult(result));
     return ExitCode.Ok;
   } catch (error) {
@@ -151,21 +181,25 @@ export async function callCommand(args: string[]): Promise<number> {
 }
 
 export async function pingCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, CLIENT_OPTIONS, PING_USAGE);
+  const { values, positionals } = parse(args, CLIENT_OPTIONS, "ping");
   if (values.help) {
     console.log(PING_USAGE);
     return ExitCode.Ok;
   }
   if (positionals.length !== 1) {
-    throw new UsageError("ping needs exactly one address", PING_USAGE);
+    throw new UsageError(
+      "expected exactly one address",
+      "ping",
+      'as in "aiomas ping tcp://127.0.0.1:5555/"',
+    );
   }
   const addr = positionals[0];
-  const [containerAddr, aid] = splitTarget(isContainerUrl(addr) ? `${addr}/` : addr, PING_USAGE);
-  const timeout = seconds(values.timeout, "timeout", PING_USAGE) ?? 5;
-  const wait = seconds(values.wait, "wait", PING_USAGE) ?? 0;
-  const codec = codecOption(values.codec, PING_USAGE);
-  const tls = tlsOption(values, PING_USAGE, str(values["tls-hostname"]));
-  const token = tokenOption(values, PING_USAGE);
+  const [containerAddr, aid] = splitTarget(isContainerUrl(addr) ? `${addr}/` : addr, "ping");
+  const timeout = seconds(values.timeout, "timeout", "ping") ?? 5;
+  const wait = seconds(values.wait, "wait", "ping") ?? 0;
+  const codec = codecOption(values.codec, "ping");
+  const tls = tlsOption(values, "ping", str(values["tls-hostname"]));
+  const token = tokenOption(values, "ping");
 
   let client: RpcClient | undefined;
   try {

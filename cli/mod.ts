@@ -37,63 +37,14 @@
  * @module
  */
 
-import { UsageError } from "./args.ts";
-import { callCommand, pingCommand } from "./call.ts";
-import { serveCommand } from "./serve.ts";
-import { CALL_USAGE, ExitCode, PING_USAGE, PROGRAM, SERVE_USAGE, TOP_USAGE } from "./usage.ts";
+import { run } from "./main.ts";
 
+export { main } from "./main.ts";
 export { ExitCode } from "./usage.ts";
 export { parseValue } from "./args.ts";
 export { formatResult } from "./output.ts";
 
-/**
- * Run the command line with `args` (without the program name) and resolve
- * with the exit code (see {@linkcode ExitCode}). Output goes to stdout and
- * stderr; `serve` resolves once it was stopped by SIGINT or SIGTERM.
- *
- * @example
- * ```ts
- * import { main } from "@aiomas/aiomas/cli";
- * console.log(await main(["--help"])); // 0 (after printing the usage)
- * ```
- */
-export async function main(args: string[]): Promise<number> {
-  const [command, ...rest] = args;
-  try {
-    switch (command) {
-      case "serve":
-        return await serveCommand(rest);
-      case "call":
-        return await callCommand(rest);
-      case "ping":
-        return await pingCommand(rest);
-      case "-h":
-      case "--help":
-        console.log(TOP_USAGE);
-        return ExitCode.Ok;
-      case "help": {
-        const usages: Record<string, string> = {
-          serve: SERVE_USAGE,
-          call: CALL_USAGE,
-          ping: PING_USAGE,
-        };
-        const usage = usages[rest[0] ?? ""];
-        console.log(usage ?? TOP_USAGE);
-        return ExitCode.Ok;
-      }
-      case undefined:
-        throw new UsageError("no command given", TOP_USAGE);
-      default:
-        throw new UsageError(`unknown command "${command}"`, TOP_USAGE);
-    }
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${PROGRAM}: ${error.message}\n\n${error.usage}`);
-    return ExitCode.Usage;
-  }
-}
-
 if (import.meta.main) {
   // Exit explicitly: agents may leave timers behind that would keep the process alive.
-  Deno.exit(await main(Deno.args));
+  Deno.exit(await run(Deno.args));
 }

@@ -63,3 +63,19 @@ function printable(value: unknown, seen: Set<object>): unknown {
     seen.delete(value);
   }
 }
+
+/** This folder: stack frames in it are the command line's own, not the user's. */
+const CLI_DIR = new URL("./", import.meta.url).href;
+
+/**
+ * An error for the user: its type and message, then the stack frames of the
+ * user's code (never the command line's own frames or the runtime's).
+ */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const head = `${error.name}: ${error.message}`;
+  const frames = (error.stack ?? "").split("\n").filter((line) =>
+    /^\s+at /.test(line) && !line.includes(CLI_DIR) && !line.includes("ext:")
+  );
+  return [head, ...frames].join("\n");
+}

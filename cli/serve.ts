@@ -27,13 +27,18 @@ import {
   tokenOption,
   UsageError,
 } from "./args.ts";
+import { describeError } from "./output.ts";
 import { ExitCode, PROGRAM, SERVE_USAGE } from "./usage.ts";
 
 /** Import `MODULE[#Export]` (relative to the working directory) and return a factory. */
 async function loadAgentClass(spec: string): Promise<[name: string, factory: AgentFactory]> {
   const hash = spec.lastIndexOf("#");
   if (spec === "" || hash === 0 || hash === spec.length - 1) {
-    throw new UsageError(`Invalid --agent "${spec}": expected MODULE#Class`, SERVE_USAGE);
+    throw new UsageError(
+      `invalid --agent "${spec}"`,
+      "serve",
+      'write MODULE#Class, as in "--agent ./agents.ts#Calculator"',
+    );
   }
   const cls = await importSpec(spec);
   if (typeof cls !== "function") throw new TypeError(`"${spec}" does not name a class`);
@@ -65,31 +70,42 @@ export async function serveCommand(args: string[]): Promise<number> {
     clock: { type: "string" },
     "start-date": { type: "string" },
     open: { type: "boolean" },
-  }, SERVE_USAGE);
+  }, "serve");
   if (values.help) {
     console.log(SERVE_USAGE);
     return ExitCode.Ok;
   }
   if (positionals.length !== 1) {
-    throw new UsageError("serve needs exactly one address", SERVE_USAGE);
+    throw new UsageError(
+      "expected exactly one address",
+      "serve",
+      'as in "aiomas serve tcp://127.0.0.1:5555 --agent ./agents.ts#Calculator"',
+    );
   }
   const addr = positionals[0];
   try {
     parseAddress(addr);
   } catch (error) {
-    throw new UsageError((error as Error).message, SERVE_USAGE);
+    throw new UsageError((error as Error).message, "serve");
   }
   const count = values.count === undefined ? 1 : Number(values.count);
   if (!Number.isInteger(count) || count < 0) {
-    throw new UsageError(`--count takes a whole number >= 0, got "${values.count}"`, SERVE_USAGE);
+    throw new UsageError(
+      `--count takes a whole number >= 0, got "${values.count}"`,
+      "serve",
+    );
   }
   const clockName = str(values.clock) ?? "realtime";
   if (clockName !== "realtime" && clockName !== "external") {
-    throw new UsageError(`Unknown clock "${clockName}": use realtime or external`, SERVE_USAGE);
+    throw new UsageError(
+      `unknown clock "${clockName}"`,
+      "serve",
+      "use --clock realtime or --clock external",
+    );
   }
   const startDate = str(values["start-date"]);
   if (startDate !== undefined && clockName !== "external") {
-    throw new UsageError("--start-date needs --clock external", SERVE_USAGE);
+    throw new UsageError("--start-date needs --clock external", "serve");
   }
   let clock: Clock;
   try {
@@ -97,17 +113,25 @@ export async function serveCommand(args: string[]): Promise<number> {
       ? new ExternalClock(startDate ?? new Date())
       : new RealtimeClock();
   } catch (error) {
-    throw new UsageError(`Invalid --start-date: ${(error as Error).message}`, SERVE_USAGE);
+    throw new UsageError(
+      `invalid --start-date: ${(error as Error).message}`,
+      "serve",
+      'give an ISO 8601 date, as in "2016-01-01T00:00:00Z"',
+    );
   }
-  const codec = codecOption(values.codec, SERVE_USAGE);
-  const tls = tlsOption(values, SERVE_USAGE);
+  const codec = codecOption(values.codec, "serve");
+  const tls = tlsOption(values, "serve");
   if (tls) {
     tls.onHandshakeError = (error, peer) =>
       log(`TLS handshake with ${peer} failed: ${error.message}`);
   }
-  const token = tokenOption(values, SERVE_USAGE);
+  const token = tokenOption(values, "serve");
   if (token !== undefined && values.open) {
-    throw new UsageError("--token and --open exclude each other: choose one", SERVE_USAGE);
+    throw new UsageError(
+      "--token and --open exclude each other",
+      "serve",
+      "choose one: --token for a shared secret, --open for anyone",
+    );
   }
   const access: ManagerAccess | undefined = token !== undefined
     ? { token }
@@ -118,10 +142,10 @@ export async function serveCommand(args: string[]): Promise<number> {
     : undefined;
   if (access === undefined) {
     throw new UsageError(
-      "choose who may steer the Manager (spawn, setTime, stop): --token SECRET (or " +
-        "AIOMAS_TOKEN), TLS (--tls-ca/--tls-cert/--tls-key), or --open (unsafe on untrusted " +
-        "networks)",
-      SERVE_USAGE,
+      "choose who may steer the Manager (spawn, setTime, stop)",
+      "serve",
+      "give --token SECRET (or AIOMAS_TOKEN), TLS (--tls-ca/--tls-cert/--tls-key), " +
+        "or --open (unsafe on untrusted networks)",
     );
   }
   const specs = (values.agent as string[] | undefined) ?? [];
@@ -183,7 +207,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       }
     }
   } catch (error) {
-    log(`cannot create the agents: ${(error as Error)?.stack ?? error}`);
+    log(`cannot create the agents: ${describeError(error)}`);
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
     await container.shutdown();
     return ExitCode.Failure;
@@ -196,6 +220,12 @@ export async function serveCommand(args: string[]): Promise<number> {
         typeof access === "object" ? "token" : access === "open" ? "open (anyone)" : "TLS peers"
       }`,
   );
+  if (specs.length === 0) {
+    log(
+      `no --agent given: only the Manager runs; add agents with ` +
+        `"${PROGRAM} call ${manager.addr} spawn MODULE#Class"`,
+    );
+  }
 
   const reason = await Promise.race([stopped, manager.stopped.then(() => "Manager.stop()")]);
   stopping = true;

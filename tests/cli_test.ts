@@ -19,7 +19,7 @@ interface Output {
   stderr: string;
 }
 
-/** Run the CLI to its end. */
+/** Run the CLI to its end (killed after 60 s, so a command that hangs fails its test). */
 async function cli(...args: string[]): Promise<Output> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "cli/mod.ts", ...args],
@@ -27,6 +27,7 @@ async function cli(...args: string[]): Promise<Output> {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
   }).output();
   const decoder = new TextDecoder();
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
@@ -158,7 +159,7 @@ Deno.test("cli: --help on every command exits 0 with usage on stdout", async () 
   assert.match(outs[5].stdout, /round-trip/);
 });
 
-Deno.test("cli: bad usage exits 64 with the usage on stderr", async () => {
+Deno.test("cli: bad usage exits 64 with the problem and a hint, not the usage", async () => {
   const cases: string[][] = [
     [],
     ["frobnicate"],
@@ -169,8 +170,11 @@ Deno.test("cli: bad usage exits 64 with the usage on stderr", async () => {
     ["call", "tcp://127.0.0.1:5555/0", "add", "--kw", "novalue"],
     ["call", "tcp://127.0.0.1:5555/0", "add", "--codec", "xml"],
     ["call", "tcp://127.0.0.1:5555/0", "add", "--timeout", "soon"],
+    ["call", "tcp://127.0.0.1:5555/0", "add", "--timeout"],
+    ["call", "tcp://127.0.0.1:5555/0", "add", "--timeout", "--wait", "1"],
     ["call", "tcp://127.0.0.1:5555/0", "add", "--bogus"],
     ["call", "tcp://127.0.0.1:5555/0", "add", "--tls-ca", "ca.pem"],
+    ["call", "tcp://127.0.0.1:5555/0", "echo", '{"__type__": [9, 1]}'],
     ["ping"],
     ["serve", "not-an-address", "--agent", FIXTURE],
     ["serve", "tcp://127.0.0.1:0", "--count", "-1"],
@@ -181,15 +185,40 @@ Deno.test("cli: bad usage exits 64 with the usage on stderr", async () => {
   ];
   const outs = await Promise.all(cases.map((args) => cli(...args)));
   outs.forEach((out, i) => {
-    assert.equal(out.code, 64, `${cases[i].join(" ")}: exit ${out.code}\n${out.stderr}`);
-    assert.match(out.stderr, /Usage: aiomas/, cases[i].join(" "));
+    const what = `${cases[i].join(" ")}:\n${out.stderr}`;
+    assert.equal(out.code, 64, `exit ${out.code}: ${what}`);
     assert.equal(out.stdout, "");
+    const lines = out.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 2, what);
+    assert.match(lines[0], /^aiomas( serve| call| ping)?: /, what);
+    assert.match(lines[1], /^hint: .*--help" shows the usage$/, what);
+    assert.doesNotMatch(out.stderr, /Usage:|\bat /, what);
   });
   // serve without a choice of who may steer its Manager says how to choose.
   const unchosen = outs[
     cases.findIndex((c) => c.length === 4 && c[1] === "tcp://127.0.0.1:0" && c[2] === "--agent")
   ];
-  assert.match(unchosen.stderr, /choose who may steer the Manager.*--token.*--open/);
+  assert.match(unchosen.stderr, /choose who may steer the Manager[^]*--token[^]*--open/);
+  // Node's own message has an unbalanced quote; ours names the option and the way out.
+  const bogus = outs[cases.findIndex((c) => c.includes("--bogus"))].stderr;
+  assert.match(bogus, /unknown option --bogus\nhint: to pass "--bogus" as an argument, put "--"/);
+  assert.equal(bogus.split('"').length % 2, 1, `unbalanced quotes: ${bogus}`);
+});
+
+Deno.test("cli: option values are looked up as own properties only (issue 15.9)", async () => {
+  const names = ["toString", "constructor", "valueOf", "hasOwnProperty", "__proto__"];
+  const outs = await Promise.all(names.flatMap((name) => [
+    cli("serve", "tcp://127.0.0.1:0", "--open", "--codec", name, "--agent", FIXTURE),
+    cli("call", "tcp://127.0.0.1:5555/0", "add", "--codec", name),
+    cli("ping", "tcp://127.0.0.1:5555/", "--codec", name),
+  ]));
+  for (const out of outs) {
+    assertExit(out, 64);
+    assert.match(out.stderr, /unknown codec/);
+  }
+  const help = await cli("help", "constructor");
+  assertExit(help, 0);
+  assert.match(help.stdout, /^Usage: aiomas <command>/);
 });
 
 Deno.test("cli: serve refuses a missing module or export (exit 1)", async () => {
@@ -249,6 +278,23 @@ Deno.test("cli: the README session (JSON codec), the Manager, stop()", async () 
     assert.equal(negative.stdout, "-3.5\n");
     assertExit(ping, 0);
     assert.match(ping.stdout, /^tcp:\/\/.*: \d+\.\d+ ms\n$/);
+
+    // README: `call ADDR/ validate_aid 1` names the agent's class (the id 1 is read as "1").
+    // Integers beyond 2^53 reach the agent exactly (as a bigint), not rounded.
+    const [validate, big, kwBig, setTime] = await Promise.all([
+      cli("call", container, "validate_aid", "1"),
+      cli("call", agent, "memory/store", "18446744073709551615"),
+      cli("call", agent, "memory/store", '{"n": 9007199254740993}'),
+      cli("call", `${container}0`, "setTime", "10", "--token", TOKEN),
+    ]);
+    assertExit(validate, 0);
+    assert.equal(validate.stdout, '"Calculator"\n');
+    assertExit(big, 0);
+    assert.equal(big.stdout, '"18446744073709551615"\n');
+    assertExit(kwBig, 0);
+    assert.equal(kwBig.stdout, '{"n":"9007199254740993"}\n');
+    assertExit(setTime, 1);
+    assert.match(setTime.stderr, /--clock external/);
 
     assert.match(addrs[0], /\/1$/, "id 0 is the Manager");
     // Without the token the Manager refuses; other agents answered above without one.
@@ -431,4 +477,27 @@ Deno.test({
       await pki.remove();
     }
   },
+});
+
+Deno.test("cli: serve without --agent says so on stderr", async () => {
+  const port = deadPort();
+  const served = new Served([`tcp://127.0.0.1:${port}`, "--open"], 0);
+  try {
+    const ping = await cli("ping", `tcp://127.0.0.1:${port}/0`, "--wait", "20");
+    assertExit(ping, 0);
+    assert.match(ping.stdout, /\(Manager\)/);
+    const [status] = await served.stop("SIGTERM");
+    assert.equal(status.code, 0, served.stderr);
+    assert.match(served.stderr, /no --agent given: only the Manager runs; add agents with/);
+  } finally {
+    await served.close();
+  }
+});
+
+Deno.test("cli: an agent that fails to start is reported without the CLI's stack frames", async () => {
+  const out = await cli("serve", "tcp://127.0.0.1:0", "--open", "--agent", `${FIXTURE}#Broken`);
+  assertExit(out, 1);
+  assert.match(out.stderr, /cannot create the agents: Error: broken on purpose/);
+  assert.match(out.stderr, /fixtures_cli\/agents\.ts/, "the user's own frame is kept");
+  assert.doesNotMatch(out.stderr, /\/cli\/|cli\.ts|ext:/);
 });

@@ -71,3 +71,11 @@ export default class Greeter extends Agent {
 
 /** Not an agent. */
 export const notAClass = 42;
+
+/** An agent whose constructor throws. */
+export class Broken extends Agent {
+  constructor(container: Container) {
+    super(container);
+    throw new Error("broken on purpose");
+  }
+}
