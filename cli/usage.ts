@@ -13,7 +13,7 @@
  * | 1 | the remote method failed (`call`: the remote traceback is on stderr), or `serve` could not start (module, class or address) |
  * | 2 | unreachable: connection refused, lost or TLS refused, or no such agent in the container |
  * | 3 | timeout: no reply within `--timeout` seconds |
- * | 64 | bad usage (the usage text is on stderr) |
+ * | 64 | bad usage (the problem and a hint are on stderr) |
  *
  * @example
  * ```ts
