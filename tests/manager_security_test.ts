@@ -235,6 +235,11 @@ Deno.test("a Manager with a token obeys only connections that authenticated", as
       const error = await remoteError(attempt());
       assert.equal(error.remoteType, "AccessError", name);
     }
+    // Tokens that are no strings, and specs that are no strings, are refused without harm.
+    for (const token of [123, null, ["x"], { token: TOKEN }, "x".repeat(100_000)]) {
+      const error = await remoteError(raw.call("agents/0/authenticate", [token], {}));
+      assert.equal(error.remoteType, "AccessError");
+    }
     // Ordinary calls need nothing.
     assert.equal(await raw.call("validate_aid", ["0"], {}), "Manager");
     // The Python way: authenticate on the connection, then steer.
@@ -245,6 +250,10 @@ Deno.test("a Manager with a token obeys only connections that authenticated", as
     ];
     assert.equal(addr, `${server.addr}1`);
     assert.equal(await raw.call("agents/1/getCharge", [], {}), 5);
+    for (const spec of [42, null, { toString: "x" }, ""]) {
+      const error = await remoteError(raw.call("agents/0/spawn", [spec], {}));
+      assert.equal(error.remoteType, "TypeError");
+    }
     // Authorization is per connection: the other one is still refused.
     assert.equal((await remoteError(manager.stop())).remoteType, "AccessError");
     assert.ok(server.running(), server.output());
