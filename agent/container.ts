@@ -18,13 +18,23 @@ import { RealtimeClock } from "../clocks/realtime.ts";
 import type { SerializerSpec } from "../codecs/types.ts";
 import { ConnectionError } from "../errors.ts";
 import { agentAddressEnd, RpcClient, type RpcOptions } from "../rpc/client.ts";
+import type { CallEvent, CallTrace } from "../rpc/metrics.ts";
 import { expose } from "../rpc/expose.ts";
 import { type DynamicRemote, makeProxy, type RemoteOf } from "../rpc/proxy.ts";
 import { openConnection, startServer } from "../rpc/server.ts";
 import { type Activity, createActivity, registerActivity } from "./activity.ts";
 import { Agent } from "./agent.ts";
 import { dateSerializer } from "./dates.ts";
+import { type Inspector, startInspector } from "./inspector.ts";
 import { ContainerLink } from "./link.ts";
+import {
+  buildStats,
+  CallRecorder,
+  combineMonitors,
+  type ContainerStats,
+  type LinkStats,
+  linkStats,
+} from "./stats.ts";
 
 /** Options of {@linkcode Container.create}. */
 export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "extraSerializers"> {
@@ -41,6 +51,26 @@ export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "ext
    * once). See docs/lifetimes.md.
    */
   connectRetry?: number;
+  /** Count calls in and out by path for {@linkcode Container.stats} (default `true`). */
+  metrics?: boolean;
+  /**
+   * Keep the last `trace` calls (time, peer, path, latency, outcome) for
+   * `stats().recentCalls` and the live view (default `0`, or `200` with `inspect`).
+   */
+  trace?: number;
+  /**
+   * Called with every call through this container once it has finished, in
+   * and out (for shipping to your own monitoring). It must not throw.
+   */
+  onCall?: (event: CallEvent) => void;
+  /**
+   * Serve the live view (one HTML page, JSON stats and server-sent events) on
+   * this address, e.g. `"tcp://127.0.0.1:0"`; `container.inspectUrl` tells
+   * where. Addresses other than loopback need `inspectToken`. See docs/observe.md.
+   */
+  inspect?: Address;
+  /** A secret the live view requires as `?token=` (required off loopback). */
+  inspectToken?: string;
 }
 
 /** Options of {@linkcode Container.connect}. */
@@ -130,14 +160,18 @@ export class Container {
   #self: { client: RpcClient; close(): Promise<void> } | undefined;
   #shutDown = false;
   #activity: Activity | undefined;
+  #recorder: CallRecorder;
+  #inspector: Inspector | undefined;
 
   private constructor(
     addr: string,
     service: ContainerService,
     options: ContainerOptions,
     connectionOptions: ContainerConnectionOptions,
+    recorder: CallRecorder,
   ) {
     this.addr = addr;
+    this.#recorder = recorder;
     this.clock = options.clock ?? new RealtimeClock();
     this.#service = service;
     this.#connectionOptions = connectionOptions;
@@ -154,10 +188,15 @@ export class Container {
     const service = new ContainerService();
     // On an ExternalClock, count calls for the Simulation (agent/activity.ts).
     const activity = createActivity(options.clock);
+    const recorder = new CallRecorder({
+      metrics: options.metrics,
+      trace: options.trace ?? (options.inspect === undefined ? 0 : 200),
+      onCall: options.onCall,
+    });
     const created: { container?: Container } = {};
     const connectionOptions: ContainerConnectionOptions = {
       ...options,
-      monitor: activity,
+      monitor: combineMonitors(activity, recorder.active ? recorder : undefined),
       extraSerializers: [dateSerializer, ...(options.extraSerializers ?? [])],
       servicePath: (value) =>
         value instanceof Agent && value.container.#service === service
@@ -174,11 +213,22 @@ export class Container {
       service,
       options,
       connectionOptions,
+      recorder,
     );
     container.#server = server;
     container.#activity = activity;
     registerActivity(container, activity);
     created.container = container;
+    if (options.inspect !== undefined) {
+      try {
+        container.#inspector = await startInspector(container, options.inspect, {
+          token: options.inspectToken,
+        });
+      } catch (error) {
+        await container.shutdown();
+        throw error;
+      }
+    }
     return container;
   }
 
@@ -189,6 +239,54 @@ export class Container {
       if (addr !== this.addr && link.client !== undefined) opened++;
     }
     return opened + (this.#server?.channels.size ?? 0);
+  }
+
+  /** The live view's URL (with its token), if the container was created with `inspect`. */
+  get inspectUrl(): string | undefined {
+    return this.#inspector?.url;
+  }
+
+  /** The trace of recent calls, if the container keeps one (option `trace` or `inspect`). */
+  get trace(): CallTrace | undefined {
+    return this.#recorder.trace;
+  }
+
+  /**
+   * A snapshot of the container as plain data: its agents, connections
+   * (bytes in and out, queued bytes, pending calls), calls in and out by path
+   * (count, errors, latency quantiles), its clock's pending timers and, with
+   * a trace, the recent calls. A Manager answers the same as `stats()`.
+   *
+   * @example
+   * ```ts
+   * import { Container } from "@aiomas/aiomas/agent";
+   * const container = await Container.create("tcp://127.0.0.1:0");
+   * const stats = await container.stats();
+   * console.log(stats.agents.count, stats.connections.length); // 0 0
+   * await container.shutdown();
+   * ```
+   */
+  stats(): Promise<ContainerStats> {
+    const links: LinkStats[] = [];
+    for (const [addr, link] of this.#links) {
+      const channel = link.client?.channel;
+      if (addr !== this.addr && channel !== undefined && !channel.isClosed) {
+        links.push(linkStats("out", addr, channel));
+      }
+    }
+    for (const channel of this.#server?.channels ?? []) {
+      links.push(linkStats("in", channel.peer, channel));
+    }
+    if (this.#self !== undefined) {
+      links.push(linkStats("self", this.addr, this.#self.client.channel));
+    }
+    return Promise.resolve(buildStats({
+      addr: this.addr,
+      clock: this.clock,
+      agents: this.#service.agents,
+      links,
+      recorder: this.#recorder,
+    }));
   }
 
   /** The agents of this container by id. */
@@ -305,6 +403,7 @@ export class Container {
     const links = [...this.#links.values()];
     this.#links.clear();
     await Promise.all([
+      this.#inspector?.close(),
       this.#server?.close(),
       this.#self?.close(),
       ...links.map((link) => link.close()),

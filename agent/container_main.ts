@@ -32,6 +32,7 @@ function options(config: ChildConfig): StartContainerOptions {
     extraSerializers: config.extraSerializers,
     clock: config.clock,
     maxMessageSize: config.maxMessageSize,
+    trace: config.trace,
   };
 }
 

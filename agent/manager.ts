@@ -27,6 +27,7 @@ import { activityOf, type SimStatus, type SimStatusDetail } from "./activity.ts"
 import { Agent } from "./agent.ts";
 import { Container, type ContainerOptions } from "./container.ts";
 import { type ClockSpec, resolveClock, resolveCodec, resolveSerializers } from "./child_options.ts";
+import type { ContainerStats } from "./stats.ts";
 import {
   canonicalModule,
   importExport,
@@ -141,6 +142,8 @@ export interface ManagerProxy {
   simSetTime(t: number): Promise<SimStatus>;
   /** Reply, then shut the container down. */
   stop(): Promise<void>;
+  /** A snapshot of the container: agents, connections, calls, timers (see `Container.stats`). */
+  stats(): Promise<ContainerStats>;
 }
 
 /** Options of the {@linkcode Manager} constructor. */
@@ -417,6 +420,17 @@ export class Manager extends Agent {
     const activity = activityOf(this.container);
     activity.setTime(t);
     return activity.status();
+  }
+
+  /**
+   * A snapshot of this container (see {@linkcode Container.stats}), for a
+   * master's live view and `cli.ts stats`. It shows every agent and call, so
+   * only connections that may steer the Manager may read it.
+   */
+  @expose
+  stats(): Promise<ContainerStats> {
+    this.#authorize("stats");
+    return this.container.stats();
   }
 
   /** Reply, then shut the container down (on the next turn, so the reply goes out first). */

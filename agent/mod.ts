@@ -31,6 +31,8 @@ export {
   splitAgentAddress,
 } from "./container.ts";
 export { dateSerializer, formatPythonDate } from "./dates.ts";
+export { type InspectorSnapshot, watchContainer } from "./inspector.ts";
+export { type AgentInfo, type ContainerStats, type LinkStats, type TracedCall } from "./stats.ts";
 // Types of lower layers that this layer's API uses.
 export type * from "../clocks/mod.ts";
 export type * from "../rpc/mod.ts";

@@ -19,6 +19,7 @@ import type { CodecClass } from "../codecs/types.ts";
 import { AiomasError } from "../errors.ts";
 import type { Container } from "./container.ts";
 import { BUILTIN_CODECS, checkCodecName, type ClockSpec } from "./child_options.ts";
+import { watchContainer } from "./inspector.ts";
 import type { ManagerProxy } from "./manager.ts";
 
 /** Options of {@linkcode spawnWorkerContainer} and {@linkcode spawnProcessContainer}. */
@@ -41,6 +42,11 @@ export interface SpawnOptions {
   timeout?: number;
   /** The child's `maxMessageSize` (default 64 MiB). */
   maxMessageSize?: number;
+  /**
+   * The child keeps its last `trace` calls for the live view (default `200`
+   * when the master serves a live view, else `0`).
+   */
+  trace?: number;
 }
 
 /** Options of {@linkcode spawnProcessContainer}. */
@@ -95,6 +101,7 @@ export interface ChildConfig {
   extraSerializers?: string[];
   clock?: ClockSpec;
   maxMessageSize?: number;
+  trace?: number;
 }
 
 /** The first stdout line of a process container: this, a space, its address. */
@@ -113,7 +120,7 @@ function codecName(codec: CodecClass | string | undefined): string | undefined {
   );
 }
 
-function childConfig(addr: Address, options: SpawnOptions): ChildConfig {
+function childConfig(master: Container, addr: Address, options: SpawnOptions): ChildConfig {
   const target = parseAddress(addr);
   if ("local" in target) {
     throw new TypeError(
@@ -129,6 +136,7 @@ function childConfig(addr: Address, options: SpawnOptions): ChildConfig {
     extraSerializers: options.extraSerializers ? [...options.extraSerializers] : undefined,
     clock: options.clock,
     maxMessageSize: options.maxMessageSize,
+    trace: options.trace ?? (master.inspectUrl === undefined ? undefined : 200),
   };
 }
 
@@ -157,16 +165,19 @@ export function deadline<T>(
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
-/** Connect to the child's Manager and authorize the connection with the child's secret. */
+/**
+ * Connect to the child's Manager, authorize the connection with the child's
+ * secret, and show the child in the master's live view until `unwatch()`.
+ */
 async function connectManager(
   master: Container,
   addr: string,
   config: ChildConfig,
   timeout: number,
-): Promise<ManagerProxy> {
+): Promise<{ manager: ManagerProxy; unwatch: () => void }> {
   const manager = await master.connect(`${addr}0`, { timeout }) as unknown as ManagerProxy;
   await manager.authenticate(config.token);
-  return manager;
+  return { manager, unwatch: watchContainer(master, addr, () => manager.stats()) };
 }
 
 /** Ask the Manager to stop; a lost connection means it is gone already. */
@@ -205,7 +216,7 @@ export async function spawnWorkerContainer(
   addr: Address,
   options: SpawnOptions = {},
 ): Promise<ContainerHandle> {
-  const config = childConfig(addr, options);
+  const config = childConfig(master, addr, options);
   const timeout = options.timeout ?? DEFAULT_TIMEOUT;
   const worker = new Worker(ENTRY, { type: "module", name: "aiomas container" });
   const ready = Promise.withResolvers<string>();
@@ -240,13 +251,14 @@ export async function spawnWorkerContainer(
   try {
     const containerAddr = await deadline(ready.promise, timeout, "Starting a worker container");
     started = true;
-    const manager = await connectManager(master, containerAddr, config, timeout);
+    const { manager, unwatch } = await connectManager(master, containerAddr, config, timeout);
     let closing: Promise<void> | undefined;
     return {
       manager,
       addr: containerAddr,
       close() {
         closing ??= (async () => {
+          unwatch();
           if (!terminated) await requestStop(manager);
           await deadline(stopped.promise, 2, "").catch(() => {});
           terminate();
@@ -300,7 +312,7 @@ export async function spawnProcessContainer(
   addr: Address,
   options: ProcessSpawnOptions = {},
 ): Promise<ProcessContainerHandle> {
-  const config = childConfig(addr, options);
+  const config = childConfig(master, addr, options);
   const timeout = options.timeout ?? DEFAULT_TIMEOUT;
   const permissions = ["--allow-net", "--allow-read", "--allow-import", "--allow-sys=hostname"];
   if (typeof config.addr === "object" && "path" in config.addr) {
@@ -379,7 +391,7 @@ export async function spawnProcessContainer(
   };
   try {
     const containerAddr = await deadline(ready.promise, timeout, "Starting a container process");
-    const manager = await connectManager(master, containerAddr, config, timeout);
+    const { manager, unwatch } = await connectManager(master, containerAddr, config, timeout);
     let closing: Promise<void> | undefined;
     return {
       manager,
@@ -388,6 +400,7 @@ export async function spawnProcessContainer(
       status,
       close() {
         closing ??= (async () => {
+          unwatch();
           await requestStop(manager);
           await release(2);
         })();

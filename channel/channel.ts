@@ -154,6 +154,8 @@ export class Channel implements AsyncIterable<Request> {
   // Read side and limits.
   #read: ReadBuffer;
   #budget: BufferBudget | undefined;
+  #bytesIn = 0;
+  #bytesOut = 0;
   #account: BudgetAccount | undefined;
   #maxConcurrent: number;
   #unanswered = 0;
@@ -217,6 +219,16 @@ export class Channel implements AsyncIterable<Request> {
   /** Bytes queued for writing that the socket has not taken yet. */
   get bufferedAmount(): number {
     return this.#queuedBytes;
+  }
+
+  /** Bytes received so far, frame headers included. */
+  get bytesIn(): number {
+    return this.#bytesIn;
+  }
+
+  /** Bytes written to the socket so far, frame headers included. */
+  get bytesOut(): number {
+    return this.#bytesOut;
   }
 
   /** Number of sent requests still waiting for their reply. */
@@ -396,6 +408,7 @@ export class Channel implements AsyncIterable<Request> {
         for (const payload of payloads) size += 4 + payload.length;
         await writeFrames(this.#transport, payloads);
         this.#queuedBytes -= size;
+        this.#bytesOut += size;
         if (this.#account) this.#budget!.release(this.#account, size);
         if (this.#idleMs > 0) this.#lastActivity = now();
         if (this.#queuedBytes <= HIGH_WATER_MARK) this.#wakeDrainWaiters();
@@ -473,6 +486,7 @@ export class Channel implements AsyncIterable<Request> {
           return;
         }
         read.filled(target, count);
+        this.#bytesIn += count;
         if (watchReads) {
           this.#lastHeard = now();
           this.#pingSent = false;

@@ -43,6 +43,17 @@ export {
 } from "./client.ts";
 export { expose, isExposedFunction, Kwargs, kwargs } from "./expose.ts";
 export {
+  type CallDirection,
+  type CallEvent,
+  CallMetrics,
+  type CallMetricsSnapshot,
+  type CallSample,
+  CallTrace,
+  LatencyHistogram,
+  metricPath,
+  type PathStats,
+} from "./metrics.ts";
+export {
   type Caller,
   type CallOptions,
   callWith,
