@@ -47,8 +47,7 @@ export interface InspectedContainer {
   stats(): Promise<ContainerStats>;
 }
 
-type StatsFn = () => Promise<ContainerStats>;
-const children = new WeakMap<object, Map<string, StatsFn>>();
+const children = new WeakMap<object, Map<string, () => Promise<ContainerStats>>>();
 // A spawned container that does not answer within this time is shown as unreachable.
 const CHILD_DEADLINE_MS = 1000;
 
@@ -68,7 +67,11 @@ const CHILD_DEADLINE_MS = 1000;
  * await master.shutdown();
  * ```
  */
-export function watchContainer(master: object, addr: string, stats: StatsFn): () => void {
+export function watchContainer(
+  master: object,
+  addr: string,
+  stats: () => Promise<ContainerStats>,
+): () => void {
   let watched = children.get(master);
   if (watched === undefined) children.set(master, watched = new Map());
   watched.set(addr, stats);
@@ -90,7 +93,10 @@ export async function inspectorSnapshot(
   return { containers: all.map((stats) => ({ ...stats, recentCalls: [] })), calls };
 }
 
-async function childStats(addr: string, stats: StatsFn): Promise<ContainerStats> {
+async function childStats(
+  addr: string,
+  stats: () => Promise<ContainerStats>,
+): Promise<ContainerStats> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return await Promise.race([
