@@ -18,7 +18,7 @@
  * @module
  */
 
-import { isLibraryUrl } from "../channel/traceback.ts";
+import { isLibraryUrl, pathToFileUrl } from "../channel/traceback.ts";
 import { AiomasError } from "../errors.ts";
 import { Agent } from "./agent.ts";
 import type { Container } from "./container.ts";
@@ -32,15 +32,6 @@ export interface ResolvedSpec {
   url: string;
   /** The export's name (`"default"` for a spec without `#`). */
   name: string;
-}
-
-/** The `file:` URL of an absolute path, every segment percent-encoded. */
-export function pathToFileUrl(path: string): string {
-  const slashed = path.replaceAll("\\", "/");
-  const segments = slashed.split("/").map((segment, i) =>
-    i <= 1 && /^[a-zA-Z]:$/.test(segment) ? segment : encodeURIComponent(segment)
-  );
-  return `file://${slashed.startsWith("/") ? "" : "/"}${segments.join("/")}`;
 }
 
 /** The path of a `file:` URL, percent-decoded; `undefined` for another host or a bad escape. */
@@ -138,9 +129,7 @@ function canonicalModuleSync(url: string): string | undefined {
     const base = path.slice(slash + 1);
     if (slash <= 0 || base === "" || base === "." || base === "..") return undefined;
     try {
-      return `${pathToFileUrl(Deno.realPathSync(path.slice(0, slash)))}/${
-        encodeURIComponent(base)
-      }`;
+      return pathToFileUrl(`${Deno.realPathSync(path.slice(0, slash))}/${base}`);
     } catch {
       return undefined;
     }

@@ -37,12 +37,27 @@ export function isLibraryUrl(url: string, root: string = LIBRARY_ROOT): boolean 
     LIBRARY_FILES.some((file) => rest === file || rest.startsWith(`${file}:`));
 }
 
+/**
+ * The `file:` URL of an absolute path, encoded as Deno encodes
+ * `import.meta.url` (so a module imported by both keeps one identity).
+ * @internal
+ */
+export function pathToFileUrl(path: string): string {
+  const windows = /^[a-zA-Z]:[\\/]/.test(path);
+  const escaped = path.replaceAll("%", "%25").replaceAll("\n", "%0A").replaceAll("\r", "%0D")
+    .replaceAll("\t", "%09");
+  const url = new URL("file:///");
+  // A backslash separates on Windows and is an ordinary character elsewhere.
+  url.pathname = windows ? `/${escaped.replaceAll("\\", "/")}` : escaped.replaceAll("\\", "%5C");
+  return url.href;
+}
+
 /** The working directory as a `file:` URL and a path, both ending in `/`; `undefined` if unknown. */
 function project(): { url: string; path: string } | undefined {
   try {
-    const cwd = Deno.cwd().replaceAll("\\", "/").replace(/\/?$/, "/");
-    const encoded = cwd.split("/").map(encodeURIComponent).join("/");
-    return { url: `file://${cwd.startsWith("/") ? "" : "/"}${encoded}`, path: cwd };
+    const cwd = Deno.cwd();
+    const slash = cwd.endsWith("/") || cwd.endsWith("\\") ? "" : "/";
+    return { url: `${pathToFileUrl(cwd).replace(/\/$/, "")}/`, path: `${cwd}${slash}` };
   } catch {
     return undefined; // no read permission: every local path is dropped
   }

@@ -336,3 +336,25 @@ Deno.test("a process child that fails to start says why; unknown codec names are
     await master.shutdown();
   }
 });
+
+Deno.test("Manager.spawn imports a module under the URL Deno gives it (one module, one class)", async () => {
+  const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "aiomas_url_" }));
+  const dir = `${tmp}/a b@c+d`;
+  await Deno.mkdir(dir);
+  const library = new URL("../mod.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    `${dir}/agent é.ts`,
+    `import { Agent } from ${JSON.stringify(library)};\nexport class Odd extends Agent {}\n`,
+  );
+  const manager = await createManagedContainer("local://odd-names");
+  try {
+    const url = new URL(`file://${dir}/agent é.ts`).href;
+    const { Odd } = await import(url);
+    await manager.spawn(`${url}#Odd`);
+    assert.ok(manager.container.agents.get("1") instanceof Odd);
+  } finally {
+    manager.stop();
+    await manager.stopped;
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
