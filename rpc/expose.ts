@@ -25,8 +25,12 @@ function markFunction<F extends object>(fn: F): F {
  *
  * - As a method decorator: `@expose spam() {...}` exposes the method.
  * - As a field decorator: `@expose sub = new SubService()` exposes a
- *   sub-service under the field's name (`"sub/method"`), or a function held
- *   by the field.
+ *   sub-service under the field's name (`"sub/method"`), and
+ *   `@expose double = (x: number) => 2 * x` the function the field starts
+ *   with. A field starting with another value (a number, a string) is
+ *   refused when the instance is made.
+ * - Static methods, private members and accessors cannot be exposed: the
+ *   decorator throws a `TypeError` when the class is defined.
  * - As a function: `expose(fn)` marks a plain function for a plain-object
  *   ("dict") service: `{ add: expose((a, b) => a + b) }`.
  *
@@ -54,23 +58,54 @@ export function expose<F extends (...args: never[]) => unknown>(
   context: ClassMethodDecoratorContext,
 ): F;
 /** The field-decorator form of {@linkcode expose}: a sub-service or a function field. */
-export function expose(value: undefined, context: ClassFieldDecoratorContext): void;
+export function expose<T extends object | null | undefined>(
+  value: undefined,
+  context: ClassFieldDecoratorContext<unknown, T>,
+): (initial: T) => T;
 export function expose(
   value: unknown,
   context?: ClassMethodDecoratorContext | ClassFieldDecoratorContext,
 ): unknown {
-  if (context === undefined || context.kind === "method") {
-    if (context?.private) throw new TypeError("Private methods cannot be exposed");
+  if (context === undefined) return markFunction(value as object);
+  const name = String(context.name);
+  if (context.kind === "method") {
+    if (context.private) {
+      throw new TypeError(`@expose: the private method ${name} cannot be exposed`);
+    }
+    if (context.static) {
+      throw new TypeError(
+        `@expose: the static method ${name} cannot be exposed: peers call methods of an ` +
+          "instance; make it an instance method, or expose an object holding it",
+      );
+    }
     return markFunction(value as object);
   }
   if (context.kind === "field") {
     if (context.private || context.static || typeof context.name !== "string") {
-      throw new TypeError("Only public instance fields can be exposed");
+      throw new TypeError(
+        `@expose: the field ${name} cannot be exposed: only public instance fields can`,
+      );
     }
     (context.metadata as Record<string, unknown>)[FIELD_PREFIX + context.name] = true;
-    return undefined;
+    return (initial: unknown) => exposedField(name, initial);
   }
   throw new TypeError(`@expose does not apply to a ${(context as { kind: string }).kind}`);
+}
+
+/**
+ * Check the value an exposed field starts with: a function (marked exposed,
+ * so `@expose double = (x: number) => 2 * x` is callable), an object to reach
+ * into (a sub-service or a `Map` of them), or `undefined`/`null` for one
+ * assigned later. Anything else is a mistake, refused when the instance is
+ * made.
+ */
+function exposedField(name: string, initial: unknown): unknown {
+  if (typeof initial === "function") return markFunction(initial);
+  if (initial === undefined || initial === null || typeof initial === "object") return initial;
+  throw new TypeError(
+    `@expose: the field ${name} holds a ${typeof initial}, which peers cannot call: expose ` +
+      "methods, functions or sub-services (objects with exposed members), or remove @expose",
+  );
 }
 
 /** Whether `value` is a function marked with {@linkcode expose}. */

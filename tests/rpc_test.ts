@@ -324,3 +324,54 @@ Deno.test("a result over maxMessageSize is a RemoteException, sync or async; the
   await client.close();
   await server.close();
 });
+
+Deno.test("@expose on a field holding an arrow function makes it callable (issue 19.4)", async () => {
+  class Arrows {
+    factor = 3;
+    @expose
+    double = (x: number) => 2 * x;
+    @expose
+    triple = (x: number): number => this.factor * x;
+    @expose
+    later: Sub | null = null;
+  }
+  const service = new Arrows();
+  await withServer(async (client) => {
+    const remote = client.remote as unknown as Remote<Arrows>;
+    assert.equal(await remote.double(21), 42);
+    assert.equal(await remote.triple(2), 6);
+    service.later = new Sub();
+    assert.equal(await (remote.later as unknown as Remote<Sub>).method(4), 8);
+  }, service);
+});
+
+Deno.test("@expose refuses static methods and fields that hold plain values (issue 19.12)", () => {
+  assert.throws(
+    () => {
+      class Statics {
+        @expose
+        static create(): Statics {
+          return new Statics();
+        }
+      }
+      return Statics;
+    },
+    (error: Error) => error instanceof TypeError && /static method create/.test(error.message),
+  );
+  class Counter {
+    // @ts-expect-error: a number cannot be exposed (also refused at run time)
+    @expose
+    count = 0;
+  }
+  assert.throws(
+    () => new Counter(),
+    (error: Error) =>
+      error instanceof TypeError && /field count holds a number/.test(error.message),
+  );
+  class Named {
+    // @ts-expect-error: a string cannot be exposed either
+    @expose
+    name = "spam";
+  }
+  assert.throws(() => new Named(), /field name holds a string/);
+});
