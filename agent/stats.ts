@@ -142,7 +142,8 @@ export class CallRecorder implements RpcMonitor {
       seconds,
       ok,
     };
-    if (!ok) event.error = error instanceof Error ? error.message : typeof error;
+    // One line: a RemoteException's message goes on with the remote traceback.
+    if (!ok) event.error = error instanceof Error ? error.message.split("\n", 1)[0] : typeof error;
     this.trace?.push(event);
     if (this.#onCall !== undefined) {
       try {

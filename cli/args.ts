@@ -16,7 +16,7 @@ import type { CodecClass } from "../codecs/types.ts";
 import { PROGRAM } from "./usage.ts";
 
 /** The commands, as named in messages (`""`: no command yet). */
-export type Command = "" | "serve" | "call" | "ping";
+export type Command = "" | "serve" | "call" | "ping" | "stats";
 
 /**
  * Bad command line usage, exit 64: printed as the one-line problem and a

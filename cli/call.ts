@@ -31,7 +31,7 @@ import { CALL_USAGE, ExitCode, PING_USAGE, PROGRAM } from "./usage.ts";
 const CONNECT_TIMEOUT = 10;
 
 /** Open a plain RPC connection registering the serializers a container uses. */
-async function connect(
+export async function connect(
   containerAddr: string,
   options: { codec: CodecClass; tls?: TlsOptions; wait: number },
 ): Promise<RpcClient> {
@@ -80,7 +80,7 @@ async function checkAgent(
 }
 
 /** Report an error of `call`/`ping` on stderr and return the exit code. */
-function reportClientError(command: string, error: unknown): number {
+export function reportClientError(command: string, error: unknown): number {
   if (error instanceof RemoteException) {
     console.error(`${PROGRAM} ${command}: the remote call failed; remote traceback:`);
     console.error(error.remoteTraceback.trimEnd());

@@ -7,7 +7,16 @@
 import { lookup, UsageError } from "./args.ts";
 import { callCommand, pingCommand } from "./call.ts";
 import { serveCommand } from "./serve.ts";
-import { CALL_USAGE, ExitCode, PING_USAGE, PROGRAM, SERVE_USAGE, TOP_USAGE } from "./usage.ts";
+import { statsCommand } from "./stats.ts";
+import {
+  CALL_USAGE,
+  ExitCode,
+  PING_USAGE,
+  PROGRAM,
+  SERVE_USAGE,
+  STATS_USAGE,
+  TOP_USAGE,
+} from "./usage.ts";
 
 /**
  * Run the command line with `args` (without the program name) and resolve
@@ -30,25 +39,27 @@ export async function main(args: string[]): Promise<number> {
         return await callCommand(rest);
       case "ping":
         return await pingCommand(rest);
+      case "stats":
+        return await statsCommand(rest);
       case "-h":
       case "--help":
         console.log(TOP_USAGE);
         return ExitCode.Ok;
       case "help": {
         const usage = lookup(
-          { serve: SERVE_USAGE, call: CALL_USAGE, ping: PING_USAGE },
+          { serve: SERVE_USAGE, call: CALL_USAGE, ping: PING_USAGE, stats: STATS_USAGE },
           rest[0] ?? "",
         );
         console.log(usage ?? TOP_USAGE);
         return ExitCode.Ok;
       }
       case undefined:
-        throw new UsageError("no command given", "", "use serve, call or ping");
+        throw new UsageError("no command given", "", "use serve, call, ping or stats");
       default:
         throw new UsageError(
           `unknown command "${command}"`,
           "",
-          "use serve, call or ping",
+          "use serve, call, ping or stats",
         );
     }
   } catch (error) {

@@ -70,6 +70,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     clock: { type: "string" },
     "start-date": { type: "string" },
     open: { type: "boolean" },
+    inspect: { type: "string" },
   }, "serve");
   if (values.help) {
     console.log(SERVE_USAGE);
@@ -149,6 +150,21 @@ export async function serveCommand(args: string[]): Promise<number> {
     );
   }
   const specs = (values.agent as string[] | undefined) ?? [];
+  const inspectAt = str(values.inspect);
+  const inspect = inspectAt === undefined || inspectAt.includes("://")
+    ? inspectAt
+    : `tcp://${inspectAt}`;
+  if (inspect !== undefined) {
+    try {
+      parseAddress(inspect);
+    } catch (error) {
+      throw new UsageError(
+        `invalid --inspect: ${(error as Error).message}`,
+        "serve",
+        'give HOST:PORT, as in "--inspect 127.0.0.1:8080"',
+      );
+    }
+  }
 
   let factories: [string, AgentFactory][];
   try {
@@ -166,6 +182,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     clock,
     tls,
     access,
+    inspect,
+    // Off loopback the live view needs a secret: the Manager's token.
+    inspectToken: token,
     onError: (error, channel) => log(`closing connection ${channel.peer}: ${error.message}`),
     setup: (channel) => {
       log(`connection ${channel.peer} opened`);
@@ -220,6 +239,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         typeof access === "object" ? "token" : access === "open" ? "open (anyone)" : "TLS peers"
       }`,
   );
+  if (container.inspectUrl !== undefined) log(`live view at ${container.inspectUrl}`);
   if (specs.length === 0) {
     log(
       `no --agent given: only the Manager runs; add agents with ` +

@@ -53,6 +53,7 @@ Commands:
   serve ADDR --agent ./file.ts#Class [--count N]   start a container with agents
   call AGENT_ADDR METHOD [ARGS...] [--kw k=v]...   call an agent's exposed method
   ping ADDR                                        measure a container's round-trip time
+  stats ADDR [--json] [--watch S]                  show a container's agents, links and calls
 
 Run "${PROGRAM} <command> --help" for a command's options.
 
@@ -84,7 +85,9 @@ Options:
   --count N                 agents of each class (default: 1)
   --clock realtime|external the container's clock (default: realtime)
   --start-date ISO          start date of the external clock (default: now)
-  --open                    anyone may steer the Manager (unsafe on untrusted networks)${COMMON_HELP}`;
+  --open                    anyone may steer the Manager (unsafe on untrusted networks)
+  --inspect HOST:PORT       serve the live view there (port 0: any free port); off
+                            loopback it needs --token, which the page URL then carries${COMMON_HELP}`;
 
 export const CALL_USAGE = `Usage: ${PROGRAM} call AGENT_ADDR METHOD [ARGS...] [options]
 
@@ -110,6 +113,24 @@ Options:
 
 Exit codes: 0 ok, 1 the method raised (remote traceback on stderr),
 2 unreachable or no such agent, 3 timeout, 64 bad usage.`;
+
+export const STATS_USAGE = `Usage: ${PROGRAM} stats ADDR [options]
+
+Ask the Manager of the container at ADDR (tcp://host:port/ or an agent address)
+for its figures and print them: agents, connections (bytes in and out, queued
+bytes, pending calls), calls in and out by path (count, errors, p50 and p99
+latency) and the clock's pending timers. The Manager answers only callers
+that may steer it: pass --token (or use TLS) as for "call ADDR/0 ...".
+
+Options:
+  --json             print the figures as one line of JSON
+  --watch S          print them again every S seconds, like top (stop with Ctrl-C)
+  --timeout S        give up after S seconds without a reply (default: 5; exit 3)
+  --wait S           retry a refused connection for up to S seconds (default: 0)
+  --tls-hostname H   name the server's certificate must be valid for${COMMON_HELP}
+
+Exit codes: 0 ok, 1 the Manager refused (e.g. a wrong token), 2 unreachable,
+3 timeout, 64 bad usage.`;
 
 export const PING_USAGE = `Usage: ${PROGRAM} ping ADDR [options]
 

@@ -501,3 +501,48 @@ Deno.test("cli: an agent that fails to start is reported without the CLI's stack
   assert.match(out.stderr, /fixtures_cli\/agents\.ts/, "the user's own frame is kept");
   assert.doesNotMatch(out.stderr, /\/cli\/|cli\.ts|ext:/);
 });
+
+Deno.test("cli: serve --inspect serves the live view; stats prints the Manager's figures", async () => {
+  const served = new Served(
+    [
+      "tcp://127.0.0.1:0",
+      ...["--agent", "./examples/cli_agents.ts#Calculator", "--token", TOKEN],
+      ...["--inspect", "127.0.0.1:0"],
+    ],
+    1,
+  );
+  try {
+    const [agent] = await served.addresses();
+    const container = agent.slice(0, agent.lastIndexOf("/") + 1);
+    assertExit(await cli("call", agent, "add", "1", "2"), 0);
+    const url = /live view at (http:\S+)/.exec(served.stderr)?.[1];
+    assert.ok(url, served.stderr);
+    // The page needs the token (the URL carries it); without it: 403.
+    const snapshot = await (await fetch(url.replace("/?", "/stats?"))).json();
+    assert.deepEqual(
+      snapshot.containers[0].agents.list.map((a: { type: string }) => a.type),
+      ["Manager", "Calculator"],
+    );
+    const forbidden = await fetch(new URL("/stats", url));
+    assert.equal(forbidden.status, 403);
+    await forbidden.body?.cancel();
+
+    const json = await cli("stats", agent, "--json", "--token", TOKEN);
+    assertExit(json, 0);
+    const stats = JSON.parse(json.stdout);
+    assert.equal(stats.addr, container);
+    const add = stats.calls.in.find((path: { path: string }) => path.path === "agents/*/add");
+    assert.equal(add.count, 1);
+    const text = await cli("stats", container, "--token", TOKEN);
+    assertExit(text, 0);
+    assert.match(text.stdout, /^container tcp:\/\/127\.0\.0\.1:\d+\/ .* agents 2 /);
+    assert.match(text.stdout, /in\s+agents\/\*\/add\s+1\s+0\s/);
+    // The Manager shows its figures only to callers that may steer it.
+    const refused = await cli("stats", container);
+    assertExit(refused, 1);
+    assert.match(refused.stderr, /AccessError/);
+    assertExit(await cli("stats", container, "--watch", "0", "--token", TOKEN), 64);
+  } finally {
+    await served.close();
+  }
+});
