@@ -154,7 +154,21 @@ const DETAIL_LIMIT = 20;
 /** Event loop turns a status waits at most for the container to settle. */
 const SETTLE_TURNS = 8;
 
-const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+/**
+ * Resolve after a turn of the event loop: every microtask queued before has
+ * run. A `MessageChannel` message, not `setTimeout(0)`: timers have a
+ * granularity of a millisecond or more, messages take microseconds.
+ */
+function macrotask(): Promise<void> {
+  const { port1, port2 } = new MessageChannel();
+  return new Promise<void>((resolve) => {
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+}
 
 /**
  * Counts the calls of one container and attributes sleeps and calls to the

@@ -53,3 +53,17 @@ Deno.test("examples/clock.ts wakes at simulated times", async () => {
 Deno.test("examples/tls.ts calls an agent over mutual TLS", async () => {
   assert.equal(await runExample("tls.ts"), "spamspamspam\n");
 });
+
+Deno.test("examples/simulation.ts simulates a day of 1,000 households, the same every run", async () => {
+  assert.equal(
+    await runExample("simulation.ts"),
+    [
+      "1000 households in 4 workers, 96 intervals",
+      "simulated until 00:00 of the next day",
+      "energy: 10560.085 kWh",
+      "peak: 998.988 kW in the interval ending 17:15",
+      "intervals above the limit: 20",
+      "",
+    ].join("\n"),
+  );
+});
