@@ -278,7 +278,8 @@ export class Manager extends Agent {
   /**
    * Authorize the calling connection to steer this Manager, with the shared
    * secret of its `{ token }` access. Resolves with `true`; rejects with an
-   * `AccessError` for a wrong token or when the Manager takes no tokens
+   * `AccessError` for a wrong token (and then closes the connection, so each
+   * guess costs a new connection) or when the Manager takes no tokens
    * (`"local"`). With `"tls"` or `"open"` access every connection may steer
    * it already, so any token is accepted.
    */
@@ -288,13 +289,17 @@ export class Manager extends Agent {
     if (call === undefined || call.thisArg !== this) return true;
     const access = this.#access;
     if (access === "open" || access === "tls") return true;
-    if (
-      access === "local" || typeof token !== "string" || !sameSecret(token, access.token)
-    ) {
+    if (access === "local") {
       throw new AccessError(
-        access === "local"
-          ? `The Manager of ${this.container.addr} takes no token: it obeys only its own process`
-          : `Wrong token for the Manager of ${this.container.addr}`,
+        `The Manager of ${this.container.addr} takes no token: it obeys only its own process`,
+      );
+    }
+    if (typeof token !== "string" || !sameSecret(token, access.token)) {
+      // One guess per connection: the connection closes once this answer is out.
+      const channel = call.client.channel;
+      setTimeout(() => channel.close().catch(() => {}), 0);
+      throw new AccessError(
+        `Wrong token for the Manager of ${this.container.addr} (the connection closes)`,
       );
     }
     this.#authorized.set(call.client.channel, access.trusted ? "trusted" : "peer");

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import {
   AccessError,
+  ConnectionError,
   Container,
   dateSerializer,
   type Remote,
@@ -228,17 +229,23 @@ Deno.test("a Manager with a token obeys only connections that authenticated", as
       ["spawn", () => manager.spawn(`${FIXTURES}#Battery`)],
       ["setTime", () => manager.setTime(10)],
       ["stop", () => manager.stop()],
-      ["authenticate", () => manager.authenticate("not the token at all")],
-      ["authenticate", () => manager.authenticate(TOKEN.slice(0, -1))],
     ];
     for (const [name, attempt] of attempts) {
       const error = await remoteError(attempt());
       assert.equal(error.remoteType, "AccessError", name);
     }
-    // Tokens that are no strings, and specs that are no strings, are refused without harm.
-    for (const token of [123, null, ["x"], { token: TOKEN }, "x".repeat(100_000)]) {
-      const error = await remoteError(raw.call("agents/0/authenticate", [token], {}));
-      assert.equal(error.remoteType, "AccessError");
+    // A wrong token (or one that is no string) costs the connection: one guess per connection.
+    const wrong = ["not the token at all", TOKEN.slice(0, -1), 123, null, ["x"], { token: TOKEN }];
+    for (const token of [...wrong, "x".repeat(100_000)]) {
+      const guesser = await openConnection(server.addr, { extraSerializers: [dateSerializer] });
+      try {
+        const error = await remoteError(guesser.call("agents/0/authenticate", [token], {}));
+        assert.equal(error.remoteType, "AccessError");
+        await guesser.closed;
+        await assert.rejects(guesser.call("validate_aid", ["0"], {}), ConnectionError);
+      } finally {
+        await guesser.close();
+      }
     }
     // Ordinary calls need nothing.
     assert.equal(await raw.call("validate_aid", ["0"], {}), "Manager");
