@@ -257,6 +257,9 @@ Deno.test("a Manager with a token obeys only connections that authenticated", as
     ];
     assert.equal(addr, `${server.addr}1`);
     assert.equal(await raw.call("agents/1/getCharge", [], {}), 5);
+    // Ordinary agents answer connections that never authenticated.
+    const battery = await client.connect<Battery>(addr);
+    assert.equal(await battery.add(1), 6);
     for (const spec of [42, null, { toString: "x" }, ""]) {
       const error = await remoteError(raw.call("agents/0/spawn", [spec], {}));
       assert.equal(error.remoteType, "TypeError");
