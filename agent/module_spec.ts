@@ -111,7 +111,10 @@ export async function canonicalModule(url: string): Promise<string> {
   }
 }
 
-/** Like {@linkcode canonicalModule}, synchronous; a file that does not exist yet is canonical in its real directory. */
+/**
+ * Like {@linkcode canonicalModule}, but synchronous, and a file that does not
+ * exist (yet) is canonical by its real directory; `undefined` if that fails.
+ */
 function canonicalModuleSync(url: string): string | undefined {
   let parsed: URL;
   try {
