@@ -636,7 +636,7 @@ export class Channel implements AsyncIterable<Request> {
     const id = message[1];
     const content = message[2];
     if (typeof id !== "number" || !Number.isInteger(id) || id < 0) {
-      throw new ProtocolError(`Invalid msg_id ${String(id)}`);
+      throw new ProtocolError(`Invalid msg_id ${shown(id)}`);
     }
     if (type === REQUEST) {
       if (Array.isArray(content) && content[0] === HEARTBEAT_PATH && content.length === 3) {
@@ -655,7 +655,7 @@ export class Channel implements AsyncIterable<Request> {
       return;
     }
     if (type !== RESULT && type !== EXCEPTION) {
-      throw new ProtocolError(`Unknown msg_type ${String(type)}`);
+      throw new ProtocolError(`Unknown msg_type ${shown(type)}`);
     }
     const pending = this.#pending.get(id);
     if (pending === undefined) {
@@ -700,6 +700,11 @@ export class Channel implements AsyncIterable<Request> {
     this.#wakeDrainWaiters();
     this.#resolveClosed();
   }
+}
+
+/** A decoded value for an error message: numbers as they are, anything else by its kind. */
+function shown(value: unknown): string {
+  return typeof value === "number" ? String(value) : `(a ${describe(value)})`;
 }
 
 /** What kind of value `value` is, without calling into it. */

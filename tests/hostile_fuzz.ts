@@ -53,7 +53,7 @@ for (let round = 0; round < rounds && performance.now() < end; round++) {
       const rng = new Rng(roundSeed);
       const server = await FixtureServer.start(layer, codec);
       const replay = `--seed ${roundSeed} --rounds 1 --layer ${layer} --codec ${codec}`;
-      const run: Array<[string, () => Promise<void>]> = [
+      const run: Array<[string, () => Promise<unknown>]> = [
         ["tags", () => tagsBatch(server, rng, 1000)],
         ["mutants", () => mutantsBatch(server, rng, 300)],
         ["structures", () => structuresBatch(server, rng, 300)],

@@ -38,7 +38,7 @@ for (const layer of LAYERS) {
       const rng = new Rng(SEED + LAYERS.indexOf(layer) * 7 + CODECS.indexOf(codec));
       try {
         await server.assertHealthy("at start");
-        const batch = async (name: string, run: () => Promise<void>) => {
+        const batch = async (name: string, run: () => Promise<unknown>) => {
           const passed = await t.step(name, async () => {
             await run();
             await server.assertHealthy(`after ${name} (seed ${rng.seed})`);
@@ -86,4 +86,29 @@ for (const layer of LAYERS) {
       }
     });
   }
+}
+
+for (const layer of ["rpc", "container"]) {
+  Deno.test({
+    name: `hostile data never turns into a call back to the attacker (${layer} servers)`,
+    // Missing fixes (issue 15 item 1): the date serializer's error message calls
+    // JSON.stringify on decoded data (codecs: a `toJSON` field holding the peer's
+    // reference is called as "x"), and a reference may sit under a key the
+    // runtime calls implicitly (`valueOf`, `toString`, `then`, `toJSON`), so user
+    // code as plain as `a + b` on an argument calls the attacker back ("x"):
+    // deciding which custom types may nest where is the codecs' part of item 1.
+    ignore: true,
+    async fn() {
+      for (const codec of CODECS) {
+        const server = await FixtureServer.start(layer, codec);
+        try {
+          const probed = await tagsBatch(server, new Rng(SEED));
+          assert.deepEqual(probed, [], `${layer}/${codec} called the attacker back`);
+          await server.assertHealthy("after the tags");
+        } finally {
+          await server.stop();
+        }
+      }
+    },
+  });
 }

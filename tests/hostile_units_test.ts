@@ -8,7 +8,12 @@
  */
 
 import assert from "node:assert/strict";
-import { openConnection as openChannel, ProtocolError, RemoteException } from "../mod.ts";
+import {
+  openConnection as openChannel,
+  ProtocolError,
+  RemoteException,
+  startServer as startChannelServer,
+} from "../mod.ts";
 import { JsonCodec } from "../codecs/mod.ts";
 import { expose, openConnection, startServer } from "../rpc/mod.ts";
 import { frame, readJsonFrame, writeAll } from "./helpers.ts";
@@ -80,6 +85,27 @@ Deno.test("an EXCEPTION whose content is no string is described, never converted
     assert.ok(!channel.isClosed);
   } finally {
     await channel.close();
+    await server.close();
+  }
+});
+
+Deno.test("an invalid msg_id or msg_type is named by its kind, never converted", async () => {
+  const errors: string[] = [];
+  const server = await startChannelServer("tcp://127.0.0.1:0", async (channel) => {
+    for await (const request of channel) await request.reply(request.content);
+  }, { onError: (error) => errors.push(error.message) });
+  try {
+    for (const text of ['[0, {"toString": 1, "valueOf": 2}, null]', '[{"valueOf": 1}, 0, null]']) {
+      const conn = await Deno.connect(server.addr as { hostname: string; port: number });
+      await writeAll(conn, frame(text));
+      assert.equal(await readJsonFrame(conn).catch(() => null), null); // closed
+      conn.close();
+    }
+    assert.deepEqual(errors, [
+      "Invalid msg_id (a map or custom type)",
+      "Unknown msg_type (a map or custom type)",
+    ]);
+  } finally {
     await server.close();
   }
 });
