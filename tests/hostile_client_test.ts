@@ -78,6 +78,11 @@ function hostileContainer(codecName: string, answers: Array<[number, unknown]>) 
           if (type === 0 && request[0] === "validate_aid") {
             const [replyType, value] = answers[Number(request[1][0])] ?? [1, null];
             await writeAll(conn, frame(codec.encode([replyType, id, value])));
+          } else if (type === 0 && /^agents\/\d+\/add$/.test(request[0])) {
+            // The calls after the connect: answered with the hostile values in turn.
+            const [replyType, value] =
+              answers[(request[1][0] as unknown as number) % answers.length];
+            await writeAll(conn, frame(codec.encode([replyType, id, value])));
           } else others.push(message);
         }
       }
@@ -116,6 +121,7 @@ async function attackClient(codecName: string) {
         codecName,
         hostile.url,
         String(answers.length),
+        String(answers.length),
       ],
       cwd: ROOT,
       stdin: "null",
@@ -140,10 +146,16 @@ async function attackClient(codecName: string) {
 }
 
 for (const codecName of CODECS) {
-  Deno.test(`hostile peers vs a container client with ${codecName}: validate_aid answers`, async () => {
+  Deno.test(`hostile peers vs a container client with ${codecName}: validate_aid answers and call replies`, async () => {
     const { answers, lines, out } = await attackClient(codecName);
-    assert.equal(lines.length, answers.length + 1, out);
-    const clean = ["ConnectionError", "ProtocolError", "CodecError", "RemoteException"];
+    assert.equal(lines.length, 2 * answers.length + 1, out);
+    const clean = [
+      "ConnectionError",
+      "ProtocolError",
+      "CodecError",
+      "RemoteException",
+      "TimeoutError",
+    ];
     for (let i = 0; i < answers.length - 1; i++) {
       assert.ok(
         lines[i].attempt === i && clean.includes(lines[i].rejected),
@@ -152,7 +164,15 @@ for (const codecName of CODECS) {
       );
     }
     assert.deepEqual(lines[answers.length - 1], { attempt: answers.length - 1, connected: true });
-    assert.deepEqual(lines[answers.length], { good: 5 });
+    // Every call answered with a hostile value settles: a result or an AiomasError.
+    for (let i = 0; i < answers.length; i++) {
+      const line = lines[answers.length + i];
+      assert.ok(
+        line.call === i && (line.result !== undefined || clean.includes(line.rejected)),
+        `the reply ${JSON.stringify(answers[i])} gave ${JSON.stringify(line)}`,
+      );
+    }
+    assert.deepEqual(lines[2 * answers.length], { good: 5 });
   });
 
   Deno.test({
