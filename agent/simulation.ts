@@ -323,6 +323,8 @@ export class Simulation {
   ): Promise<SimStatus[]> {
     for (;;) {
       const wave = await this.#wave((probe) => probe.status(false), deadline);
+      // Name members by their address in diagnostics from now on.
+      for (let i = 0; i < wave.length; i++) this.#probes[i].name = wave[i].addr;
       const now = time ?? Math.max(...wave.map((status) => status.time));
       if (previous !== undefined && isQuiet(wave, now) && sameWave(previous, wave)) {
         this.#last = wave;

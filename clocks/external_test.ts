@@ -316,3 +316,30 @@ Deno.test("ExternalClock: 1,000,000 timers fire in order", () => {
   assert.ok(ordered);
   assert.equal(clock.pending, 0);
 });
+
+Deno.test("ExternalClock: the observer hears of every timer scheduled, fired and cancelled", async () => {
+  const clock = new ExternalClock("2016-01-01T00:00:00Z");
+  const log: string[] = [];
+  clock.callIn(1, () => {}); // before the observer: never reported
+  clock.observer = {
+    timerScheduled: (when) => {
+      log.push(`+${when}`);
+      return `t${when}`;
+    },
+    timerDone: (token) => log.push(`-${token}`),
+  };
+  clock.callIn(2, () => log.push("fired 2"));
+  const cancelled = clock.callAt(3, () => log.push("never"));
+  const controller = new AbortController();
+  const aborted = clock.sleep(4, undefined, { signal: controller.signal });
+  const slept = clock.sleep(5);
+  cancelled.cancel();
+  controller.abort(new Error("stop"));
+  await assert.rejects(aborted, /stop/);
+  clock.setTime(10);
+  await slept;
+  assert.deepEqual(log, ["+2", "+3", "+4", "+5", "-t3", "-t4", "-t2", "fired 2", "-t5"]);
+  clock.observer = undefined;
+  clock.callIn(1, () => {});
+  assert.equal(log.length, 9);
+});

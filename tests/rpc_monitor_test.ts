@@ -1,0 +1,64 @@
+/**
+ * The RpcMonitor hook: every request sent is paired with its reply (also on
+ * failure and timeout), every request received with the reply sent, and the
+ * handler runs inside `runHandler`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { expose, openConnection, type RpcMonitor, startServer } from "../rpc/mod.ts";
+
+Deno.test("RpcMonitor: pairs sent/received, reports failures and timeouts, wraps handlers", async () => {
+  const context = new AsyncLocalStorage<string>();
+  const log: string[] = [];
+  let next = 0;
+  const monitor = (side: string): RpcMonitor => ({
+    requestSent: (_channel, path) => {
+      const token = `${side}${next++}:${path}`;
+      log.push(`sent ${token}`);
+      return token;
+    },
+    replyReceived: (token, ok, error) =>
+      log.push(`reply ${token} ${ok}${error ? ` ${(error as Error).name}` : ""}`),
+    requestReceived: (_channel, path) => {
+      const token = `${side}${next++}:${path}`;
+      log.push(`received ${token}`);
+      return token;
+    },
+    replySent: (token, ok) => log.push(`answered ${token} ${ok}`),
+    runHandler: (token, fn) => context.run(token as string, fn),
+  });
+  const service = {
+    where: expose(async () => {
+      await null;
+      return context.getStore();
+    }),
+    fail: expose(() => {
+      throw new Error("no");
+    }),
+    slow: expose(() => new Promise((resolve) => setTimeout(resolve, 200))),
+  };
+  const server = await startServer("tcp://127.0.0.1:0", service, { monitor: monitor("s") });
+  const client = await openConnection(server.url, { monitor: monitor("c") });
+  try {
+    assert.equal(await client.remote.where(), "s1:where");
+    await assert.rejects(client.remote.fail());
+    await assert.rejects(client.call("slow", [], {}, { timeout: 0.05 }), /timed out/);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const sent = log.filter((line) => line.startsWith("sent c")).length;
+    const replies = log.filter((line) => line.startsWith("reply c")).length;
+    const received = log.filter((line) => line.startsWith("received s")).length;
+    const answered = log.filter((line) => line.startsWith("answered s")).length;
+    assert.equal(sent, replies);
+    assert.equal(received, answered);
+    assert.ok(log.includes("reply c0:where true"));
+    assert.ok(log.some((line) => /^reply c\d+:fail false RemoteException$/.test(line)));
+    assert.ok(log.some((line) => /^answered s\d+:fail false$/.test(line)));
+    assert.ok(log.some((line) => /^reply c\d+:slow false TimeoutError$/.test(line)));
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
