@@ -38,11 +38,21 @@ import {
 
 /** Options of {@linkcode Container.create}. */
 export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "extraSerializers"> {
-  /** The container's clock (default: a new `RealtimeClock`). */
+  /**
+   * The container's clock (default: a new `RealtimeClock`). It is the agents'
+   * time; call deadlines (`callTimeout`, `connectRetry`) run on real time
+   * even with an `ExternalClock`.
+   */
   clock?: Clock;
   /** Serializers for custom types, registered after the date serializer, in this order. */
   extraSerializers?: readonly SerializerSpec[];
-  /** Default deadline of every call made through this container, in seconds. */
+  /**
+   * Default deadline of every call made through this container, in seconds
+   * (default: none). Deadlines run on real time, even with an
+   * `ExternalClock` (see docs/clocks.md).
+   */
+  callTimeout?: number;
+  /** @deprecated Use `callTimeout` (the same: the default call deadline in seconds). */
   timeout?: number;
   /**
    * Seconds for which `connect()` and agent proxies that reconnect keep
@@ -76,9 +86,14 @@ export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "ext
 /** Options of {@linkcode Container.connect}. */
 export interface ConnectOptions {
   /**
-   * Keep retrying a refused connection for this many seconds (default `0`:
-   * one attempt), so that a container can be started and connected to at once.
+   * For this many seconds, keep retrying while the connection is refused or
+   * the container has no agent of that id yet, so that a container (or
+   * agent) can be started and connected to at once. `connect()` gives up
+   * only once the whole window has passed. Default: the container's
+   * `connectRetry` option, else `0` (one attempt).
    */
+  connectRetry?: number;
+  /** @deprecated Use `connectRetry` (the same: the retry window in seconds). */
   timeout?: number;
 }
 
@@ -333,11 +348,30 @@ export class Container {
     if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
     const [containerAddr, aid] = splitAgentAddress(agentAddr);
     const link = this.#link(containerAddr);
+    const retryFor = options.connectRetry ?? options.timeout ?? this.#connectRetry;
+    const deadline = performance.now() + retryFor * 1000;
     let name: unknown;
-    if (containerAddr === this.addr) name = this.validateAid(aid);
-    else {
-      const client = await link.connect(options.timeout ?? this.#connectRetry);
-      name = await client.call("validate_aid", [aid], {});
+    // Until the deadline: retry a refused or lost connection, and an agent not there yet.
+    for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
+      let failure: ConnectionError | undefined;
+      try {
+        if (containerAddr === this.addr) name = this.validateAid(aid);
+        else {
+          const left = Math.max(0, (deadline - performance.now()) / 1000);
+          const client = await link.connect(left);
+          name = await client.call("validate_aid", [aid], {});
+        }
+      } catch (error) {
+        if (!(error instanceof ConnectionError) || this.#shutDown) throw error;
+        failure = error;
+      }
+      if (failure === undefined && name !== null) break;
+      const left = deadline - performance.now();
+      if (left <= 0 || this.#shutDown) {
+        if (failure !== undefined) throw failure;
+        break;
+      }
+      await retryDelay(Math.min(delay, left));
     }
     if (name === null) {
       throw new ConnectionError(
@@ -444,8 +478,10 @@ export class Container {
         return client;
       } catch (error) {
         if (!(error instanceof ConnectionError) || this.#shutDown) throw error;
-        if (performance.now() + delay > deadline) throw error;
-        await retryDelay(delay);
+        // Give up only once the whole window has passed: the last attempt is at its end.
+        const left = deadline - performance.now();
+        if (left <= 0) throw error;
+        await retryDelay(Math.min(delay, left));
       }
     }
   }

@@ -39,6 +39,8 @@ export interface SpawnOptions {
   /** The child's clock: `"realtime"` (default) or `{ external: utcStart, initTime? }`. */
   clock?: ClockSpec;
   /** Seconds to wait for the child to start and its Manager to answer (default 30). */
+  startTimeout?: number;
+  /** @deprecated Use `startTimeout` (the same: the start-up wait in seconds). */
   timeout?: number;
   /** The child's `maxMessageSize` (default 64 MiB). */
   maxMessageSize?: number;
@@ -175,7 +177,9 @@ async function connectManager(
   config: ChildConfig,
   timeout: number,
 ): Promise<{ manager: ManagerProxy; unwatch: () => void }> {
-  const manager = await master.connect(`${addr}0`, { timeout }) as unknown as ManagerProxy;
+  const manager = await master.connect(`${addr}0`, {
+    connectRetry: timeout,
+  }) as unknown as ManagerProxy;
   await manager.authenticate(config.token);
   return { manager, unwatch: watchContainer(master, addr, () => manager.stats()) };
 }
@@ -217,7 +221,7 @@ export async function spawnWorkerContainer(
   options: SpawnOptions = {},
 ): Promise<ContainerHandle> {
   const config = childConfig(master, addr, options);
-  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  const timeout = options.startTimeout ?? options.timeout ?? DEFAULT_TIMEOUT;
   const worker = new Worker(ENTRY, { type: "module", name: "aiomas container" });
   const ready = Promise.withResolvers<string>();
   const stopped = Promise.withResolvers<void>();
@@ -313,7 +317,7 @@ export async function spawnProcessContainer(
   options: ProcessSpawnOptions = {},
 ): Promise<ProcessContainerHandle> {
   const config = childConfig(master, addr, options);
-  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  const timeout = options.startTimeout ?? options.timeout ?? DEFAULT_TIMEOUT;
   const permissions = ["--allow-net", "--allow-read", "--allow-import", "--allow-sys=hostname"];
   if (typeof config.addr === "object" && "path" in config.addr) {
     permissions.push(`--allow-write=${config.addr.path}`);

@@ -56,10 +56,10 @@ export async function connect(
     } catch (error) {
       // An attempt that timed out may still succeed later: never leave it open.
       attempt.then((client) => client.close(), () => {});
-      if (!(error instanceof ConnectionError) || performance.now() + delay > deadline) {
-        throw error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      // Give up only once the whole --wait window has passed.
+      const left = deadline - performance.now();
+      if (!(error instanceof ConnectionError) || left <= 0) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
     }
   }
 }

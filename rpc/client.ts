@@ -22,7 +22,13 @@ import { isService, resolveObject, resolvePath, servicePath } from "./router.ts"
 
 /** Options of an RPC connection. */
 export interface RpcOptions {
-  /** Default deadline of every call through this connection, in seconds (none by default). */
+  /**
+   * Default deadline of every call through this connection, in seconds
+   * (default: none). Deadlines run on real time, even when the application
+   * uses an `ExternalClock` (see docs/clocks.md).
+   */
+  callTimeout?: number;
+  /** @deprecated Use `callTimeout` (the same: the default call deadline in seconds). */
   timeout?: number;
   /**
    * The path of a local service passed to the peer, tried before the
@@ -259,7 +265,7 @@ export class RpcClient<T = unknown> implements Caller {
   constructor(channel: Channel, service: unknown, options: RpcOptions = {}) {
     this.channel = channel;
     this.service = service;
-    this.timeout = options.timeout;
+    this.timeout = options.callTimeout ?? options.timeout;
     this.#servicePath = options.servicePath;
     this.#monitor = options.monitor;
     this.#resolveAgent = options.resolveAgent;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { remoteMember } from "@aiomas/aiomas/rpc";
+import { spawnWorkerContainer } from "@aiomas/aiomas/agent";
 import {
   Agent,
   ConnectionError,
@@ -8,6 +9,7 @@ import {
   ExternalClock,
   type Remote,
   RemoteException,
+  TimeoutError,
 } from "@aiomas/aiomas";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -199,7 +201,8 @@ Deno.test("connect retries a refused connection until its timeout", async () => 
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   const a = await Container.create(LOCAL);
-  const connecting = a.connect<Callee>(`tcp://127.0.0.1:${port}/0`, { timeout: 5 });
+  // The container binds before `new Callee(b)` runs: the retry also covers an unknown id.
+  const connecting = a.connect<Callee>(`tcp://127.0.0.1:${port}/0`, { connectRetry: 30 });
   await new Promise((resolve) => setTimeout(resolve, 150));
   const b = await Container.create({ hostname: "127.0.0.1", port });
   new Callee(b);
@@ -259,4 +262,77 @@ Deno.test("Unix socket containers use ipc:// addresses", async () => {
   await a.shutdown();
   await b.shutdown();
   await Deno.remove(dir, { recursive: true });
+});
+
+/** A TCP port nobody listens on. */
+function deadPort(): number {
+  const listener = Deno.listen(LOCAL);
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+Deno.test("connect gives up only once its whole retry window has passed (issue 19.5)", async () => {
+  const a = await Container.create(LOCAL);
+  try {
+    const port = deadPort();
+    // Both names of the window: connectRetry and the deprecated timeout.
+    const attempts = [{ connectRetry: 1 }, { timeout: 1 }].map(async (options) => {
+      const start = performance.now();
+      await assert.rejects(a.connect(`tcp://127.0.0.1:${port}/0`, options), ConnectionError);
+      return performance.now() - start;
+    });
+    for (const elapsed of await Promise.all(attempts)) {
+      // Before the fix it gave up after 0.64 s (the next pause would have overshot the window).
+      assert.ok(elapsed >= 1000, `gave up after ${elapsed.toFixed(0)} ms of a 1 s window`);
+    }
+  } finally {
+    await a.shutdown();
+  }
+});
+
+Deno.test("connect waits within its window for an agent id the container does not know yet", async () => {
+  const a = await Container.create(LOCAL);
+  const b = await Container.create(LOCAL);
+  try {
+    const connecting = a.connect<Callee>(`${b.addr}0`, { connectRetry: 30 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    new Callee(b);
+    assert.equal(await (await connecting).spam(2), "spamspam");
+    // Without a window, an unknown id is refused at once; with one, once the window is over.
+    await assert.rejects(a.connect(`${b.addr}7`), /No agent "7"/);
+    await assert.rejects(a.connect(`${b.addr}7`, { connectRetry: 0.2 }), /No agent "7"/);
+  } finally {
+    await a.shutdown();
+    await b.shutdown();
+  }
+});
+
+Deno.test("callTimeout (and the deprecated timeout) is the default call deadline", async () => {
+  for (const options of [{ callTimeout: 0.05 }, { timeout: 0.05 }]) {
+    const a = await Container.create(LOCAL, options);
+    const b = await Container.create(LOCAL);
+    try {
+      const callee = await a.connect<Callee>(new Callee(b).addr);
+      await assert.rejects(callee.hang(), TimeoutError);
+      assert.equal(await callee.spam(1), "spam");
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  }
+});
+
+Deno.test("spawn*: startTimeout (and the deprecated timeout) bounds the start-up wait", async () => {
+  const master = await Container.create(LOCAL);
+  try {
+    for (const options of [{ startTimeout: 0.001 }, { timeout: 0.001 }]) {
+      await assert.rejects(
+        spawnWorkerContainer(master, "tcp://127.0.0.1:0", options),
+        /Starting a worker container did not happen within 0\.001 s/,
+      );
+    }
+  } finally {
+    await master.shutdown();
+  }
 });

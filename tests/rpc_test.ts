@@ -375,3 +375,17 @@ Deno.test("@expose refuses static methods and fields that hold plain values (iss
   }
   assert.throws(() => new Named(), /field name holds a string/);
 });
+
+Deno.test("openConnection: callTimeout (and the deprecated timeout) is the default deadline", async () => {
+  const server = await startServer(LOCAL, new Service());
+  try {
+    for (const options of [{ callTimeout: 0.02 }, { timeout: 0.02 }]) {
+      const client = await openConnection<Service>(server.addr, options);
+      assert.equal(client.timeout, 0.02);
+      await assert.rejects(client.remote.slowAdd(1, 2, 500), TimeoutError);
+      await client.close();
+    }
+  } finally {
+    await server.close();
+  }
+});
