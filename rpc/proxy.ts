@@ -163,6 +163,11 @@ function released(state: ProxyState): Promise<never> {
   return rejected;
 }
 
+function isReserved(name: string): boolean {
+  return RESERVED_NAMES.has(name) || name.startsWith("__") || name.startsWith("@@");
+}
+
+/** The member `name` of a proxy; cached unless its name is reserved (the cache answers `get`). */
 function member(state: ProxyState, parent: unknown, name: string): DynamicRemote {
   const children = state.children ??= new Map();
   let child = children.get(name);
@@ -176,7 +181,7 @@ function member(state: ProxyState, parent: unknown, name: string): DynamicRemote
       parent,
       children: undefined,
     });
-    children.set(name, child);
+    if (!isReserved(name)) children.set(name, child);
   }
   return child;
 }
@@ -185,10 +190,11 @@ const handler: ProxyHandler<ProxyTarget> = {
   get(target, name, receiver) {
     const state = target[PROXY_STATE];
     if (typeof name === "string") {
+      // Members made before: the common case, one lookup.
+      const child = state.children?.get(name);
+      if (child !== undefined) return child;
       if (name === "toString" || name === "toLocaleString") return () => labelOf(state);
-      if (RESERVED_NAMES.has(name) || name.startsWith("__") || name.startsWith("@@")) {
-        return undefined;
-      }
+      if (isReserved(name)) return undefined;
       return member(state, receiver, name);
     }
     if (name === PROXY_STATE) return state;

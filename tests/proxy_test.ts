@@ -67,6 +67,9 @@ Deno.test("a proxy answers no probed name: await, JSON, String, inspect send not
   await remoteMember(proxy, "then")(2);
   await remoteMember(proxy.sub, "toJSON")();
   assert.deepEqual(sent, ["agents/0/spam", "agents/0/then", "agents/0/sub/toJSON"]);
+  // remoteMember() does not make the proxy answer the name afterwards.
+  assert.equal((proxy as unknown as Record<string, unknown>).then, undefined);
+  assert.equal(await proxy, proxy);
   assert.throws(() => {
     (proxy as unknown as Record<string, unknown>).x = 1;
   }, TypeError);
