@@ -20,7 +20,7 @@ import { ConnectionError } from "../errors.ts";
 import { agentAddressEnd, RpcClient, type RpcOptions } from "../rpc/client.ts";
 import type { CallEvent, CallTrace } from "../rpc/metrics.ts";
 import { expose } from "../rpc/expose.ts";
-import { type DynamicRemote, makeProxy, type RemoteOf } from "../rpc/proxy.ts";
+import { type Caller, type DynamicRemote, makeProxy, type RemoteOf } from "../rpc/proxy.ts";
 import { openConnection, startServer } from "../rpc/server.ts";
 import { type Activity, createActivity, registerActivity } from "./activity.ts";
 import { Agent } from "./agent.ts";
@@ -386,15 +386,20 @@ export class Container {
         }, not a class name: is it an aiomas container?`,
       );
     }
-    return this.#proxy(link, agentAddr, aid, `${name}Proxy('${agentAddr}')`) as RemoteOf<T>;
+    return this.#proxy(
+      link,
+      agentAddr,
+      `agents/${aid}`,
+      `${name}Proxy('${agentAddr}')`,
+    ) as RemoteOf<T>;
   }
 
-  #proxy(link: ContainerLink, agentAddr: string, aid: string, label: string): DynamicRemote {
+  #proxy(caller: Caller, address: string, path: string, label: string): DynamicRemote {
     return makeProxy({
-      caller: link,
-      path: `agents/${aid}`,
+      caller,
+      path,
       label,
-      address: agentAddr,
+      address,
       lease: undefined,
       parent: undefined,
       children: undefined,
@@ -403,28 +408,25 @@ export class Container {
 
   /**
    * A proxy for an agent address that a peer passed (`tcp://host:port/<aid>`,
-   * maybe followed by member names). No call is made: the connection is
-   * opened by the first call through the proxy.
+   * maybe followed by member names). No call is made: the link to that
+   * container is looked up (or made) by the first call through the proxy, so
+   * addresses a peer sends cost nothing until they are used.
    */
   #agentProxy(address: string): DynamicRemote | undefined {
     const end = agentAddressEnd(address);
+    const agentAddr = address.slice(0, end);
     let containerAddr: string, aid: string;
     try {
-      [containerAddr, aid] = splitAgentAddress(address.slice(0, end));
+      [containerAddr, aid] = splitAgentAddress(agentAddr);
     } catch {
       return undefined;
     }
-    const agentAddr = address.slice(0, end);
-    let proxy = this.#proxy(
-      this.#link(containerAddr),
-      agentAddr,
-      aid,
-      `AgentProxy('${agentAddr}')`,
-    );
-    if (end < address.length) {
-      for (const name of address.slice(end + 1).split("/")) proxy = proxy[name];
-    }
-    return proxy;
+    const caller: Caller = this.#links.get(containerAddr) ?? {
+      call: (path, args, kwargs, options) =>
+        this.#link(containerAddr).call(path, args, kwargs, options),
+    };
+    const rest = address.slice(end); // "" or "/member/..."
+    return this.#proxy(caller, address, `agents/${aid}${rest}`, `AgentProxy('${address}')`);
   }
 
   /**
@@ -466,6 +468,7 @@ export class Container {
   }
 
   async #open(containerAddr: string, retryFor: number): Promise<RpcClient> {
+    if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
     const deadline = performance.now() + retryFor * 1000;
     const options = { ...this.#connectionOptions, router: this.#service };
     for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
