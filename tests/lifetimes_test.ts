@@ -3,6 +3,7 @@ import {
   expose,
   openConnection,
   ref,
+  RELEASE_PATH,
   type Remote,
   type RpcClient,
   startServer,
@@ -56,6 +57,18 @@ class Worker {
   @expose
   async callKept(): Promise<number> {
     return await this.kept!.report(1);
+  }
+
+  held: Remote<Progress>[] = [];
+
+  @expose
+  hold(progress: Remote<Progress>): void {
+    this.held.push(progress);
+  }
+
+  @expose
+  disposeAll(): void {
+    for (const progress of this.held.splice(0)) progress[Symbol.dispose]();
   }
 
   @expose
@@ -234,5 +247,74 @@ Deno.test("Container.create({ heartbeat }): a container that stops answering fai
   } finally {
     silent.close();
     await container.shutdown();
+  }
+});
+
+Deno.test("releases travel in batches: 300 proxies disposed together are one request", async () => {
+  const worker = new Worker();
+  const server = await startServer(LOCAL, worker);
+  const released: unknown[][] = [];
+  const client = await openConnection<Worker>(server.addr, {
+    setup(channel) {
+      // Watch what the owner receives.
+      const codec = channel.codec;
+      const decode = codec.decode.bind(codec);
+      codec.decode = (bytes) => {
+        const message = decode(bytes) as [number, number, unknown[]];
+        if (message[0] === 0 && message[2]?.[0] === RELEASE_PATH) released.push(message[2]);
+        return message;
+      };
+    },
+  });
+  try {
+    const progress = Array.from({ length: 300 }, () => new Progress());
+    await Promise.all(progress.map((p) => client.remote.hold(ref(p))));
+    assert.equal(client.lentCount, 300);
+    await client.remote.disposeAll();
+    await until(() => client.lentCount === 0, `still lent: ${client.lentCount}`);
+    assert.equal(released.length, 1);
+    const [names, counts] = released[0][1] as [string[], number[]];
+    assert.equal(new Set(names).size, 300);
+    assert.ok(names.every((name) => /^@\d+$/.test(name)));
+    assert.ok(counts.every((count) => count === 1));
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
+
+Deno.test("on the wire: a name sent twice needs both arrivals given back (release counts)", async () => {
+  const listener = Deno.listen(LOCAL);
+  const accepted = listener.accept();
+  const client = await openConnection(listener.addr);
+  const conn = await accepted;
+  try {
+    const progress = new Progress();
+    const first = client.remote.take(ref(progress));
+    const second = client.remote.take(ref(progress));
+    assert.deepEqual(await readJsonFrame(conn), [0, 0, ["take", [{ __type__: [0, "@0"] }], {}]]);
+    assert.deepEqual(await readJsonFrame(conn), [0, 1, ["take", [{ __type__: [0, "@0"] }], {}]]);
+    await writeAll(conn, frame("[1, 0, null]"));
+    await writeAll(conn, frame("[1, 1, null]"));
+    await Promise.all([first, second]);
+    // The peer gives back one arrival: the object stays lent and callable.
+    await writeAll(conn, frame('[0, 0, ["aiomas/release", [["@0"], [1]], {}]]'));
+    assert.deepEqual(await readJsonFrame(conn), [1, 0, null]);
+    assert.equal(client.lentCount, 1);
+    await writeAll(conn, frame('[0, 1, ["@0/report", [5], {}]]'));
+    assert.deepEqual(await readJsonFrame(conn), [1, 1, 5]);
+    // The second arrival given back: the object is forgotten.
+    await writeAll(conn, frame('[0, 2, ["aiomas/release", [["@0"], [1]], {}]]'));
+    assert.deepEqual(await readJsonFrame(conn), [1, 2, null]);
+    assert.equal(client.lentCount, 0);
+    await writeAll(conn, frame('[0, 3, ["@0/report", [6], {}]]'));
+    const [type, id, text] = await readJsonFrame(conn) as [number, number, string];
+    assert.deepEqual([type, id], [2, 3]);
+    assert.match(text, /not lent on this connection/);
+    assert.deepEqual(progress.reports, [5]);
+  } finally {
+    await client.close();
+    conn.close();
+    listener.close();
   }
 });
