@@ -208,10 +208,48 @@ export function hostilePaths(server: FixtureServer): unknown[] {
     "a/".repeat(10_000),
     "add\u0000",
     "\u{1F600}",
+    "aiomas/heartbeat",
+    "aiomas/release",
+    "aiomas/",
+    "aiomas/release/constructor",
+    "^",
+    "^add",
+    "^^^^^^^^add",
+    "^@0",
+    "@0/constructor",
+    "@-1",
+    "tcp://127.0.0.1:1/0/add",
+    "tcp://127.0.0.1:1/0",
+    "ipc://[/tmp/x]/0/add",
+    "local://x/0/add",
   ];
   const out: unknown[] = [];
   for (const prefix of base) for (const name of names) out.push(prefix + name);
   out.push(0, -1, 1.5, null, true, [], ["add"], {}, { toString: "add" }, new Uint8Array([97]));
+  return out;
+}
+
+/** The library's own request paths with hostile arguments. */
+export function hostileInternalCalls(server: FixtureServer): unknown[] {
+  const ref = { __type__: [server.types.ref ?? 0, "x"] };
+  const argLists: unknown[][] = [
+    [],
+    [null, null],
+    [["@0"], [1]],
+    [["@0", "@1"], [1]],
+    [["@0"], [-1]],
+    [["@0"], [Infinity]],
+    [["@0"], [NaN]],
+    [[ref], [1]],
+    [["@0"], [ref]],
+    [ref, ref],
+    [{ length: 1e9 }, { length: 1e9 }],
+    [Array.from({ length: 10_000 }, (_, i) => `@${i}`), Array(10_000).fill(1)],
+  ];
+  const out: unknown[] = [];
+  for (const path of ["aiomas/release", "aiomas/heartbeat", "^echo", "^aiomas/release"]) {
+    for (const args of argLists) out.push([0, 9, request(server, path, args, { k: ref })]);
+  }
   return out;
 }
 
@@ -225,6 +263,7 @@ export async function sendEach(
   messages: readonly unknown[],
   answers: readonly unknown[] = [],
   raw = false,
+  check?: (message: unknown, peer: RawPeer) => void,
 ): Promise<unknown[]> {
   const probeId = 2 ** 31;
   const probed: unknown[] = [];
@@ -255,6 +294,7 @@ export async function sendEach(
         !peer.closed && performance.now() < deadline &&
         !peer.frames.some((f) => Array.isArray(f) && f[1] === probeId)
       ) await peer.waitFrames(peer.frames.length + 1, 500);
+      check?.(message, peer);
     } finally {
       await peer.close();
       for (const request of peer.requests) if (!isLegitCallback(request)) probed.push(request);
@@ -290,7 +330,16 @@ export function tagsBatch(server: FixtureServer, rng: Rng, count?: number): Prom
 /** Every hostile path through a request. */
 export async function pathsBatch(server: FixtureServer): Promise<void> {
   const messages = hostilePaths(server).map((path) => [0, 7, request(server, path, [1, 2])]);
-  await sendEach(server, messages);
+  const reached: string[] = [];
+  await sendEach(server, messages, [], false, (message, peer) => {
+    // No hostile path reaches anything: the answer is an EXCEPTION (or nothing).
+    if (peer.frames.some((f) => Array.isArray(f) && f[0] === 1 && f[1] === 7)) {
+      const path = ((message as unknown[])[2] as unknown[])[0];
+      if (path !== "aiomas/heartbeat") reached.push(String(path).slice(0, 80));
+    }
+  });
+  if (reached.length > 0) throw new Error(`hostile paths reached something: ${reached}`);
+  await sendEach(server, hostileInternalCalls(server));
 }
 
 /** Valid frames of the layer, with custom types of every serializer. */
