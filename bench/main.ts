@@ -53,6 +53,7 @@ const MODULES: ModuleSpec[] = [
   { name: "agents", files: ["agent_bench.ts"], args: withOptions },
   { name: "tls", files: ["tls_bench.ts"], args: withOptions },
   { name: "workers", files: ["worker_bench.ts"], args: withOptions },
+  { name: "sim", files: ["simulation_bench.ts"], args: withOptions },
   { name: "blosc", files: ["blosc_bench.ts"] },
   { name: "clock", files: ["clock_bench.ts"], args: withOptions },
 ];

@@ -253,6 +253,25 @@ export function evaluateGoals(rows: readonly Measurement[]): Goal[] {
       ),
     );
   }
+  const sim = (prefix: string) =>
+    rows.find((r) => r.group === "simulation" && r.name.startsWith(prefix) && !r.error)?.value;
+  goals.push(
+    goal(
+      17,
+      "Simulation: an empty step with 4 worker containers <= 2 ms",
+      sim("empty step"),
+      "<=",
+      2,
+      "ms",
+    ),
+    goal(
+      17,
+      "Simulation: steps/s with 10,000 agents in 4 workers >= 50% of the same calls without",
+      sim("Simulation / plain calls"),
+      ">=",
+      0.5,
+    ),
+  );
   goals.push(
     goal(0, "1,000,000 idle agents: heap under 1 GiB", million?.value, "<", 1024, "MiB"),
     goal(0, "1,000,000 idle agents: created in under 3 s", millionTime?.value, "<", 3, "s"),
@@ -543,7 +562,9 @@ function inSummary(row: Row): boolean {
     if (!row.name.includes(": latency")) return true;
     return /^(raw echo \(batched\)|RPC \((JSON|MsgPack)\)), sequential/.test(row.name);
   }
-  return [UPLOAD, CONNECTIONS, MEMORY, "Python aiomas (recorded)"].includes(row.group) ||
+  return [UPLOAD, CONNECTIONS, MEMORY, "Python aiomas (recorded)", "simulation"].includes(
+    row.group,
+  ) ||
     (row.group === "codec" && row.name.includes("small message"));
 }
 
