@@ -40,6 +40,15 @@ export interface FixtureOptions {
   exposeGc?: boolean;
   /** Options for the fixture's server (limits such as `frameTimeout`), passed as JSON. */
   limits?: Record<string, unknown>;
+  /** Serve TLS with these files (the CA, the server's certificate and key). */
+  tls?: TlsFiles;
+}
+
+/** A CA and a certificate signed by it, as files (see tests/pki.ts). */
+export interface TlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 /** A fixture server running in its own `deno run` process. */
@@ -48,6 +57,8 @@ export class FixtureServer {
   readonly codecName: string;
   url = "";
   types: TypeIds = { point: 0, money: 1 };
+  /** The server's TLS files; clients use the same CA, certificate and key. */
+  tls: TlsFiles | undefined;
   #child: Deno.ChildProcess;
   #exit: Deno.CommandStatus | undefined;
   #status: Promise<Deno.CommandStatus>;
@@ -60,7 +71,12 @@ export class FixtureServer {
     this.codecName = codecName;
     const denoArgs = ["run", "-A", "tests/fixtures_hostile/server.ts", layer, codecName];
     if (options.exposeGc) denoArgs.splice(2, 0, "--v8-flags=--expose-gc");
-    if (options.limits) denoArgs.push(JSON.stringify(options.limits));
+    this.tls = options.tls;
+    if (options.limits || options.tls) {
+      denoArgs.push(
+        JSON.stringify({ ...options.limits, ...(options.tls && { tls: options.tls }) }),
+      );
+    }
     const command = options.nofile === undefined
       ? new Deno.Command(Deno.execPath(), {
         args: denoArgs,
@@ -223,7 +239,7 @@ async function goodClient(server: FixtureServer): Promise<void> {
   const codec = codecClass(server.codecName)!;
   const extraSerializers = serializersFor(server.codecName);
   if (server.layer === "channel") {
-    const channel = await openChannel(server.url, { codec, extraSerializers });
+    const channel = await openChannel(server.url, { codec, extraSerializers, tls: server.tls });
     try {
       assert.equal(await channel.send(["add", 2, 3]), 5);
       const point = await channel.send(["echo", new Point(1, 2)]);
@@ -236,7 +252,7 @@ async function goodClient(server: FixtureServer): Promise<void> {
     return;
   }
   if (server.layer === "rpc") {
-    const client = await openRpc(server.url, { codec, extraSerializers });
+    const client = await openRpc(server.url, { codec, extraSerializers, tls: server.tls });
     try {
       assert.equal(await client.remote.add(2, 3), 5);
       assert.equal(await client.remote.sub.mul(6, 7), 42);
@@ -251,6 +267,7 @@ async function goodClient(server: FixtureServer): Promise<void> {
   const container = await Container.create({ hostname: "127.0.0.1", port: 0 }, {
     codec,
     extraSerializers,
+    tls: server.tls,
   });
   try {
     class Peer extends Agent {}
@@ -284,7 +301,7 @@ export interface RawResult {
  * It never answers the server's requests (see {@linkcode RawPeer.onRequest}).
  */
 export class RawPeer {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.Conn;
   readonly frames: unknown[] = [];
   readonly requests: unknown[] = [];
   closed = false;
@@ -294,15 +311,29 @@ export class RawPeer {
   #reading: Promise<void>;
   #waiters: Array<() => void> = [];
 
-  private constructor(conn: Deno.TcpConn, codec: Codec) {
+  private constructor(conn: Deno.Conn, codec: Codec) {
     this.conn = conn;
     this.#codec = codec;
     this.#reading = this.#read();
   }
 
   /** Connect to `server`. */
-  static async connect(server: FixtureServer): Promise<RawPeer> {
-    const conn = await Deno.connect(server.hostPort);
+  /**
+   * Connect to `server`: over TLS with `tls` (default: the server's own files,
+   * so a TLS peer is an authenticated one), plain TCP with `null`.
+   */
+  static async connect(
+    server: FixtureServer,
+    tls: TlsFiles | null = server.tls ?? null,
+  ): Promise<RawPeer> {
+    if (tls === null) return new RawPeer(await Deno.connect(server.hostPort), server.codec());
+    const conn = await Deno.connectTls({
+      ...server.hostPort,
+      caCerts: [await Deno.readTextFile(tls.caFile)],
+      cert: await Deno.readTextFile(tls.certFile),
+      key: await Deno.readTextFile(tls.keyFile),
+    });
+    await conn.handshake();
     return new RawPeer(conn, server.codec());
   }
 
