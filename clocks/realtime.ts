@@ -30,15 +30,23 @@ function now(): number {
 }
 
 /** A call scheduled on a {@linkcode RealtimeClock}: one live `setTimeout` at a time. */
+/** How many timers of one clock are pending (shared by the clock and its timers). */
+interface PendingCount {
+  value: number;
+}
+
 class RealtimeTimer implements TimerHandle {
   readonly when: number;
+  #pending: PendingCount;
   #state = PENDING;
   #id: ReturnType<typeof setTimeout> | undefined;
   #fn: AnyFn | undefined;
   #args: unknown[] | undefined;
 
-  constructor(when: number, fn: AnyFn, args: unknown[] | undefined) {
+  constructor(when: number, fn: AnyFn, args: unknown[] | undefined, pending: PendingCount) {
     this.when = when;
+    this.#pending = pending;
+    pending.value++;
     this.#fn = fn;
     this.#args = args;
     this.#arm();
@@ -51,6 +59,7 @@ class RealtimeTimer implements TimerHandle {
   cancel(): void {
     if (this.#state !== PENDING) return;
     this.#state = CANCELLED;
+    this.#pending.value--;
     clearTimeout(this.#id);
     this.#id = undefined;
     this.#fn = undefined;
@@ -74,6 +83,7 @@ class RealtimeTimer implements TimerHandle {
     const fn = this.#fn!;
     const args = this.#args;
     this.#state = FIRED;
+    this.#pending.value--;
     this.#fn = undefined;
     this.#args = undefined;
     if (args === undefined || args.length === 0) fn();
@@ -138,6 +148,7 @@ export interface RealtimeClockOptions {
  */
 export class RealtimeClock implements Clock {
   #lateTolerance: number;
+  #pending: PendingCount = { value: 0 };
 
   /** Create a real-time clock; see {@linkcode RealtimeClockOptions}. */
   constructor(options: RealtimeClockOptions = {}) {
@@ -146,6 +157,11 @@ export class RealtimeClock implements Clock {
       throw new RangeError(`lateTolerance must be a number >= 0, got ${String(tolerance)}`);
     }
     this.#lateTolerance = tolerance;
+  }
+
+  /** The number of pending (not cancelled, not yet fired) timers and sleepers. */
+  get pending(): number {
+    return this.#pending.value;
   }
 
   /** Monotonic seconds: `performance.now() / 1000`. */
@@ -166,7 +182,7 @@ export class RealtimeClock implements Clock {
   sleep<T = void>(dt: number, result?: T, options?: SleepOptions): Promise<T> {
     const t = now();
     checkDelay("sleep", dt, t);
-    return sleepTo(t + dt, result as T, options);
+    return sleepTo(t + dt, result as T, options, this.#pending);
   }
 
   /**
@@ -176,7 +192,7 @@ export class RealtimeClock implements Clock {
    * @throws {RangeError} If `t` is further in the past than `lateTolerance`.
    */
   sleepUntil<T = void>(t: number | Date, result?: T, options?: SleepOptions): Promise<T> {
-    return sleepTo(this.#target("sleepUntil", t), result as T, options);
+    return sleepTo(this.#target("sleepUntil", t), result as T, options, this.#pending);
   }
 
   /**
@@ -187,7 +203,7 @@ export class RealtimeClock implements Clock {
   callIn<A extends unknown[]>(dt: number, fn: (...args: A) => void, ...args: A): TimerHandle {
     const t = now();
     checkDelay("callIn", dt, t);
-    return new RealtimeTimer(t + dt, fn as AnyFn, args);
+    return new RealtimeTimer(t + dt, fn as AnyFn, args, this.#pending);
   }
 
   /**
@@ -201,7 +217,7 @@ export class RealtimeClock implements Clock {
     fn: (...args: A) => void,
     ...args: A
   ): TimerHandle {
-    return new RealtimeTimer(this.#target("callAt", t), fn as AnyFn, args);
+    return new RealtimeTimer(this.#target("callAt", t), fn as AnyFn, args, this.#pending);
   }
 
   #target(method: string, t: number | Date): number {
@@ -215,6 +231,11 @@ export class RealtimeClock implements Clock {
   }
 }
 
-function sleepTo<T>(when: number, result: T, options: SleepOptions | undefined): Promise<T> {
-  return sleepWithTimer((fn, args) => new RealtimeTimer(when, fn, args), result, options);
+function sleepTo<T>(
+  when: number,
+  result: T,
+  options: SleepOptions | undefined,
+  pending: PendingCount,
+): Promise<T> {
+  return sleepWithTimer((fn, args) => new RealtimeTimer(when, fn, args, pending), result, options);
 }

@@ -121,3 +121,17 @@ Deno.test("RealtimeClock: targets a little late are accepted within lateToleranc
   const lenient = new RealtimeClock({ lateTolerance: Infinity });
   await lenient.sleepUntil(0);
 });
+
+Deno.test("RealtimeClock.pending counts timers and sleepers until they fire or are cancelled", async () => {
+  const clock = new RealtimeClock();
+  const timer = clock.callIn(60, () => {});
+  const fired = clock.callIn(0, () => {});
+  const sleep = clock.sleep(0.001);
+  assert.equal(clock.pending, 3);
+  timer.cancel();
+  timer.cancel();
+  assert.equal(clock.pending, 2);
+  await sleep;
+  assert.ok(fired.cancelled === false);
+  assert.equal(clock.pending, 0);
+});
