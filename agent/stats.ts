@@ -14,6 +14,7 @@ import {
   type CallEvent,
   CallMetrics,
   type CallMetricsSnapshot,
+  type CallToken,
   CallTrace,
 } from "../rpc/metrics.ts";
 
@@ -79,12 +80,14 @@ export interface CallRecorderOptions {
   onCall?: ((event: CallEvent) => void) | undefined;
 }
 
-/** A call being recorded: what `requestSent`/`requestReceived` return. */
-interface Pending {
-  direction: "in" | "out";
-  path: string;
-  peer: string;
-  start: number;
+/** A traced call in flight: what `requestSent`/`requestReceived` return with a trace or hook. */
+class Pending {
+  constructor(
+    readonly direction: "in" | "out",
+    readonly path: string,
+    readonly peer: string,
+    readonly start: number,
+  ) {}
 }
 
 /**
@@ -97,12 +100,15 @@ export class CallRecorder implements RpcMonitor {
   /** The trace of recent calls (`undefined` unless asked for). */
   readonly trace: CallTrace | undefined;
   #onCall: ((event: CallEvent) => void) | undefined;
+  // Without a trace or hook only the metrics need each call, and they time a sample.
+  #everyCall: boolean;
 
   /** Record what `options` asks for. */
   constructor(options: CallRecorderOptions = {}) {
     this.metrics = options.metrics === false ? undefined : new CallMetrics();
     this.trace = options.trace ? new CallTrace(options.trace) : undefined;
     this.#onCall = options.onCall;
+    this.#everyCall = this.trace !== undefined || this.#onCall !== undefined;
   }
 
   /** Whether it records anything (else it need not be installed). */
@@ -111,26 +117,35 @@ export class CallRecorder implements RpcMonitor {
   }
 
   /** @inheritdoc */
-  requestSent(channel: Channel, path: string): Pending {
-    return { direction: "out", path, peer: channel.peer, start: performance.now() };
+  requestSent(channel: Channel, path: string): unknown {
+    return this.#everyCall
+      ? new Pending("out", path, channel.peer, performance.now())
+      : this.metrics!.start("out", path);
   }
 
   /** @inheritdoc */
   replyReceived(token: unknown, ok: boolean, error?: unknown): void {
-    this.#finish(token as Pending, ok, error);
+    this.#finish(token, ok, error);
   }
 
   /** @inheritdoc */
-  requestReceived(channel: Channel, path: string): Pending {
-    return { direction: "in", path, peer: channel.peer, start: performance.now() };
+  requestReceived(channel: Channel, path: string): unknown {
+    return this.#everyCall
+      ? new Pending("in", path, channel.peer, performance.now())
+      : this.metrics!.start("in", path);
   }
 
   /** @inheritdoc */
   replySent(token: unknown, ok: boolean, error?: unknown): void {
-    this.#finish(token as Pending, ok, error);
+    this.#finish(token, ok, error);
   }
 
-  #finish(call: Pending, ok: boolean, error: unknown): void {
+  #finish(token: unknown, ok: boolean, error: unknown): void {
+    if (!(token instanceof Pending)) {
+      this.metrics!.finish(token as CallToken, ok);
+      return;
+    }
+    const call = token;
     const seconds = (performance.now() - call.start) / 1000;
     this.metrics?.record({ direction: call.direction, path: call.path, seconds, ok });
     if (this.trace === undefined && this.#onCall === undefined) return;

@@ -35,6 +35,8 @@ import type { OneMillionResult } from "./one_million.ts";
 const fmt = (n: number) => n.toLocaleString("en-US");
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 const GROUP = "agents, 1 process (2 containers)";
+/** The label of the agent rows without call metrics (`metrics: false`). */
+export const METRICS_OFF = "agent calls (JSON), metrics off";
 
 /** The callee of the two-container rows. */
 class Echo extends Agent {
@@ -50,14 +52,14 @@ class AgentTarget implements CallTarget {
   #containers: Container[] = [];
   caller: Caller | undefined;
 
-  constructor(readonly codec?: CodecClass) {}
+  constructor(readonly codec?: CodecClass, readonly metrics = true) {}
 
   async open(): Promise<void> {
     if (this.#users++ > 0) return;
-    const codec = this.codec;
+    const { codec, metrics } = this;
     this.#containers = await Promise.all([
-      Container.create(LOCAL, { codec }),
-      Container.create(LOCAL, { codec }),
+      Container.create(LOCAL, { codec, metrics }),
+      Container.create(LOCAL, { codec, metrics }),
     ]);
     const [near, far] = this.#containers;
     const echo = await near.connect<Echo>(new Echo(far).addr);
@@ -84,6 +86,8 @@ export function agentCallRows(options: BenchOptions = {}): Promise<Measurement[]
   return interleave([
     ...callWorkloads(GROUP, RAW_BATCHED, new Target("raw-batch", "json", false), options),
     ...callWorkloads(GROUP, "agent calls (JSON)", new AgentTarget(), options),
+    // Issue 20: call metrics are on by default; this row turns them off.
+    ...callWorkloads(GROUP, METRICS_OFF, new AgentTarget(undefined, false), options),
     ...callWorkloads(GROUP, "agent calls (MsgPack)", new AgentTarget(MsgPackCodec), options),
   ], effort(options));
 }

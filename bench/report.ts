@@ -242,6 +242,20 @@ export function evaluateGoals(rows: readonly Measurement[]): Goal[] {
       1,
     ),
   ];
+  const agents = "agents, 1 process (2 containers)";
+  const metricsOn = value(rows, agents, `agent calls (JSON), ${PIPE}`);
+  const metricsOff = value(rows, agents, `agent calls (JSON), metrics off, ${PIPE}`);
+  if (metricsOff !== undefined) {
+    goals.push(
+      goal(
+        20,
+        `agent calls (JSON), ${PIPE}, with call metrics >= 97% of without (cost <= 3%)`,
+        ratio(metricsOn, metricsOff),
+        ">=",
+        0.97,
+      ),
+    );
+  }
   if (heartbeat?.baseline) {
     goals.push(
       goal(

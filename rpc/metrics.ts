@@ -127,13 +127,28 @@ function bucketOf(seconds: number): number {
   return Math.min(index, BUCKET_COUNT - 1);
 }
 
-interface PathEntry {
-  count: number;
-  errors: number;
-  histogram: LatencyHistogram;
+class PathEntry {
+  count = 0;
+  errors = 0;
+  /** Calls started; decides which ones are timed. */
+  started = 0;
+  histogram = new LatencyHistogram();
 }
 
+/** A timed call in flight: its entry and when it started. */
+class Timing {
+  constructor(readonly entry: PathEntry, readonly start: number) {}
+}
+
+/** A call in flight, from {@linkcode CallMetrics.start} to {@linkcode CallMetrics.finish}. */
+export type CallToken = object;
+
+// Every call of a path is timed until it has this many, then one in TIME_EVERY.
+const TIME_ALL_FIRST = 1000;
+const TIME_EVERY = 8;
+
 const AGENT_ID = /^agents\/[^/]+(?=\/|$)/;
+const RAW_PATH_CACHE = 10_000;
 
 /**
  * The metric key of a path: agent ids become `*`, so that thousands of
@@ -160,17 +175,71 @@ export function metricPath(path: string): string {
  */
 export class CallMetrics {
   #entries: Record<CallDirection, Map<string, PathEntry>> = { in: new Map(), out: new Map() };
+  // Raw path -> entry, so that the hot path folds each path once, not per call.
+  #byRawPath: Record<CallDirection, Map<string, PathEntry>> = { in: new Map(), out: new Map() };
   #maxPaths: number;
+  #lastPath: Record<CallDirection, string | undefined> = { in: undefined, out: undefined };
+  #lastEntry: Record<CallDirection, PathEntry | undefined> = { in: undefined, out: undefined };
 
   /** Keep statistics for at most `maxPaths` distinct paths per direction (default 1,000). */
   constructor(options: { maxPaths?: number } = {}) {
     this.#maxPaths = options.maxPaths ?? 1000;
   }
 
-  /** Add one finished call. */
+  /** Add one finished call, timed by the caller. */
   record(sample: CallSample): void {
-    const entries = this.#entries[sample.direction];
-    let key = metricPath(sample.path);
+    const entry = this.#cached(sample.direction, sample.path);
+    entry.count++;
+    if (!sample.ok) entry.errors++;
+    entry.histogram.add(sample.seconds);
+  }
+
+  /**
+   * A call to `path` starts; pass the result to {@linkcode CallMetrics.finish}.
+   * The first 1,000 calls of a path are timed, then every 8th: reading the
+   * clock twice per call would cost more than the rest of the bookkeeping.
+   */
+  start(direction: CallDirection, path: string): CallToken {
+    const entry = this.#cached(direction, path);
+    const n = entry.started++;
+    return n < TIME_ALL_FIRST || n % TIME_EVERY === 0
+      ? new Timing(entry, performance.now())
+      : entry;
+  }
+
+  /** The call of `token` finished: `ok`, or failed. */
+  finish(token: CallToken, ok: boolean): void {
+    if (token instanceof Timing) {
+      const entry = token.entry;
+      entry.histogram.add((performance.now() - token.start) / 1000);
+      entry.count++;
+      if (!ok) entry.errors++;
+    } else {
+      const entry = token as PathEntry;
+      entry.count++;
+      if (!ok) entry.errors++;
+    }
+  }
+
+  #cached(direction: CallDirection, path: string): PathEntry {
+    // Pipelined calls mostly repeat the last path: skip the map then.
+    if (path === this.#lastPath[direction]) return this.#lastEntry[direction]!;
+    const byRawPath = this.#byRawPath[direction];
+    let entry = byRawPath.get(path);
+    if (entry === undefined) {
+      entry = this.#entry(direction, path);
+      // Bounded: a peer sending ever new paths (agent ids) only costs the folding.
+      if (byRawPath.size >= RAW_PATH_CACHE) byRawPath.clear();
+      byRawPath.set(path, entry);
+    }
+    this.#lastPath[direction] = path;
+    this.#lastEntry[direction] = entry;
+    return entry;
+  }
+
+  #entry(direction: CallDirection, path: string): PathEntry {
+    const entries = this.#entries[direction];
+    let key = metricPath(path);
     let entry = entries.get(key);
     if (entry === undefined) {
       if (entries.size >= this.#maxPaths) {
@@ -178,13 +247,11 @@ export class CallMetrics {
         entry = entries.get(key);
       }
       if (entry === undefined) {
-        entry = { count: 0, errors: 0, histogram: new LatencyHistogram() };
+        entry = new PathEntry();
         entries.set(key, entry);
       }
     }
-    entry.count++;
-    if (!sample.ok) entry.errors++;
-    entry.histogram.add(sample.seconds);
+    return entry;
   }
 
   /** Statistics per path as plain data, most frequent first. */
