@@ -145,7 +145,7 @@ export type CallToken = object;
 
 // Every call of a path is timed until it has this many, then one in TIME_EVERY.
 const TIME_ALL_FIRST = 1000;
-const TIME_EVERY = 8;
+const TIME_MASK = 7; // time one call in 8
 
 const AGENT_ID = /^agents\/[^/]+(?=\/|$)/;
 const RAW_PATH_CACHE = 10_000;
@@ -174,21 +174,18 @@ export function metricPath(path: string): string {
  * ```
  */
 export class CallMetrics {
-  #entries: Record<CallDirection, Map<string, PathEntry>> = { in: new Map(), out: new Map() };
-  // Raw path -> entry, so that the hot path folds each path once, not per call.
-  #byRawPath: Record<CallDirection, Map<string, PathEntry>> = { in: new Map(), out: new Map() };
-  #maxPaths: number;
-  #lastPath: Record<CallDirection, string | undefined> = { in: undefined, out: undefined };
-  #lastEntry: Record<CallDirection, PathEntry | undefined> = { in: undefined, out: undefined };
+  #in: PathTable;
+  #out: PathTable;
 
   /** Keep statistics for at most `maxPaths` distinct paths per direction (default 1,000). */
   constructor(options: { maxPaths?: number } = {}) {
-    this.#maxPaths = options.maxPaths ?? 1000;
+    this.#in = new PathTable(options.maxPaths ?? 1000);
+    this.#out = new PathTable(options.maxPaths ?? 1000);
   }
 
   /** Add one finished call, timed by the caller. */
   record(sample: CallSample): void {
-    const entry = this.#cached(sample.direction, sample.path);
+    const entry = (sample.direction === "in" ? this.#in : this.#out).entry(sample.path);
     entry.count++;
     if (!sample.ok) entry.errors++;
     entry.histogram.add(sample.seconds);
@@ -200,67 +197,73 @@ export class CallMetrics {
    * clock twice per call would cost more than the rest of the bookkeeping.
    */
   start(direction: CallDirection, path: string): CallToken {
-    const entry = this.#cached(direction, path);
+    const entry = (direction === "in" ? this.#in : this.#out).entry(path);
     const n = entry.started++;
-    return n < TIME_ALL_FIRST || n % TIME_EVERY === 0
+    return n < TIME_ALL_FIRST || (n & TIME_MASK) === 0
       ? new Timing(entry, performance.now())
       : entry;
   }
 
   /** The call of `token` finished: `ok`, or failed. */
   finish(token: CallToken, ok: boolean): void {
+    let entry: PathEntry;
     if (token instanceof Timing) {
-      const entry = token.entry;
+      entry = token.entry;
       entry.histogram.add((performance.now() - token.start) / 1000);
-      entry.count++;
-      if (!ok) entry.errors++;
-    } else {
-      const entry = token as PathEntry;
-      entry.count++;
-      if (!ok) entry.errors++;
-    }
-  }
-
-  #cached(direction: CallDirection, path: string): PathEntry {
-    // Pipelined calls mostly repeat the last path: skip the map then.
-    if (path === this.#lastPath[direction]) return this.#lastEntry[direction]!;
-    const byRawPath = this.#byRawPath[direction];
-    let entry = byRawPath.get(path);
-    if (entry === undefined) {
-      entry = this.#entry(direction, path);
-      // Bounded: a peer sending ever new paths (agent ids) only costs the folding.
-      if (byRawPath.size >= RAW_PATH_CACHE) byRawPath.clear();
-      byRawPath.set(path, entry);
-    }
-    this.#lastPath[direction] = path;
-    this.#lastEntry[direction] = entry;
-    return entry;
-  }
-
-  #entry(direction: CallDirection, path: string): PathEntry {
-    const entries = this.#entries[direction];
-    let key = metricPath(path);
-    let entry = entries.get(key);
-    if (entry === undefined) {
-      if (entries.size >= this.#maxPaths) {
-        key = "(other)";
-        entry = entries.get(key);
-      }
-      if (entry === undefined) {
-        entry = new PathEntry();
-        entries.set(key, entry);
-      }
-    }
-    return entry;
+    } else entry = token as PathEntry;
+    entry.count++;
+    if (!ok) entry.errors++;
   }
 
   /** Statistics per path as plain data, most frequent first. */
   snapshot(): CallMetricsSnapshot {
-    return { in: this.#stats(this.#entries.in), out: this.#stats(this.#entries.out) };
+    return { in: this.#in.stats(), out: this.#out.stats() };
+  }
+}
+
+/** The entries of one direction: by folded path, and a cache by raw path. */
+class PathTable {
+  #entries = new Map<string, PathEntry>();
+  // Raw path -> entry, so that the hot path folds each path once, not per call.
+  #byRawPath = new Map<string, PathEntry>();
+  #lastPath: string | undefined;
+  #lastEntry: PathEntry | undefined;
+
+  constructor(readonly maxPaths: number) {}
+
+  entry(path: string): PathEntry {
+    // Pipelined calls mostly repeat the last path: skip the map then.
+    if (path === this.#lastPath) return this.#lastEntry!;
+    let entry = this.#byRawPath.get(path);
+    if (entry === undefined) {
+      entry = this.#folded(path);
+      // Bounded: a peer sending ever new paths (agent ids) only costs the folding.
+      if (this.#byRawPath.size >= RAW_PATH_CACHE) this.#byRawPath.clear();
+      this.#byRawPath.set(path, entry);
+    }
+    this.#lastPath = path;
+    this.#lastEntry = entry;
+    return entry;
   }
 
-  #stats(entries: Map<string, PathEntry>): PathStats[] {
-    return [...entries].map(([path, { count, errors, histogram }]) => ({
+  #folded(path: string): PathEntry {
+    let key = metricPath(path);
+    let entry = this.#entries.get(key);
+    if (entry === undefined) {
+      if (this.#entries.size >= this.maxPaths) {
+        key = "(other)";
+        entry = this.#entries.get(key);
+      }
+      if (entry === undefined) {
+        entry = new PathEntry();
+        this.#entries.set(key, entry);
+      }
+    }
+    return entry;
+  }
+
+  stats(): PathStats[] {
+    return [...this.#entries].map(([path, { count, errors, histogram }]) => ({
       path,
       count,
       errors,
