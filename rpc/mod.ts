@@ -48,6 +48,7 @@ export {
   CallMetrics,
   type CallMetricsSnapshot,
   type CallSample,
+  type CallToken,
   CallTrace,
   LatencyHistogram,
   metricPath,
