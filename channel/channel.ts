@@ -105,6 +105,25 @@ function millis(name: string, seconds: number | undefined, fallback: number): nu
   return Number.isFinite(value) ? value * 1000 : 0;
 }
 
+/** The limits of `options` in milliseconds and counts; throws `RangeError` for invalid ones. */
+export function channelLimits(options: ChannelOptions): {
+  frameMs: number;
+  idleMs: number;
+  heartbeatMs: number;
+  maxConcurrent: number;
+} {
+  const maxConcurrent = options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
+  if (!(maxConcurrent >= 1)) {
+    throw new RangeError(`Option maxConcurrentRequests must be at least 1, not ${maxConcurrent}`);
+  }
+  return {
+    frameMs: millis("frameTimeout", options.frameTimeout, DEFAULT_FRAME_TIMEOUT),
+    idleMs: millis("idleTimeout", options.idleTimeout, 0),
+    heartbeatMs: millis("heartbeat", options.heartbeat, 0),
+    maxConcurrent,
+  };
+}
+
 const now = () => performance.now();
 
 /**
@@ -187,15 +206,11 @@ export class Channel implements AsyncIterable<Request> {
     this.#fullTracebacks = options.fullTracebacks ?? false;
     this.#onError = options.onError ??
       ((error) => console.warn(`aiomas: closing connection to ${this.peer}: ${error.message}`));
-    this.#frameMs = millis("frameTimeout", options.frameTimeout, DEFAULT_FRAME_TIMEOUT);
-    this.#idleMs = millis("idleTimeout", options.idleTimeout, 0);
-    this.#heartbeatMs = millis("heartbeat", options.heartbeat, 0);
-    this.#maxConcurrent = options.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
-    if (!(this.#maxConcurrent >= 1)) {
-      throw new RangeError(
-        `Option maxConcurrentRequests must be at least 1, not ${options.maxConcurrentRequests}`,
-      );
-    }
+    const limits = channelLimits(options);
+    this.#frameMs = limits.frameMs;
+    this.#idleMs = limits.idleMs;
+    this.#heartbeatMs = limits.heartbeatMs;
+    this.#maxConcurrent = limits.maxConcurrent;
     this.#budget = options.bufferBudget;
     if (this.#budget) {
       this.#account = {

@@ -32,8 +32,10 @@ export type BudgetAnswer = "granted" | "wait" | "over";
  * divided by the accounts holding memory); an account that needs more gets
  * it while the budget has room. When it is full, whoever holds more than its
  * share is closed to make room for one within its share, so one greedy peer
- * cannot pin memory the others need; an account within its share waits
- * (its channel stops reading) until memory is released.
+ * cannot pin memory the others need, and an account that would exceed its
+ * share is refused (its connection closes). Should the budget still be full
+ * (output is taken beyond it), an account within its share waits: its
+ * channel stops reading until memory is released.
  *
  * `startServer` makes one per server from the `maxBufferedBytes` option;
  * pass the same one as `bufferBudget` to several servers to share it.

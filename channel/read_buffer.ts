@@ -10,7 +10,7 @@
 import type { BudgetAccount, BudgetAnswer, BufferBudget } from "./limits.ts";
 
 /** Bytes of the buffer a waiting connection reads into. */
-export const PROBE_SIZE = 4096;
+export const PROBE_SIZE = 1024;
 /** The smallest grown buffer. */
 const MIN_GROWN = 64 * 1024;
 /** A partial frame is moved to the front when less than this is left behind it. */

@@ -9,7 +9,7 @@ import { JsonCodec } from "../codecs/json.ts";
 import { createCodec } from "../codecs/serializers.ts";
 import type { CodecClass, SerializerSpec } from "../codecs/types.ts";
 import { type Address, formatAddress, type ResolvedAddress } from "./address.ts";
-import { Channel, type ChannelOptions } from "./channel.ts";
+import { Channel, channelLimits, type ChannelOptions } from "./channel.ts";
 import { BufferBudget, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONNECTIONS } from "./limits.ts";
 import { connectTlsTransport, listenTlsTransport, type TlsOptions } from "./tls.ts";
 import {
@@ -52,10 +52,10 @@ export interface ConnectionOptions extends ChannelOptions {
    * Servers: bytes of grown read buffers and queued output that all
    * connections of the server may hold together (default
    * {@linkcode DEFAULT_MAX_BUFFERED_BYTES}, 256 MiB). Each connection is
-   * guaranteed an equal share of the connections holding memory; beyond a
-   * full budget a connection within its share stops reading until memory is
-   * freed, and one above its share is closed. Ignored when `bufferBudget` is
-   * given.
+   * guaranteed an equal share of the connections holding memory: when the
+   * budget is full, connections above their share are closed (greediest
+   * first) to make room for one within its share, and one that would exceed
+   * its share is closed. Ignored when `bufferBudget` is given.
    */
   maxBufferedBytes?: number;
 }
@@ -102,6 +102,7 @@ export async function openConnection(
   addr: Address,
   options: ConnectionOptions = {},
 ): Promise<Channel> {
+  channelLimits(options);
   const transport = options.tls
     ? await connectTlsTransport(addr, options.tls, options)
     : await connectTransport(addr, options);
@@ -127,10 +128,20 @@ export async function startServer(
   onChannel: (channel: Channel) => void | Promise<void>,
   options: ConnectionOptions = {},
 ): Promise<Server> {
+  channelLimits(options);
+  serverLimit(options);
   const listener = options.tls
     ? await listenTlsTransport(addr, options.tls, options)
     : listenTransport(addr, options);
   return serveListener(listener, onChannel, options);
+}
+
+function serverLimit(options: ConnectionOptions): number {
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!(maxConnections >= 1)) {
+    throw new RangeError(`Option maxConnections must be at least 1, not ${maxConnections}`);
+  }
+  return maxConnections;
 }
 
 /**
@@ -143,10 +154,7 @@ export function serveListener(
   options: ConnectionOptions = {},
 ): Server {
   const channels = new Set<Channel>();
-  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  if (!(maxConnections >= 1)) {
-    throw new RangeError(`Option maxConnections must be at least 1, not ${maxConnections}`);
-  }
+  const maxConnections = serverLimit(options);
   const channelOptions: ConnectionOptions = {
     ...options,
     bufferBudget: options.bufferBudget ??
