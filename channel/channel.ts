@@ -99,6 +99,7 @@ export class Channel implements AsyncIterable<Request> {
   // Timers: one per channel, armed for the earliest deadline and re-armed when it fires.
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
+  #inProcess: boolean;
   #frameMs: number;
   #idleMs: number;
   #heartbeatMs: number;
@@ -123,7 +124,8 @@ export class Channel implements AsyncIterable<Request> {
     this.#onError = options.onError ??
       ((error) => console.warn(`aiomas: closing connection to ${this.peer}: ${error.message}`));
     const limits = channelLimits(options);
-    this.#frameMs = limits.frameMs;
+    this.#inProcess = transport.inProcess === true;
+    this.#frameMs = this.#inProcess ? 0 : limits.frameMs;
     this.#idleMs = limits.idleMs;
     this.#heartbeatMs = limits.heartbeatMs;
     this.#maxConcurrent = limits.maxConcurrent;
@@ -410,7 +412,10 @@ export class Channel implements AsyncIterable<Request> {
           if (this.#closeReason) return;
           target = read.prepare(now);
         }
-        if (read.grownIdleSince >= 0) this.#arm(read.grownIdleSince + KEEP_GROWN_MS);
+        if (read.grownIdleSince >= 0) {
+          if (this.#inProcess) read.releaseIdle(Infinity);
+          else this.#arm(read.grownIdleSince + KEEP_GROWN_MS);
+        }
         const count = await this.#transport.read(target);
         if (count === null) {
           this.#shutDown(new ConnectionError(`Connection to ${this.peer} was closed by the peer`));

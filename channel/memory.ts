@@ -85,6 +85,7 @@ export function createMemoryPair(names: [string, string] = ["memory", "memory"])
   const bToA = new Pipe();
   const end = (incoming: Pipe, outgoing: Pipe, peer: string): Transport => ({
     peer,
+    inProcess: true,
     read: (buffer) => incoming.read(buffer),
     write(data) {
       if (outgoing.closed) {

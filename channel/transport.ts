@@ -21,6 +21,12 @@ export interface Transport {
   close(): void;
   /** The remote address as a URL, for messages and `RemoteException.origin`. */
   readonly peer: string;
+  /**
+   * `true` for an in-process transport (`local://`, memory pairs): its
+   * channels use no timers of their own (no `frameTimeout`, grown buffers
+   * are released at once), so runs stay deterministic.
+   */
+  readonly inProcess?: boolean;
 }
 
 /** A server socket that yields connected transports. */
