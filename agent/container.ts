@@ -21,7 +21,7 @@ import { agentAddressEnd, RpcClient, type RpcOptions } from "../rpc/client.ts";
 import type { CallEvent, CallTrace } from "../rpc/metrics.ts";
 import { expose } from "../rpc/expose.ts";
 import { type Caller, type DynamicRemote, makeProxy, type RemoteOf } from "../rpc/proxy.ts";
-import { openConnection, startServer } from "../rpc/server.ts";
+import { openConnection, type RpcConnectOptions, startServer } from "../rpc/server.ts";
 import { type Activity, createActivity, registerActivity } from "./activity.ts";
 import { Agent } from "./agent.ts";
 import { dateSerializer } from "./dates.ts";
@@ -61,6 +61,13 @@ export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "ext
    * once). See docs/lifetimes.md.
    */
   connectRetry?: number;
+  /**
+   * Seconds after which one attempt to open a connection gives up with a
+   * `ConnectionError` (default `10`; `0`: wait as long as the system does,
+   * often two minutes). It bounds calls through proxies of a host that
+   * vanished without a trace. See docs/lifetimes.md.
+   */
+  connectTimeout?: number;
   /** Count calls in and out by path for {@linkcode Container.stats} (default `true`). */
   metrics?: boolean;
   /**
@@ -172,6 +179,7 @@ export class Container {
   /** One link per container address, shared by all proxies of its agents. */
   #links = new Map<string, ContainerLink>();
   #connectRetry: number;
+  #connectTimeout: number;
   #self: { client: RpcClient; close(): Promise<void> } | undefined;
   #shutDown = false;
   #activity: Activity | undefined;
@@ -191,6 +199,7 @@ export class Container {
     this.#service = service;
     this.#connectionOptions = connectionOptions;
     this.#connectRetry = options.connectRetry ?? 0;
+    this.#connectTimeout = options.connectTimeout ?? 10;
   }
 
   /**
@@ -473,7 +482,7 @@ export class Container {
     const options = { ...this.#connectionOptions, router: this.#service };
     for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
       try {
-        const client = await openConnection(containerAddr, options);
+        const client = await this.#attempt(containerAddr, options);
         if (this.#shutDown) {
           await client.close();
           throw new ConnectionError(`Container ${this.addr} is shut down`);
@@ -486,6 +495,34 @@ export class Container {
         if (left <= 0) throw error;
         await retryDelay(Math.min(delay, left));
       }
+    }
+  }
+
+  /** One attempt to connect, given up after `connectTimeout` (the late connection is closed). */
+  async #attempt(containerAddr: string, options: RpcConnectOptions): Promise<RpcClient> {
+    const opening = openConnection(containerAddr, options);
+    const seconds = this.#connectTimeout;
+    if (!(seconds > 0)) return await opening;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ConnectionError(
+              `Connecting to ${containerAddr} gave up after ${seconds} s (connectTimeout): ` +
+                "the host does not answer",
+            ),
+          ),
+        seconds * 1000,
+      );
+    });
+    try {
+      return await Promise.race([opening, expired]);
+    } catch (error) {
+      opening.then((client) => client.close(), () => {});
+      throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -242,6 +242,7 @@ Deno.test({
       const driver = await start(processes, net.host(1), "netns_driver.ts", [
         `tcp://${net.addr(1)}:0`,
         String(HEARTBEAT),
+        "1",
       ]);
       await driver.ask({ op: "connect", addr: `${b}0`, as: "b" });
       assert.equal(
@@ -256,6 +257,10 @@ Deno.test({
         pending.ms <= 2 * HEARTBEAT * 1000 + 1000,
         `rejected after ${pending.ms} ms (heartbeat ${HEARTBEAT} s)`,
       );
+      // While the cable is still cut, a new call tries to reconnect and gives up (connectTimeout 1 s).
+      const cut = await driver.ask({ op: "call", on: "b", method: "spam", args: [1] });
+      assert.equal(cut.error?.name, "ConnectionError", JSON.stringify(cut));
+      assert.ok(cut.ms <= 2000, `gave up after ${cut.ms} ms`);
       await net.cable(2, true);
       const healed = await driver.ask({
         op: "until",
