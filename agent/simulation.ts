@@ -178,7 +178,10 @@ function checkTime(t: number, current: number | undefined): void {
  * is settled with no handler running, and the open calls (requests sent whose
  * reply has not arrived) equal the open handlers (requests received whose
  * reply is not sent) summed over all members (Mattern's four-counter method).
- * An empty step costs two round trips.
+ * Before the clocks move, every member learns the step's time (see
+ * {@linkcode Manager.simPrepare}). A step in which nothing happens costs
+ * three waves (four for {@linkcode Simulation.step}, which first checks that
+ * nothing happened since the last step), never a fixed sleep.
  *
  * Members are counted from the moment their container is created. A container
  * that calls into the simulation while it steps must be a member, or the
