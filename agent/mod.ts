@@ -33,9 +33,43 @@ export {
 export { dateSerializer, formatPythonDate } from "./dates.ts";
 export { type InspectorSnapshot, watchContainer } from "./inspector.ts";
 export { type AgentInfo, type ContainerStats, type LinkStats, type TracedCall } from "./stats.ts";
-// Types of lower layers that this layer's API uses.
-export type * from "../clocks/mod.ts";
-export type * from "../rpc/mod.ts";
+// What this layer's API names from the layers below: types only, and the few classes it
+// returns or throws (real exports, so that everything listed here can be imported from here).
+export type { Clock, SleepOptions, TimerHandle } from "../clocks/mod.ts";
+export type {
+  Codec,
+  CodecClass,
+  Constructor,
+  FromPlain,
+  SerializerSpec,
+  SerializerTriple,
+  ToPlain,
+} from "../codecs/mod.ts";
+export { BufferBudget, Channel, Request } from "../channel/mod.ts";
+export type {
+  Address,
+  BudgetAccount,
+  BudgetAnswer,
+  ChannelOptions,
+  ConnectionOptions,
+  LocalAddress,
+  SendOptions,
+  TcpAddress,
+  TlsOptions,
+  UnixAddress,
+} from "../channel/mod.ts";
+export { CallTrace } from "../rpc/mod.ts";
+export type {
+  CallDirection,
+  CallEvent,
+  CallMetricsSnapshot,
+  CallSample,
+  DynamicRemote,
+  PathStats,
+  Remote,
+  RemoteOf,
+} from "../rpc/mod.ts";
+export { AiomasError } from "../errors.ts";
 export {
   type AgentFactory,
   agentFactory,

@@ -83,5 +83,30 @@ export {
   type RpcServerOptions,
   startServer,
 } from "./server.ts";
-// Types of lower layers that this layer's API uses.
-export type * from "../channel/mod.ts";
+// What this layer's API names from the layers below: types only, and the classes it
+// returns (real exports, so that everything listed here can be imported from here).
+export { BufferBudget, Channel, Request } from "../channel/mod.ts";
+export { AiomasError } from "../errors.ts";
+export type {
+  Address,
+  BudgetAccount,
+  BudgetAnswer,
+  ChannelOptions,
+  ConnectionOptions,
+  LocalAddress,
+  ResolvedAddress,
+  SendOptions,
+  Server,
+  TcpAddress,
+  TlsOptions,
+  UnixAddress,
+} from "../channel/mod.ts";
+export type {
+  Codec,
+  CodecClass,
+  Constructor,
+  FromPlain,
+  SerializerSpec,
+  SerializerTriple,
+  ToPlain,
+} from "../codecs/mod.ts";
