@@ -22,7 +22,15 @@ import { importSpec } from "./module_spec.ts";
  */
 export type ClockSpec = "realtime" | { external: string; initTime?: number };
 
-/** The codecs a child container knows by name. */
+/**
+ * The codecs a child container knows by name.
+ *
+ * @example
+ * ```ts
+ * import { BUILTIN_CODECS } from "@aiomas/aiomas/agent";
+ * console.log(Object.keys(BUILTIN_CODECS)); // [ "JsonCodec", "MsgPackCodec", "MsgPackBloscCodec" ]
+ * ```
+ */
 export const BUILTIN_CODECS: Readonly<Record<string, CodecClass>> = Object.freeze({
   JsonCodec,
   MsgPackCodec,
@@ -72,7 +80,16 @@ export async function resolveCodec(
   return value as CodecClass;
 }
 
-/** Resolve `extraSerializers` given as specs or module specs. */
+/**
+ * Resolve `extraSerializers` given as specs or module specs.
+ *
+ * @example
+ * ```ts
+ * import { dateSerializer, resolveSerializers } from "@aiomas/aiomas/agent";
+ * const serializers = await resolveSerializers([dateSerializer]);
+ * console.log(serializers?.length); // 1
+ * ```
+ */
 export async function resolveSerializers(
   serializers: readonly (SerializerSpec | string)[] | undefined,
 ): Promise<SerializerSpec[] | undefined> {
@@ -93,7 +110,16 @@ export async function resolveSerializers(
   return resolved;
 }
 
-/** Make the clock a {@linkcode ClockSpec} names (a `Clock` is returned as is). */
+/**
+ * Make the clock a {@linkcode ClockSpec} names (a `Clock` is returned as is).
+ *
+ * @example
+ * ```ts
+ * import { resolveClock } from "@aiomas/aiomas/agent";
+ * const clock = resolveClock({ external: "2016-01-01T00:00:00Z", initTime: 5 });
+ * console.log(clock.time(), clock.utcnow().toISOString()); // 5 2016-01-01T00:00:05.000Z
+ * ```
+ */
 export function resolveClock(clock: ClockSpec | Clock | undefined): Clock {
   if (clock === undefined || clock === "realtime") return new RealtimeClock();
   if (typeof clock === "object" && "external" in clock) {

@@ -36,7 +36,31 @@ import {
   linkStats,
 } from "./stats.ts";
 
-/** Options of {@linkcode Container.create}. */
+/**
+ * Options of {@linkcode Container.create}; every one is optional.
+ *
+ * Declared here: `clock` (default a new `RealtimeClock`), `extraSerializers`
+ * (none), `callTimeout` (no call deadline), `connectRetry` (`0`), `metrics`
+ * (`true`), `trace` (`0`), `onCall`, `inspect`, `inspectToken`.
+ *
+ * Inherited from the channel layer's `ConnectionOptions` and `ChannelOptions`
+ * (see their documentation): `codec` (default `JsonCodec`), `tls` (plain
+ * TCP), `maxMessageSize` (64 MiB), `onError` (log a warning), `heartbeat`
+ * (off), `frameTimeout`, `idleTimeout`, `maxConnections`,
+ * `maxConcurrentRequests`, `maxBufferedBytes`, `bufferBudget`, `keepAlive`,
+ * `fullTracebacks`.
+ *
+ * @example
+ * ```ts
+ * import { Container, type ContainerOptions } from "@aiomas/aiomas/agent";
+ * import { MsgPackCodec } from "@aiomas/aiomas/codecs";
+ *
+ * const options: ContainerOptions = { codec: MsgPackCodec, callTimeout: 10, connectRetry: 5 };
+ * const container = await Container.create("tcp://127.0.0.1:0", options);
+ * console.log(container.addr.startsWith("tcp://127.0.0.1:")); // true
+ * await container.shutdown();
+ * ```
+ */
 export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "extraSerializers"> {
   /**
    * The container's clock (default: a new `RealtimeClock`). It is the agents'
@@ -90,7 +114,14 @@ export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "ext
   inspectToken?: string;
 }
 
-/** Options of {@linkcode Container.connect}. */
+/**
+ * Options of {@linkcode Container.connect}; every one is optional.
+ *
+ * @example Waiting up to 10 s for a container (or agent) that is still starting
+ * ```ts ignore
+ * const peer = await container.connect("tcp://127.0.0.1:5555/0", { connectRetry: 10 });
+ * ```
+ */
 export interface ConnectOptions {
   /**
    * For this many seconds, keep retrying while the connection is refused or
@@ -120,7 +151,15 @@ class ContainerService {
   }
 }
 
-/** Split `tcp://host:port/aid` into the container's address (with `/`) and the id. */
+/**
+ * Split `tcp://host:port/aid` into the container's address (with `/`) and the id.
+ *
+ * @example
+ * ```ts
+ * import { splitAgentAddress } from "@aiomas/aiomas/agent";
+ * console.log(splitAgentAddress("tcp://127.0.0.1:5555/3")); // [ "tcp://127.0.0.1:5555/", "3" ]
+ * ```
+ */
 export function splitAgentAddress(addr: string): [container: string, aid: string] {
   const slash = addr.lastIndexOf("/");
   const aid = addr.slice(slash + 1);
@@ -206,8 +245,13 @@ export class Container {
    * Create a container listening on `addr` (`{ hostname, port }`,
    * `"tcp://host:port"`, or a Unix socket `{ path }`). Port `0` picks a free
    * port; `addr` of the result reports it.
+   *
+   * @param addr Where to listen.
+   * @param options Optional (default `{}`): codec, clock, call deadline, TLS, ...
+   *   (see {@linkcode ContainerOptions}).
    */
-  static async create(addr: Address, options: ContainerOptions = {}): Promise<Container> {
+  static async create(addr: Address, options?: ContainerOptions): Promise<Container> {
+    options ??= {};
     // The address is known once the server is bound, so the service comes first.
     const service = new ContainerService();
     // On an ExternalClock, count calls for the Simulation (agent/activity.ts).
@@ -348,12 +392,20 @@ export class Container {
    * proxy for it. Opens (or reuses) the one connection to that container and
    * checks the agent exists.
    *
+   * Typed as `connect<T>(agentAddr, options?)`: with a type argument,
+   * `container.connect<Callee>(addr)` gives a `Remote<Callee>` whose calls the
+   * compiler checks; without one, an untyped `DynamicRemote`.
+   *
+   * @param agentAddr The agent's address, `tcp://host:port/<id>`.
+   * @param options Optional (default `{}`): `connectRetry`, the seconds for
+   *   which to retry a refused connection or an unknown id.
    * @throws {ConnectionError} when the container is unreachable or has no such agent.
    */
   async connect<T = unknown>(
     agentAddr: string,
-    options: ConnectOptions = {},
+    options?: ConnectOptions,
   ): Promise<RemoteOf<T>> {
+    options ??= {};
     if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
     const [containerAddr, aid] = splitAgentAddress(agentAddr);
     const link = this.#link(containerAddr);

@@ -6,13 +6,45 @@
  * @module
  */
 
-/** Default `frameTimeout`: a frame that has started arriving must be complete within 30 s. */
+/**
+ * Default `frameTimeout`: a frame that has started arriving must be complete within 30 s.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_FRAME_TIMEOUT } from "@aiomas/aiomas/channel";
+ * console.log(DEFAULT_FRAME_TIMEOUT); // 30
+ * ```
+ */
 export const DEFAULT_FRAME_TIMEOUT = 30;
-/** Default `maxConcurrentRequests`: incoming requests not yet answered, per connection. */
+/**
+ * Default `maxConcurrentRequests`: incoming requests not yet answered, per connection.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_CONCURRENT_REQUESTS } from "@aiomas/aiomas/channel";
+ * console.log(DEFAULT_MAX_CONCURRENT_REQUESTS); // 1024
+ * ```
+ */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 1024;
-/** Default `maxConnections` of a server. */
+/**
+ * Default `maxConnections` of a server.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_CONNECTIONS } from "@aiomas/aiomas/channel";
+ * console.log(DEFAULT_MAX_CONNECTIONS); // 10000
+ * ```
+ */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
-/** Default `maxBufferedBytes` of a server: 256 MiB of read buffers and queued output. */
+/**
+ * Default `maxBufferedBytes` of a server: 256 MiB of read buffers and queued output.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_BUFFERED_BYTES } from "@aiomas/aiomas/channel";
+ * console.log(DEFAULT_MAX_BUFFERED_BYTES / 2 ** 20); // 256
+ * ```
+ */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 
 /** One channel's share of a {@linkcode BufferBudget}. */

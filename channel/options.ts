@@ -13,7 +13,15 @@ import {
   DEFAULT_MAX_CONCURRENT_REQUESTS,
 } from "./limits.ts";
 
-/** The default limit of a frame's payload: 64 MiB. */
+/**
+ * The default limit of a frame's payload: 64 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_MESSAGE_SIZE } from "@aiomas/aiomas/channel";
+ * console.log(DEFAULT_MAX_MESSAGE_SIZE / 2 ** 20); // 64
+ * ```
+ */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 
 /**
@@ -22,6 +30,12 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
  * interval. Every channel of this library answers it itself with `RESULT`
  * `null` (the request is not passed up); a Python aiomas RPC peer answers
  * with an `EXCEPTION` for the unknown path, which counts as an answer too.
+ *
+ * @example
+ * ```ts
+ * import { HEARTBEAT_PATH } from "@aiomas/aiomas/channel";
+ * console.log(HEARTBEAT_PATH); // aiomas/heartbeat
+ * ```
  */
 export const HEARTBEAT_PATH = "aiomas/heartbeat";
 

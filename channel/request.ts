@@ -7,11 +7,35 @@
 import { AiomasError } from "../errors.ts";
 import type { Channel } from "./channel.ts";
 
-/** `msg_type` of a request. */
+/**
+ * `msg_type` of a request.
+ *
+ * @example
+ * ```ts
+ * import { EXCEPTION, REQUEST, RESULT } from "@aiomas/aiomas/channel";
+ * console.log(REQUEST, RESULT, EXCEPTION); // 0 1 2
+ * ```
+ */
 export const REQUEST = 0;
-/** `msg_type` of a successful reply. */
+/**
+ * `msg_type` of a successful reply.
+ *
+ * @example
+ * ```ts
+ * import { RESULT } from "@aiomas/aiomas/channel";
+ * console.log(RESULT); // 1
+ * ```
+ */
 export const RESULT = 1;
-/** `msg_type` of a failed reply. */
+/**
+ * `msg_type` of a failed reply.
+ *
+ * @example
+ * ```ts
+ * import { EXCEPTION } from "@aiomas/aiomas/channel";
+ * console.log(EXCEPTION); // 2
+ * ```
+ */
 export const EXCEPTION = 2;
 
 /**

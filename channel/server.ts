@@ -72,7 +72,21 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** Make a channel on `transport` with the options' codec and serializers. */
+/**
+ * Make a channel on `transport` with the options' codec and serializers.
+ *
+ * @example
+ * ```ts
+ * import { createChannel, createMemoryPair, MsgPackCodec } from "@aiomas/aiomas";
+ * const [a, b] = createMemoryPair(["local://a", "local://b"]);
+ * const server = createChannel(b, { codec: MsgPackCodec });
+ * server.setHandler((request) => request.reply(`${request.content}!`));
+ * const client = createChannel(a, { codec: MsgPackCodec });
+ * console.log(await client.send("ohai")); // ohai!
+ * await client.close();
+ * await server.close();
+ * ```
+ */
 export function createChannel(transport: Transport, options: ConnectionOptions = {}): Channel {
   const codec = createCodec(options.codec ?? JsonCodec, options.extraSerializers);
   const channel = new Channel(transport, codec, options);
@@ -147,6 +161,18 @@ function serverLimit(options: ConnectionOptions): number {
 /**
  * Serve channels on an already listening transport (TCP, TLS, in-process):
  * the code path every server shares.
+ *
+ * @example
+ * ```ts
+ * import { listenTransport, openConnection, serveListener } from "@aiomas/aiomas/channel";
+ * const server = serveListener(listenTransport("tcp://127.0.0.1:0"), (channel) => {
+ *   channel.setHandler((request) => request.reply("pong"));
+ * });
+ * const client = await openConnection(server.addr);
+ * console.log(await client.send("ping")); // pong
+ * await client.close();
+ * await server.close();
+ * ```
  */
 export function serveListener(
   listener: TransportListener,

@@ -16,7 +16,15 @@ import type {
   ToPlain,
 } from "./types.ts";
 
-/** The key of aiomas' custom-type tag. */
+/**
+ * The key of aiomas' custom-type tag.
+ *
+ * @example
+ * ```ts
+ * import { TYPE_TAG } from "@aiomas/aiomas/codecs";
+ * console.log(TYPE_TAG); // __type__
+ * ```
+ */
 export const TYPE_TAG = "__type__";
 
 /** Replaces a number that plain JSON cannot carry; see {@linkcode SerializerRegistry.toPlainTree}. */
@@ -203,6 +211,12 @@ export class SerializerRegistry {
  * The common base class of `Int8Array` ... `Float64Array` (`%TypedArray%`).
  * A serializer registered for it handles every typed array that has no
  * serializer for its exact class.
+ *
+ * @example
+ * ```ts
+ * import { TypedArray } from "@aiomas/aiomas/codecs";
+ * console.log(new Float32Array(2) instanceof TypedArray); // true
+ * ```
  */
 export const TypedArray: Constructor<ArrayBufferView> = Object.getPrototypeOf(Int8Array);
 
@@ -222,7 +236,21 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-/** How deep a value may nest before a codec refuses it. */
+/**
+ * How deep a value may nest before a codec refuses it.
+ *
+ * @example
+ * ```ts
+ * import { JsonCodec, MAX_DEPTH } from "@aiomas/aiomas/codecs";
+ * let deep: unknown = 0;
+ * for (let i = 0; i <= MAX_DEPTH; i++) deep = [deep];
+ * try {
+ *   new JsonCodec().encode(deep);
+ * } catch (error) {
+ *   console.log((error as Error).name); // CodecError
+ * }
+ * ```
+ */
 export const MAX_DEPTH = 512;
 
 /** Resolve an `extraSerializers` entry to its triple. */

@@ -112,7 +112,15 @@ function isInternal(path: string): boolean {
   return path.charCodeAt(0) === 97 /* a */ && path.startsWith("aiomas/");
 }
 
-/** The path of the request that gives lent references back (docs/lifetimes.md). */
+/**
+ * The path of the request that gives lent references back (docs/lifetimes.md).
+ *
+ * @example
+ * ```ts
+ * import { RELEASE_PATH } from "@aiomas/aiomas/rpc";
+ * console.log(RELEASE_PATH); // aiomas/release
+ * ```
+ */
 export const RELEASE_PATH = "aiomas/release";
 
 /** The request being dispatched (see {@linkcode currentCall}); set only while its function starts. */

@@ -108,7 +108,15 @@ function exposedField(name: string, initial: unknown): unknown {
   );
 }
 
-/** Whether `value` is a function marked with {@linkcode expose}. */
+/**
+ * Whether `value` is a function marked with {@linkcode expose}.
+ *
+ * @example
+ * ```ts
+ * import { expose, isExposedFunction } from "@aiomas/aiomas/rpc";
+ * console.log(isExposedFunction(expose(() => 1)), isExposedFunction(() => 1)); // true false
+ * ```
+ */
 export function isExposedFunction(value: unknown): boolean {
   return typeof value === "function" && (value as { [EXPOSED]?: true })[EXPOSED] === true;
 }
@@ -125,6 +133,13 @@ export function isExposedField(instance: object, name: string): boolean {
 
 /**
  * Keyword arguments for a call to a Python peer, made by {@linkcode kwargs}.
+ *
+ * @example
+ * ```ts
+ * import { Kwargs, kwargs } from "@aiomas/aiomas/rpc";
+ * const marker = kwargs({ eggs: 2 });
+ * console.log(marker instanceof Kwargs, marker.values); // true { eggs: 2 }
+ * ```
  */
 export class Kwargs {
   /** The keyword arguments, sent in the request's kwargs slot. */

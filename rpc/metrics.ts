@@ -153,6 +153,13 @@ const RAW_PATH_CACHE = 10_000;
 /**
  * The metric key of a path: agent ids become `*`, so that thousands of
  * agents of one class share one entry (`agents/17/spam` -> `agents/*\/spam`).
+ *
+ * @example
+ * ```ts
+ * import { metricPath } from "@aiomas/aiomas/rpc";
+ * const key = metricPath("agents/17/spam");
+ * console.log(key.split("/")); // [ "agents", "*", "spam" ]
+ * ```
  */
 export function metricPath(path: string): string {
   return path.startsWith("agents/") ? path.replace(AGENT_ID, "agents/*") : path;

@@ -116,6 +116,12 @@ export interface ProxyState {
  * `JSON.stringify` for `toJSON`, ...). Also every name starting with `__`
  * or `@@`. Reach a remote member with such a name with
  * {@linkcode remoteMember}.
+ *
+ * @example
+ * ```ts
+ * import { RESERVED_NAMES } from "@aiomas/aiomas/rpc";
+ * console.log(RESERVED_NAMES.has("then"), RESERVED_NAMES.has("add")); // true false
+ * ```
  */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   "then",
@@ -345,7 +351,19 @@ export function ref<T extends object>(service: T): Remote<T> {
   return service as unknown as Remote<T>;
 }
 
-/** The path of a proxy made by {@linkcode createProxy}, or `undefined`. */
+/**
+ * The path of a proxy made by {@linkcode createProxy}, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { openConnection, proxyPath, startServer } from "@aiomas/aiomas/rpc";
+ * const server = await startServer("tcp://127.0.0.1:0", {});
+ * const client = await openConnection(server.addr);
+ * console.log(proxyPath(client.remote.sub.add), proxyPath({})); // sub/add undefined
+ * await client.close();
+ * await server.close();
+ * ```
+ */
 export function proxyPath(value: unknown): string | undefined {
   return proxyState(value)?.path;
 }

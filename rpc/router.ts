@@ -172,7 +172,20 @@ export function mount(parent: object, name: string, child: object): void {
   mounts.set(child, { parent, name });
 }
 
-/** Forget a mount made with {@linkcode mount}. */
+/**
+ * Forget a mount made with {@linkcode mount}.
+ *
+ * @example
+ * ```ts
+ * import { mount, servicePath, unmount } from "@aiomas/aiomas/rpc";
+ * const root = {};
+ * const child = {};
+ * mount(root, "child", child);
+ * console.log(servicePath(root, child)); // child
+ * unmount(child);
+ * console.log(servicePath(root, child)); // undefined
+ * ```
+ */
 export function unmount(child: object): void {
   mounts.delete(child);
 }
@@ -181,6 +194,23 @@ export function unmount(child: object): void {
  * The path of `service` relative to `root`: `""` for the root itself, the
  * mounted path, or the name of an exposed field found within a few levels.
  * `undefined` when `service` is not part of `root`'s tree.
+ *
+ * @example
+ * ```ts
+ * import { expose, servicePath } from "@aiomas/aiomas/rpc";
+ * class Sub {
+ *   @expose
+ *   ping(): string {
+ *     return "pong";
+ *   }
+ * }
+ * class Root {
+ *   @expose
+ *   sub = new Sub();
+ * }
+ * const root = new Root();
+ * console.log(servicePath(root, root.sub), servicePath(root, root)); // sub
+ * ```
  */
 export function servicePath(root: unknown, service: object): string | undefined {
   if (service === root) return "";
@@ -229,6 +259,18 @@ const serviceClasses = new WeakMap<object, boolean>();
  * Whether `value` is a service: an object with at least one exposed method or
  * field (or, for a plain object, an exposed function). Services travel to
  * peers as references.
+ *
+ * @example
+ * ```ts
+ * import { expose, isService } from "@aiomas/aiomas/rpc";
+ * class Calculator {
+ *   @expose
+ *   add(a: number, b: number): number {
+ *     return a + b;
+ *   }
+ * }
+ * console.log(isService(new Calculator()), isService({ x: 1 })); // true false
+ * ```
  */
 export function isService(value: object): boolean {
   if (isPlainObject(value)) return Object.values(value).some(isExposedFunction);
