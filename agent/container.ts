@@ -554,7 +554,8 @@ export class Container {
   async #attempt(containerAddr: string, options: RpcConnectOptions): Promise<RpcClient> {
     const opening = openConnection(containerAddr, options);
     const seconds = this.#connectTimeout;
-    if (!(seconds > 0)) return await opening;
+    // In-process transports connect at once and must not use timers (deterministic runs).
+    if (!(seconds > 0) || containerAddr.startsWith("local://")) return await opening;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -151,7 +151,8 @@ function splitKwargs(args: unknown[]): [unknown[], Record<string, unknown>] {
   return [args, EMPTY_KWARGS];
 }
 
-type ProxyTarget = (() => void) & { [PROXY_STATE]: ProxyState };
+/** A proxy's target: a bound function that returns the proxy's state. */
+type ProxyTarget = () => ProxyState;
 
 function labelOf(state: ProxyState): string {
   return state.label ?? `RemoteProxy('${state.path}')`;
@@ -194,7 +195,7 @@ function member(state: ProxyState, parent: unknown, name: string): DynamicRemote
 
 const handler: ProxyHandler<ProxyTarget> = {
   get(target, name, receiver) {
-    const state = target[PROXY_STATE];
+    const state = target();
     if (typeof name === "string") {
       // Members made before: the common case, one lookup.
       const child = state.children?.get(name);
@@ -217,7 +218,7 @@ const handler: ProxyHandler<ProxyTarget> = {
     return undefined;
   },
   apply(target, _thisArg, args: unknown[]) {
-    const state = target[PROXY_STATE];
+    const state = target();
     if (state.lease?.released) return released(state);
     const [positional, keywords] = splitKwargs(args);
     return state.caller.call(state.path, positional, keywords);
@@ -237,21 +238,29 @@ const handler: ProxyHandler<ProxyTarget> = {
 const TARGET_PROTOTYPE = Object.create(Function.prototype, {
   [DENO_INSPECT]: {
     value(this: ProxyTarget) {
-      return labelOf(this[PROXY_STATE]);
+      return labelOf(this());
     },
   },
   [NODE_INSPECT]: {
     value(this: ProxyTarget) {
-      return labelOf(this[PROXY_STATE]);
+      return labelOf(this());
     },
   },
 });
 
+/**
+ * Targets are bound copies of this function: binding is cheap, keeps
+ * `TARGET_PROTOTYPE` (a bound function has its target's prototype), and
+ * calling the target gives the state without a property lookup.
+ */
+const TARGET_TEMPLATE = function (this: ProxyState): ProxyState {
+  return this;
+};
+Object.setPrototypeOf(TARGET_TEMPLATE, TARGET_PROTOTYPE);
+
 /** Make a proxy for `state` (see {@linkcode createProxy}). */
 export function makeProxy(state: ProxyState): DynamicRemote {
-  const target = (() => {}) as ProxyTarget;
-  Object.defineProperty(target, PROXY_STATE, { value: state });
-  Object.setPrototypeOf(target, TARGET_PROTOTYPE);
+  const target = TARGET_TEMPLATE.bind(state) as ProxyTarget;
   return new Proxy(target, handler) as unknown as DynamicRemote;
 }
 
