@@ -6,6 +6,8 @@
  */
 
 import { CodecError } from "../errors.ts";
+import { describe } from "../codecs/describe.ts";
+import { invalidDate } from "../codecs/serializers.ts";
 import type { SerializerTriple } from "../codecs/types.ts";
 
 /**
@@ -19,22 +21,25 @@ import type { SerializerTriple } from "../codecs/types.ts";
  * ```
  */
 export function formatPythonDate(date: Date): string {
+  if (Number.isNaN(date.getTime())) throw invalidDate();
   const iso = date.toISOString(); // 2016-01-01T12:30:45.120Z
   const ms = date.getUTCMilliseconds();
   return `${iso.slice(0, 19)}${ms === 0 ? "" : `.${String(ms * 1000).padStart(6, "0")}`}+00:00`;
 }
 
 function parseDate(text: unknown): Date {
+  // Only a string is looked at: the data came from a peer.
   const date = typeof text === "string" ? new Date(text) : new Date(Number.NaN);
   if (Number.isNaN(date.getTime())) {
-    throw new CodecError(`Invalid date ${JSON.stringify(text)}: expected an ISO 8601 string`);
+    throw new CodecError(`Invalid date ${describe(text)}: expected an ISO 8601 string`);
   }
   return date;
 }
 
 /**
  * The date serializer triple: `Date` to Python's ISO form and back (any ISO
- * 8601 string with an offset is accepted).
+ * 8601 string with an offset is accepted). A leaf: a date's data is a string,
+ * and a custom type inside it is refused.
  *
  * @example
  * ```ts
@@ -45,5 +50,5 @@ function parseDate(text: unknown): Date {
  * ```
  */
 export function dateSerializer(): SerializerTriple<Date> {
-  return [Date, formatPythonDate, parseDate];
+  return [Date, formatPythonDate, parseDate, { leaf: true }];
 }

@@ -17,6 +17,7 @@ export type {
   CodecClass,
   Constructor,
   FromPlain,
+  SerializerOptions,
   SerializerSpec,
   SerializerTriple,
   ToPlain,
@@ -34,7 +35,7 @@ export {
   TypedArray,
 } from "./serializers.ts";
 export { JsonCodec } from "./json.ts";
-export { Ext, MsgPackCodec, type MsgPackCodecOptions } from "./msgpack.ts";
+export { Ext, MsgPackCodec, type MsgPackCodecOptions, Timestamp } from "./msgpack.ts";
 export { type NdarrayData, ndarraySerializer } from "./ndarray.ts";
 export {
   bloscCompress,

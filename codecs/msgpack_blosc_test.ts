@@ -22,6 +22,17 @@ function codecFor(context: string): MsgPackBloscCodec {
   return codec;
 }
 
+/**
+ * `value` with every plain `{"__type__": ...}` object turned into a `Map`:
+ * codecs refuse a plain object with that key, and write a `Map` as it is.
+ */
+function rawTags(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rawTags);
+  if (typeof value !== "object" || value === null || value.constructor !== Object) return value;
+  const entries = Object.entries(value).map(([k, v]) => [k, rawTags(v)] as const);
+  return "__type__" in value ? new Map(entries) : Object.fromEntries(entries);
+}
+
 Deno.test("every MsgPackBlosc vector decodes to its value", () => {
   assert.equal(file.vectors.length, 74);
   for (const v of file.vectors) {
@@ -34,8 +45,8 @@ Deno.test("encode_exact vectors encode to exactly Python's bytes", () => {
   for (const v of file.vectors) {
     if (!v.encodeExact) continue;
     const codec = new MsgPackBloscCodec();
-    // Tags are plain maps here, so no serializers are needed to encode them.
-    const bytes = codec.encode(convert(v.raw));
+    // Tags are raw maps here, so no serializers are needed to encode them.
+    const bytes = codec.encode(rawTags(convert(v.raw)));
     assert.equal(toHex(bytes), toHex(v.payload), v.name);
     count++;
   }
@@ -46,7 +57,7 @@ Deno.test("every vector's value round-trips, and compressed ones are no larger t
   for (const v of file.vectors) {
     const codec = codecFor(v.context);
     const value = convert(v.raw);
-    const bytes = codec.encode(value);
+    const bytes = codec.encode(rawTags(value));
     assert.deepStrictEqual(codec.decode(bytes), value, v.name);
     assert.ok(bytes.length <= v.payload.length, v.name);
   }

@@ -8,7 +8,8 @@
  */
 
 import { CodecError } from "../errors.ts";
-import { TypedArray } from "./serializers.ts";
+import { describe } from "./describe.ts";
+import { isPlainObject, TypedArray } from "./serializers.ts";
 import type { SerializerTriple } from "./types.ts";
 
 /** A typed array constructor of the kind {@linkcode ndarraySerializer} handles. */
@@ -78,30 +79,31 @@ function toPlain(array: ArrayBufferView): NdarrayData {
 }
 
 function fromPlain(plain: unknown): ArrayBufferView {
-  const { type, shape, data } = (plain ?? {}) as Partial<NdarrayData>;
+  // Peer data: only a plain object's own fields are read.
+  const { type, shape, data } = (isPlainObject(plain) ? plain : {}) as Partial<NdarrayData>;
   if (typeof type !== "string" || !Array.isArray(shape) || !(data instanceof Uint8Array)) {
     throw new CodecError("ndarray: expected {type: string, shape: number[], data: bytes}");
   }
-  const order = type[0];
+  const order = type.charAt(0);
   const ArrayType = BY_KIND.get(type.slice(1));
   if (ArrayType === undefined || !"<>|=".includes(order) || type.length !== 3) {
-    throw new CodecError(`ndarray: unsupported dtype ${JSON.stringify(type)}`);
+    throw new CodecError(`ndarray: unsupported dtype ${describe(type)}`);
   }
   const size = ArrayType.BYTES_PER_ELEMENT;
   if (order === "|" && size !== 1) {
     throw new CodecError(`ndarray: dtype ${type} needs a byte order ("<" or ">")`);
   }
   let count = 1;
-  for (const dim of shape) {
-    if (!Number.isSafeInteger(dim) || dim < 0) {
-      throw new CodecError(`ndarray: invalid shape ${JSON.stringify(shape)}`);
+  for (const dim of shape as unknown[]) {
+    if (typeof dim !== "number" || !Number.isSafeInteger(dim) || dim < 0) {
+      throw new CodecError(`ndarray: invalid shape: dimension ${describe(dim)}`);
     }
     count *= dim;
   }
   if (count * size !== data.length) {
     throw new CodecError(
-      `ndarray: shape ${JSON.stringify(shape)} of ${type} needs ${count * size} bytes, ` +
-        `got ${data.length}`,
+      `ndarray: a shape of ${shape.length} dimension(s), ${count} element(s) of ${type} needs ` +
+        `${count * size} bytes, got ${data.length}`,
     );
   }
   const out = new ArrayType(count);
@@ -149,5 +151,5 @@ function swapped(data: Uint8Array, size: number): Uint8Array {
  * ```
  */
 export function ndarraySerializer(): SerializerTriple<ArrayBufferView> {
-  return [TypedArray, toPlain, fromPlain];
+  return [TypedArray, toPlain, fromPlain, { leaf: true }];
 }

@@ -7,10 +7,12 @@
  */
 
 import { CodecError } from "../errors.ts";
+import { addPlace, describe } from "./describe.ts";
 import type {
   Codec,
   Constructor,
   FromPlain,
+  SerializerOptions,
   SerializerSpec,
   SerializerTriple,
   ToPlain,
@@ -38,11 +40,23 @@ export interface SerializerEntry {
   readonly toPlain: ToPlain<unknown>;
 }
 
+/** The decoding side of a registered serializer. */
+interface Decoder {
+  readonly fromPlain: FromPlain<unknown>;
+  readonly leaf: boolean;
+}
+
 /**
  * Serializers of one codec instance, numbered by registration order (SPEC
  * section 8). Codecs call {@linkcode SerializerRegistry.lookup} for values
  * that are not base types and {@linkcode SerializerRegistry.revive} for
  * decoded tags.
+ *
+ * Nesting: a tag's data may hold other tags (revived first, inner before
+ * outer), except inside the data of a serializer registered as a leaf
+ * (`{ leaf: true }`): there a tag is a `CodecError`, raised before anything
+ * in that data is revived. A map with a `__type__` key must have no other
+ * key.
  *
  * @example
  * ```ts
@@ -56,21 +70,26 @@ export interface SerializerEntry {
  */
 export class SerializerRegistry {
   #byType = new Map<unknown, SerializerEntry>();
-  #fromPlain: FromPlain<unknown>[] = [];
+  #decoders: Decoder[] = [];
   #fallback: SerializerEntry | undefined;
 
   /** The number of registered serializers. */
   get size(): number {
-    return this.#fromPlain.length;
+    return this.#decoders.length;
   }
 
   /** Register a serializer; see {@linkcode Codec.addSerializer}. */
-  add<T>(type: Constructor<T>, toPlain: ToPlain<T>, fromPlain: FromPlain<T>): void {
+  add<T>(
+    type: Constructor<T>,
+    toPlain: ToPlain<T>,
+    fromPlain: FromPlain<T>,
+    options: SerializerOptions = {},
+  ): void {
     const entry: SerializerEntry = {
-      id: this.#fromPlain.length,
+      id: this.#decoders.length,
       toPlain: toPlain as ToPlain<unknown>,
     };
-    this.#fromPlain.push(fromPlain);
+    this.#decoders.push({ fromPlain, leaf: options.leaf === true });
     if ((type as unknown) === Object) this.#fallback = entry;
     else this.#byType.set(type, entry);
   }
@@ -80,50 +99,118 @@ export class SerializerRegistry {
    * else `undefined`.
    */
   lookup(value: object): SerializerEntry | undefined {
-    // A function (an RPC proxy) goes to the fallback: reading its `constructor` could be a call.
-    if (typeof value === "function") return this.#fallback;
+    return this.lookupOwn(value) ?? this.#fallback;
+  }
+
+  /**
+   * The serializer for `value`'s exact class (or, for a typed array, one
+   * registered for `TypedArray`), ignoring the `Object` fallback: codecs
+   * ask this first for the types they carry natively (such as `Date`).
+   */
+  lookupOwn(value: object): SerializerEntry | undefined {
+    // A function (an RPC proxy) has no class of its own: reading its `constructor` could be a call.
+    if (typeof value === "function") return undefined;
     return this.#byType.get(value.constructor) ??
-      (ArrayBuffer.isView(value) ? this.#byType.get(TypedArray) : undefined) ??
-      this.#fallback;
+      (ArrayBuffer.isView(value) ? this.#byType.get(TypedArray) : undefined);
+  }
+
+  /** The `Object` fallback serializer, if one is registered. */
+  get fallback(): SerializerEntry | undefined {
+    return this.#fallback;
+  }
+
+  /**
+   * Run `entry`'s `toPlain` on `value`; an error it throws becomes a
+   * `CodecError` naming the class.
+   */
+  toPlain(entry: SerializerEntry, value: object): unknown {
+    try {
+      return entry.toPlain(value);
+    } catch (cause) {
+      if (cause instanceof CodecError) throw cause;
+      throw new CodecError(
+        `Serializer ${entry.id} could not encode an instance of ${className(value)}: ${
+          errorText(cause)
+        }`,
+        { cause },
+      );
+    }
   }
 
   /** Encode `value` with its serializer as a `{"__type__": [id, data]}` tag. */
   tag(value: object): { __type__: [number, unknown] } | undefined {
     const entry = this.lookup(value);
     if (entry === undefined) return undefined;
-    return { [TYPE_TAG]: [entry.id, entry.toPlain(value)] } as { __type__: [number, unknown] };
+    return { [TYPE_TAG]: [entry.id, this.toPlain(entry, value)] } as {
+      __type__: [number, unknown];
+    };
   }
 
-  /** Turn the data of a decoded tag back into its value. */
-  revive(tag: unknown): unknown {
-    if (!Array.isArray(tag) || tag.length !== 2 || typeof tag[0] !== "number") {
-      throw new CodecError(`Malformed ${TYPE_TAG} tag: expected [typeid, data]`);
-    }
-    const fromPlain = this.#fromPlain[tag[0]];
-    if (fromPlain === undefined) {
+  /**
+   * Whether serializer `id` takes plain data only; a `CodecError` for an
+   * id that is not an integer or not registered.
+   */
+  isLeaf(id: unknown): boolean {
+    return this.#decoder(id).leaf;
+  }
+
+  #decoder(id: unknown): Decoder {
+    const decoder = typeof id === "number" ? this.#decoders[id] : undefined;
+    if (decoder === undefined) {
+      if (typeof id !== "number" || !Number.isInteger(id)) {
+        throw new CodecError(
+          `Malformed ${TYPE_TAG} tag: the typeid must be an integer, got ${describe(id)}`,
+        );
+      }
       throw new CodecError(
-        `Unknown ${TYPE_TAG} id ${tag[0]}: both peers must register the same serializers ` +
+        `Unknown ${TYPE_TAG} id ${id}: both peers must register the same serializers ` +
           `in the same order (${this.size} registered here)`,
       );
     }
+    return decoder;
+  }
+
+  /**
+   * Turn the data of serializer `id` back into its value. `data` must be
+   * final: revived already where the serializer allows nesting, plain where
+   * it is a leaf (the caller checks).
+   */
+  fromPlain(id: unknown, data: unknown): unknown {
+    const { fromPlain } = this.#decoder(id);
     try {
-      return fromPlain(tag[1]);
+      return fromPlain(data);
     } catch (cause) {
       if (cause instanceof CodecError) throw cause;
-      throw new CodecError(
-        `Serializer ${tag[0]} could not decode its data: ${(cause as Error)?.message ?? cause}`,
-        { cause },
-      );
+      throw new CodecError(`Serializer ${id} could not decode its data: ${errorText(cause)}`, {
+        cause,
+      });
     }
+  }
+
+  /**
+   * Turn the value of a decoded `__type__` key (`[typeid, data]`, its data
+   * already revived where nesting is allowed) back into its value. For a
+   * leaf serializer, a tag or a function (a revived proxy) inside the data
+   * is a `CodecError`.
+   */
+  revive(tag: unknown): unknown {
+    if (!Array.isArray(tag) || tag.length !== 2) {
+      throw new CodecError(`Malformed ${TYPE_TAG} tag: expected [typeid, data]`);
+    }
+    const [id, data] = tag as [unknown, unknown];
+    if (this.isLeaf(id)) assertPlain(data, id, 0);
+    return this.fromPlain(id, data);
   }
 
   /**
    * Copy `value` with every non-plain object replaced by its tag. Objects
    * that need no change are returned as they are (no copy). `Date`s without
-   * a serializer become ISO strings (JSON's own behaviour). `replaceNumber`
-   * is called for every bigint and for every number that plain JSON cannot
-   * carry exactly (non-finite, `-0`, integral beyond 2^53); its result
-   * replaces the value.
+   * a serializer of their own become ISO strings (JSON's own behaviour).
+   * `replaceNumber` is called for every bigint and for every number that
+   * plain JSON cannot carry exactly (non-finite, `-0`, integral beyond
+   * 2^53); its result replaces the value. A plain object with a `__type__`
+   * key is refused: the peer would read it as a custom type. A `CodecError`
+   * says where it arose (see {@linkcode placed}).
    */
   toPlainTree(value: unknown, replaceNumber?: ReplaceNumber): unknown {
     return this.#toPlain(value, 0, replaceNumber);
@@ -139,10 +226,11 @@ export class SerializerRegistry {
         ) return replaceNumber(value);
         return value;
       }
-      if (typeof value === "function") {
+      if (typeof value === "function" && this.#fallback !== undefined) {
         // The RPC layer's reference serializer (the Object fallback) passes proxies on.
-        const tagged = this.#fallback === undefined ? undefined : this.tag(value);
-        if (tagged !== undefined) return tagged;
+        const entry = this.#fallback;
+        const data = this.toPlain(entry, value);
+        return { [TYPE_TAG]: [entry.id, this.#toPlain(data, depth + 1, replaceNumber)] };
       }
       if (typeof value === "function" || typeof value === "symbol") {
         throw new CodecError(`Cannot encode a ${typeof value}: expose it or send data instead`);
@@ -153,41 +241,65 @@ export class SerializerRegistry {
       }
       return value;
     }
-    if (depth > MAX_DEPTH) throw new CodecError(`Value nested deeper than ${MAX_DEPTH} levels`);
+    if (depth >= MAX_DEPTH) throw tooDeep();
     if (Array.isArray(value)) {
       let copy: unknown[] | undefined;
-      for (let i = 0; i < value.length; i++) {
-        const item = value[i];
-        const plain = this.#toPlain(item, depth + 1, replaceNumber);
-        if (plain !== item && copy === undefined) copy = value.slice(0, i);
-        if (copy !== undefined) copy.push(plain);
+      let i = 0;
+      try {
+        for (; i < value.length; i++) {
+          const item: unknown = value[i];
+          const plain = this.#toPlain(item, depth + 1, replaceNumber);
+          if (plain !== item && copy === undefined) copy = value.slice(0, i);
+          if (copy !== undefined) copy.push(plain);
+        }
+      } catch (error) {
+        throw addPlace(error, i);
       }
       return copy ?? value;
     }
     if (!isPlainObject(value)) {
-      const tagged = this.tag(value);
-      if (tagged !== undefined) {
-        tagged.__type__[1] = this.#toPlain(tagged.__type__[1], depth + 1, replaceNumber);
-        return tagged;
+      let entry = this.lookupOwn(value);
+      if (entry === undefined) {
+        if (value instanceof Date) {
+          if (Number.isNaN(value.getTime())) throw invalidDate();
+          return value.toISOString();
+        }
+        entry = this.#fallback;
       }
-      if (value instanceof Date) return value.toISOString();
-      throw new CodecError(
-        `Cannot encode an instance of ${value.constructor?.name ?? "an unknown class"}: ` +
-          "register a serializer for it (extraSerializers or @serializable)",
-      );
+      if (entry === undefined) {
+        throw new CodecError(
+          `Cannot encode an instance of ${className(value)}: ` +
+            "register a serializer for it (extraSerializers or @serializable)",
+        );
+      }
+      const data = this.toPlain(entry, value);
+      return { [TYPE_TAG]: [entry.id, this.#toPlain(data, depth + 1, replaceNumber)] };
     }
     let copy: Record<string, unknown> | undefined;
-    for (const key in value) {
-      const item = (value as Record<string, unknown>)[key];
-      const plain = this.#toPlain(item, depth + 1, replaceNumber);
-      if (plain !== item && copy === undefined) copy = { ...value };
-      // defineProperty, not assignment: a "__proto__" key is data.
-      if (copy !== undefined) Object.defineProperty(copy, key, { value: plain, enumerable: true });
+    let key = "";
+    try {
+      for (key in value) {
+        if (key === TYPE_TAG) throw typeKey();
+        const item = value[key];
+        const plain = this.#toPlain(item, depth + 1, replaceNumber);
+        if (plain !== item && copy === undefined) copy = { ...value };
+        // defineProperty, not assignment: a "__proto__" key is data.
+        if (copy !== undefined) {
+          Object.defineProperty(copy, key, { value: plain, enumerable: true });
+        }
+      }
+    } catch (error) {
+      throw addPlace(error, key);
     }
     return copy ?? value;
   }
 
-  /** Replace every decoded map that has a `__type__` key by its value, in place. */
+  /**
+   * Replace every decoded map that has a `__type__` key by its value, in
+   * place (for codecs that decode to plain data first, such as JSON).
+   * Tags are revived top-down: a leaf serializer's data is checked to be
+   * plain before anything inside it is revived.
+   */
   reviveTree(value: unknown, depth = 0): unknown {
     if (typeof value !== "object" || value === null) return value;
     if (depth > MAX_DEPTH) throw new CodecError(`Value nested deeper than ${MAX_DEPTH} levels`);
@@ -196,15 +308,87 @@ export class SerializerRegistry {
       return value;
     }
     const record = value as Record<string, unknown>;
+    if (Object.hasOwn(record, TYPE_TAG)) {
+      for (const key in record) if (key !== TYPE_TAG) throw extraKeys();
+      const tag = record[TYPE_TAG];
+      if (!Array.isArray(tag) || tag.length !== 2) {
+        throw new CodecError(`Malformed ${TYPE_TAG} tag: expected [typeid, data]`);
+      }
+      const id: unknown = tag[0];
+      if (this.isLeaf(id)) {
+        assertPlain(tag[1], id, depth + 2);
+        return this.fromPlain(id, tag[1]);
+      }
+      return this.fromPlain(id, this.reviveTree(tag[1], depth + 2));
+    }
     for (const key in record) {
       const item = record[key];
       const revived = this.reviveTree(item, depth + 1);
       // defineProperty, not assignment: a "__proto__" key is data, never the prototype.
       if (revived !== item) Object.defineProperty(record, key, { value: revived });
     }
-    if (Object.hasOwn(record, TYPE_TAG)) return this.revive(record[TYPE_TAG]);
     return value;
   }
+}
+
+/** The error for a `__type__` tag inside the data of leaf serializer `id`. */
+export function nestedInLeaf(id: unknown): CodecError {
+  return new CodecError(
+    `A ${TYPE_TAG} tag inside the data of serializer ${describe(id)}, which takes plain data ` +
+      "only: custom types may not nest there",
+  );
+}
+
+/** The error for a map that has a `__type__` key and other keys. */
+export function extraKeys(): CodecError {
+  return new CodecError(`Malformed ${TYPE_TAG} map: it must have no key besides ${TYPE_TAG}`);
+}
+
+/** The error for a plain object with a `__type__` key on the way out. */
+export function typeKey(): CodecError {
+  return new CodecError(
+    `Cannot encode a plain object with a "${TYPE_TAG}" key: the peer would read it as a ` +
+      "custom type; rename the key, or register a serializer for a class instead",
+  );
+}
+
+/** The error for an invalid `Date` on the way out. */
+export function invalidDate(): CodecError {
+  return new CodecError("Cannot encode an invalid Date (its time is NaN)");
+}
+
+/** The error for nesting deeper than `MAX_DEPTH` on the way out. */
+export function tooDeep(): CodecError {
+  return new CodecError(`Value nested deeper than ${MAX_DEPTH} levels (is there a cycle?)`);
+}
+
+/** Check that decoded `data` holds no tag and no function (a revived proxy). */
+function assertPlain(data: unknown, id: unknown, depth: number): void {
+  if (typeof data === "function") throw nestedInLeaf(id);
+  if (typeof data !== "object" || data === null) return;
+  if (depth > MAX_DEPTH) throw new CodecError(`Value nested deeper than ${MAX_DEPTH} levels`);
+  if (Array.isArray(data)) {
+    for (const item of data) assertPlain(item, id, depth + 1);
+  } else if (isPlainObject(data)) {
+    if (Object.hasOwn(data, TYPE_TAG)) throw nestedInLeaf(id);
+    for (const key in data) assertPlain(data[key], id, depth + 1);
+  }
+}
+
+/** The class name of a value being encoded (the user's own value). */
+function className(value: object): string {
+  if (typeof value === "function") return "a function";
+  const name: unknown = value.constructor?.name;
+  return typeof name === "string" && name !== "" ? name : "an unknown class";
+}
+
+/** The message of an error a serializer threw, without calling into anything else. */
+function errorText(error: unknown): string {
+  if (typeof error === "object" && error !== null && error instanceof Error) {
+    const message: unknown = Object.getOwnPropertyDescriptor(error, "message")?.value;
+    if (typeof message === "string") return message;
+  }
+  return describe(error);
 }
 
 /**
@@ -283,8 +467,9 @@ export function createCodec(
 ): Codec {
   const codec = new codecClass();
   for (const spec of extraSerializers) {
-    const [type, toPlain, fromPlain] = resolveSerializer(spec);
-    codec.addSerializer(type, toPlain, fromPlain);
+    const [type, toPlain, fromPlain, options] = resolveSerializer(spec);
+    if (options === undefined) codec.addSerializer(type, toPlain, fromPlain);
+    else codec.addSerializer(type, toPlain, fromPlain, options);
   }
   return codec;
 }

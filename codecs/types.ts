@@ -24,11 +24,32 @@ export type ToPlain<T> = { toPlain(value: T): unknown }["toPlain"];
 export type FromPlain<T> = { fromPlain(data: unknown): T }["fromPlain"];
 
 /**
- * A serializer triple `[Type, toPlain, fromPlain]`, as aiomas' extra
- * serializers return it. `SerializerTriple` without a type argument holds a
- * serializer of any type.
+ * How a serializer's data may nest other custom types (see
+ * {@linkcode Codec.addSerializer}).
  */
-export type SerializerTriple<T = unknown> = readonly [Constructor<T>, ToPlain<T>, FromPlain<T>];
+export interface SerializerOptions {
+  /**
+   * `true`: the data is plain (strings, numbers, arrays, plain objects,
+   * bytes) and never holds another custom type; a `__type__` tag inside it
+   * is refused with a `CodecError` before anything in it is revived. The
+   * built-in date, reference and ndarray serializers are leaves. Default
+   * `false`: the data may hold any custom type, revived first (inner tags
+   * before outer ones), as in Python aiomas.
+   */
+  readonly leaf?: boolean;
+}
+
+/**
+ * A serializer triple `[Type, toPlain, fromPlain]`, as aiomas' extra
+ * serializers return it, optionally followed by {@linkcode SerializerOptions}.
+ * `SerializerTriple` without a type argument holds a serializer of any type.
+ */
+export type SerializerTriple<T = unknown> = readonly [
+  Constructor<T>,
+  ToPlain<T>,
+  FromPlain<T>,
+  SerializerOptions?,
+];
 
 /**
  * An entry of the `extraSerializers` option: a function returning a
@@ -60,9 +81,16 @@ export interface Codec {
   /**
    * Register a serializer for the direct instances of `type`. Its `__type__`
    * id is the number of serializers registered before it. A serializer for
-   * `Object` is the fallback for class instances that have none of their own.
+   * `Object` is the fallback for class instances that have none of their own
+   * (never for the types the codec carries natively, such as `Date`).
+   * `options.leaf` says that its data never holds other custom types.
    */
-  addSerializer<T>(type: Constructor<T>, toPlain: ToPlain<T>, fromPlain: FromPlain<T>): void;
+  addSerializer<T>(
+    type: Constructor<T>,
+    toPlain: ToPlain<T>,
+    fromPlain: FromPlain<T>,
+    options?: SerializerOptions,
+  ): void;
 }
 
 /**

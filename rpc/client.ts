@@ -287,6 +287,7 @@ export class RpcClient<T = unknown> implements Caller {
       Object,
       (value: object) => this.#encodeReference(value),
       (path: unknown) => this.#decodeReference(path),
+      { leaf: true },
     );
     channel.setHandler((request) => this.#handle(request));
   }
