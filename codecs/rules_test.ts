@@ -107,6 +107,20 @@ Deno.test("issue 19.1: Date travels as an ISO string in JSON even with an Object
   assert.deepEqual(msgpack.decode(msgpack.encode(new Date(5))), new Date(5));
 });
 
+Deno.test("JSON writes Maps with string keys as objects; a Map sends a raw tag on purpose", () => {
+  const codec = new JsonCodec();
+  const bytes = codec.encode(new Map([["__type__", [0, "x"]]]));
+  assert.equal(new TextDecoder().decode(bytes), '{"__type__":[0,"x"]}');
+  assert.equal(
+    new TextDecoder().decode(codec.encode({ m: new Map<string, unknown>([["b", 1n], ["a", [NaN]]]) })),
+    '{"m":{"b":1,"a":[NaN]}}',
+  );
+  assert.throws(
+    () => codec.encode([new Map([[1, 2]])]),
+    /not a string \(1\).*\(at \$\[0\]\[1\]\)$/,
+  );
+});
+
 Deno.test("issue 21.3: encode errors are CodecErrors naming the place", () => {
   for (const codecClass of CODECS) {
     const codec = new codecClass();

@@ -205,7 +205,9 @@ export class SerializerRegistry {
   /**
    * Copy `value` with every non-plain object replaced by its tag. Objects
    * that need no change are returned as they are (no copy). `Date`s without
-   * a serializer of their own become ISO strings (JSON's own behaviour).
+   * a serializer of their own become ISO strings (JSON's own behaviour), and
+   * `Map`s with string keys plain objects (written as they are: a
+   * `__type__` key in a `Map` is a raw tag on purpose).
    * `replaceNumber` is called for every bigint and for every number that
    * plain JSON cannot carry exactly (non-finite, `-0`, integral beyond
    * 2^53); its result replaces the value. A plain object with a `__type__`
@@ -264,6 +266,7 @@ export class SerializerRegistry {
           if (Number.isNaN(value.getTime())) throw invalidDate();
           return value.toISOString();
         }
+        if (value instanceof Map) return this.#mapToPlain(value, depth, replaceNumber);
         entry = this.#fallback;
       }
       if (entry === undefined) {
@@ -292,6 +295,37 @@ export class SerializerRegistry {
       throw addPlace(error, key);
     }
     return copy ?? value;
+  }
+
+  /** A `Map` with string keys as a plain object, written as it is (a `__type__` key too). */
+  #mapToPlain(
+    map: Map<unknown, unknown>,
+    depth: number,
+    replaceNumber: ReplaceNumber | undefined,
+  ): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    let key: unknown;
+    try {
+      for (const [k, item] of map) {
+        key = k;
+        if (typeof k !== "string") {
+          throw new CodecError(
+            `Cannot encode a Map with a key that is not a string (${describe(k)}) here: ` +
+              "use MsgPackCodec, or a plain object",
+          );
+        }
+        const plain = this.#toPlain(item, depth + 1, replaceNumber);
+        Object.defineProperty(out, k, {
+          value: plain,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+    } catch (error) {
+      throw addPlace(error, key);
+    }
+    return out;
   }
 
   /**

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { Agent, Container } from "../agent/mod.ts";
 import { openConnection as openChannel } from "../channel/mod.ts";
-import { type Codec, createCodec } from "../codecs/mod.ts";
+import { type Codec, createCodec, isPlainObject } from "../codecs/mod.ts";
 import { openConnection as openRpc } from "../rpc/mod.ts";
 import { codecClass, Point, serializersFor, type TypeIds } from "./fixtures_hostile/service.ts";
 import { frame, writeAll } from "./helpers.ts";
@@ -148,7 +148,13 @@ export class FixtureServer {
 
   /** A codec instance as the server's peers use it (same serializers; no reference serializer). */
   codec(): Codec {
-    return createCodec(codecClass(this.codecName)!, []);
+    const codec = createCodec(codecClass(this.codecName)!, []);
+    // Codecs refuse plain objects with a `__type__` key; hostile frames send them as raw Maps.
+    return {
+      encode: (value) => codec.encode(rawTags(value)),
+      decode: (bytes) => codec.decode(bytes),
+      addSerializer: (...args) => codec.addSerializer(...args),
+    };
   }
 
   /** Assert the process is still running (a crash ends it). */
@@ -445,4 +451,22 @@ export async function pool<T>(
     }
   });
   await Promise.all(workers);
+}
+
+/** `value` with every plain object that has a `__type__` key turned into a `Map` (a raw tag). */
+function rawTags(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rawTags);
+  if (!isPlainObject(value)) return value;
+  const entries = Object.entries(value).map(([key, item]) => [key, rawTags(item)] as const);
+  if (Object.hasOwn(value, "__type__")) return new Map(entries);
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of entries) {
+    Object.defineProperty(out, key, {
+      value: item,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
 }
