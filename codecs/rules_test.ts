@@ -112,7 +112,9 @@ Deno.test("JSON writes Maps with string keys as objects; a Map sends a raw tag o
   const bytes = codec.encode(new Map([["__type__", [0, "x"]]]));
   assert.equal(new TextDecoder().decode(bytes), '{"__type__":[0,"x"]}');
   assert.equal(
-    new TextDecoder().decode(codec.encode({ m: new Map<string, unknown>([["b", 1n], ["a", [NaN]]]) })),
+    new TextDecoder().decode(
+      codec.encode({ m: new Map<string, unknown>([["b", 1n], ["a", [NaN]]]) }),
+    ),
     '{"m":{"b":1,"a":[NaN]}}',
   );
   assert.throws(
