@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createCodec } from "../codecs/mod.ts";
 import { codecClass, CODECS, typeIds } from "./fixtures_hostile/service.ts";
 import { frame, writeAll } from "./helpers.ts";
-import { within } from "./hostile_harness.ts";
+import { rawTags, within } from "./hostile_harness.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -77,12 +77,13 @@ function hostileContainer(codecName: string, answers: Array<[number, unknown]>) 
           const request = content as [string, string[], unknown];
           if (type === 0 && request[0] === "validate_aid") {
             const [replyType, value] = answers[Number(request[1][0])] ?? [1, null];
-            await writeAll(conn, frame(codec.encode([replyType, id, value])));
+            // (Raw tags as Maps: codecs refuse plain objects with a `__type__` key.)
+            await writeAll(conn, frame(codec.encode(rawTags([replyType, id, value]))));
           } else if (type === 0 && /^agents\/\d+\/add$/.test(request[0])) {
             // The calls after the connect: answered with the hostile values in turn.
             const [replyType, value] =
               answers[(request[1][0] as unknown as number) % answers.length];
-            await writeAll(conn, frame(codec.encode([replyType, id, value])));
+            await writeAll(conn, frame(codec.encode(rawTags([replyType, id, value]))));
           } else others.push(message);
         }
       }

@@ -454,7 +454,7 @@ export async function pool<T>(
 }
 
 /** `value` with every plain object that has a `__type__` key turned into a `Map` (a raw tag). */
-function rawTags(value: unknown): unknown {
+export function rawTags(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(rawTags);
   if (!isPlainObject(value)) return value;
   const entries = Object.entries(value).map(([key, item]) => [key, rawTags(item)] as const);
