@@ -257,3 +257,23 @@ Deno.test("Simulation: a worker whose event loop is blocked is named in the diag
     await master.shutdown();
   }
 });
+
+Deno.test("Simulation: the sim methods of a Manager obey its access rule", async () => {
+  const token = "a-secret-of-sixteen-chars-or-more";
+  const master = await Container.create(TCP, external());
+  const child = await createManagedContainer(TCP, {
+    clock: { external: START },
+    access: { token },
+  });
+  try {
+    const proxy = await master.connect<Manager>(child.addr);
+    const sim = new Simulation([master, proxy]);
+    await assert.rejects(sim.step(1), /simStatus\(\) needs authorization/);
+    assert.equal(await proxy.authenticate(token), true);
+    assert.equal(await sim.step(1), null);
+    assert.equal(child.container.clock.time(), 1);
+  } finally {
+    child.stop();
+    await Promise.all([child.stopped, master.shutdown()]);
+  }
+});
