@@ -89,6 +89,25 @@ function lastLine(text: string): string {
 export class ConnectionError extends AiomasError {}
 
 /**
+ * An address cannot be used where it was given: it cannot be listened on
+ * (in use, no such directory, not an address of this machine, no
+ * permission), its host name does not resolve, or it has the wrong form
+ * (a container address with an agent id, an agent address without one).
+ * The message names the address and says what to do.
+ *
+ * @example
+ * ```ts
+ * import { AddressError, Container } from "@aiomas/aiomas";
+ * try {
+ *   await Container.create("tcp://127.0.0.1:0/5");
+ * } catch (error) {
+ *   console.log(error instanceof AddressError); // true
+ * }
+ * ```
+ */
+export class AddressError extends AiomasError {}
+
+/**
  * Bytes could not be encoded or decoded by a codec. Decoding errors name the
  * byte offset where the input went wrong.
  *

@@ -16,7 +16,7 @@ import { createMemoryPair } from "../channel/memory.ts";
 import type { Clock } from "../clocks/clock.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
 import type { SerializerSpec } from "../codecs/types.ts";
-import { ConnectionError } from "../errors.ts";
+import { AddressError, ConnectionError } from "../errors.ts";
 import { agentAddressEnd, RpcClient, type RpcOptions } from "../rpc/client.ts";
 import type { CallEvent, CallTrace } from "../rpc/metrics.ts";
 import { expose } from "../rpc/expose.ts";
@@ -161,14 +161,73 @@ class ContainerService {
  * ```
  */
 export function splitAgentAddress(addr: string): [container: string, aid: string] {
-  const slash = addr.lastIndexOf("/");
-  const aid = addr.slice(slash + 1);
-  if (slash < 0 || aid === "" || !/^[a-z]+:\/\/./.test(addr)) {
-    throw new TypeError(
+  if (typeof addr !== "string") {
+    throw new AddressError(
+      `An agent address is a string such as "tcp://127.0.0.1:5555/0", not ${describe(addr)}`,
+    );
+  }
+  const scheme = /^[a-z]+:\/\//.exec(addr);
+  // The container part ends after "]" for "ipc://[path]", else at the first "/" after "://".
+  const end = scheme === null
+    ? -1
+    : addr[scheme[0].length] === "["
+    ? addr.indexOf("]", scheme[0].length) + 1
+    : addr.indexOf("/", scheme[0].length);
+  if (scheme === null || end === 0 || end === scheme[0].length) {
+    throw new AddressError(
       `Invalid agent address "${addr}": expected "tcp://host:port/<id>" or "ipc://[path]/<id>"`,
     );
   }
-  return [addr.slice(0, slash + 1), aid];
+  if (end < 0 || end >= addr.length || addr[end] !== "/" || end === addr.length - 1) {
+    const container = end < 0 ? addr : addr.slice(0, end);
+    throw new AddressError(
+      `"${addr}" has no agent id: an agent address is the container's address, "/" and the ` +
+        `agent's id, as in "${container}/0"`,
+    );
+  }
+  const aid = addr.slice(end + 1);
+  if (aid.includes("/")) {
+    throw new AddressError(
+      `Invalid agent address "${addr}": an agent id has no "/"; expected "${
+        addr.slice(0, end)
+      }/<id>"`,
+    );
+  }
+  return [addr.slice(0, end + 1), aid];
+}
+
+/** A value as an error message may show it (without calling into it). */
+function describe(value: unknown): string {
+  return value === null ? "null" : typeof value === "string" ? `"${value}"` : typeof value;
+}
+
+/**
+ * Check the address given to `Container.create`: defined, a valid address, and
+ * (as a string) a container's address without an agent id.
+ */
+function containerAddress(addr: unknown): Address {
+  if (typeof addr !== "string" && (typeof addr !== "object" || addr === null)) {
+    throw new AddressError(
+      `Container.create needs the address to listen on, such as "tcp://127.0.0.1:5555" ` +
+        `(port 0 picks a free port) or { hostname: "127.0.0.1", port: 0 }; got ${describe(addr)}`,
+    );
+  }
+  try {
+    parseAddress(addr as Address);
+  } catch (error) {
+    throw new AddressError((error as Error).message, { cause: error });
+  }
+  if (typeof addr === "string" && !addr.startsWith("unix://")) {
+    const path = /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/]*)(\/.*)?$/.exec(addr)?.[1];
+    if (path !== undefined && path !== "/") {
+      const container = addr.slice(0, addr.length - path.length);
+      throw new AddressError(
+        `"${addr}" is an agent address, not a container's: a container listens on ` +
+          `"${container}" and numbers its agents itself`,
+      );
+    }
+  }
+  return addr as Address;
 }
 
 const retryDelay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -249,8 +308,12 @@ export class Container {
    * @param addr Where to listen.
    * @param options Optional (default `{}`): codec, clock, call deadline, TLS, ...
    *   (see {@linkcode ContainerOptions}).
+   * @throws {AddressError} naming the address when it is missing, malformed,
+   *   an agent's address (`tcp://h:p/5`), or cannot be listened on (in use,
+   *   no such directory, a host that does not resolve).
    */
   static async create(addr: Address, options?: ContainerOptions): Promise<Container> {
+    addr = containerAddress(addr);
     options ??= {};
     // The address is known once the server is bound, so the service comes first.
     const service = new ContainerService();
@@ -399,6 +462,7 @@ export class Container {
    * @param agentAddr The agent's address, `tcp://host:port/<id>`.
    * @param options Optional (default `{}`): `connectRetry`, the seconds for
    *   which to retry a refused connection or an unknown id.
+   * @throws {AddressError} when `agentAddr` is not an agent address (no id).
    * @throws {ConnectionError} when the container is unreachable or has no such agent.
    */
   async connect<T = unknown>(

@@ -69,7 +69,7 @@ export type {
   Remote,
   RemoteOf,
 } from "../rpc/mod.ts";
-export { AiomasError } from "../errors.ts";
+export { AddressError, AiomasError, ConnectionError } from "../errors.ts";
 export {
   type AgentFactory,
   agentFactory,

@@ -80,5 +80,5 @@ export {
 } from "./transport.ts";
 // Types of lower layers that this layer's API uses.
 export type * from "../codecs/types.ts";
-export { AiomasError } from "../errors.ts";
+export { AddressError, AiomasError } from "../errors.ts";
 export { connectLocal, listenLocal } from "./local.ts";

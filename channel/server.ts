@@ -8,7 +8,8 @@
 import { JsonCodec } from "../codecs/json.ts";
 import { createCodec } from "../codecs/serializers.ts";
 import type { CodecClass, SerializerSpec } from "../codecs/types.ts";
-import { type Address, formatAddress, type ResolvedAddress } from "./address.ts";
+import { AddressError, AiomasError } from "../errors.ts";
+import { type Address, formatAddress, parseAddress, type ResolvedAddress } from "./address.ts";
 import { Channel, channelLimits, type ChannelOptions } from "./channel.ts";
 import { BufferBudget, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONNECTIONS } from "./limits.ts";
 import { connectTlsTransport, listenTlsTransport, type TlsOptions } from "./tls.ts";
@@ -144,10 +145,60 @@ export async function startServer(
 ): Promise<Server> {
   channelLimits(options);
   serverLimit(options);
-  const listener = options.tls
-    ? await listenTlsTransport(addr, options.tls, options)
-    : listenTransport(addr, options);
+  let listener: TransportListener;
+  try {
+    listener = options.tls
+      ? await listenTlsTransport(addr, options.tls, options)
+      : listenTransport(addr, options);
+  } catch (error) {
+    throw listenError(addr, error);
+  }
   return serveListener(listener, onChannel, options);
+}
+
+/**
+ * The error for a failed listen, naming the address and what to do (an
+ * `AddressError`); errors about the options themselves pass unchanged.
+ */
+function listenError(addr: Address, error: unknown): unknown {
+  if (error instanceof AiomasError || !(error instanceof Error) || error instanceof TypeError) {
+    return error;
+  }
+  let where: string, host: string | undefined, path: string | undefined;
+  try {
+    const resolved = parseAddress(addr);
+    where = typeof addr === "string" ? addr : formatAddress(resolved);
+    if ("hostname" in resolved) host = resolved.hostname;
+    if ("path" in resolved) path = resolved.path;
+  } catch {
+    return error;
+  }
+  const code = (error as { code?: unknown }).code;
+  let reason: string;
+  if (error instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
+    reason = "the address is in use (another program or container listens there): stop it, " +
+      "or choose another port (port 0 picks a free one)";
+  } else if (error instanceof Deno.errors.NotFound && path !== undefined) {
+    const slash = path.lastIndexOf("/");
+    const dir = slash <= 0 ? "/" : path.slice(0, slash);
+    reason = `the directory "${dir}" does not exist: create it, or choose another socket path`;
+  } else if (error instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL") {
+    reason = `"${host}" is not an address of this machine: use one of its own addresses, ` +
+      "127.0.0.1 for this machine only, or 0.0.0.0 for every interface";
+  } else if (
+    error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
+  ) {
+    reason = `permission denied (${error.message}): ` +
+      (path !== undefined
+        ? "choose a directory you may write to, and allow it with --allow-write"
+        : "use a port above 1023, and allow it with --allow-net");
+  } else if (host !== undefined && /lookup|not known|ENOTFOUND|EAI_/i.test(error.message)) {
+    reason = `the host "${host}" does not resolve: use an IP address (such as 127.0.0.1) ` +
+      "or a host name of this machine";
+  } else {
+    reason = error.message;
+  }
+  return new AddressError(`Cannot listen on ${where}: ${reason}`, { cause: error });
 }
 
 function serverLimit(options: ConnectionOptions): number {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { remoteMember } from "@aiomas/aiomas/rpc";
 import { spawnWorkerContainer } from "@aiomas/aiomas/agent";
 import {
+  AddressError,
   Agent,
   ConnectionError,
   Container,
@@ -334,5 +335,48 @@ Deno.test("spawn*: startTimeout (and the deprecated timeout) bounds the start-up
     }
   } finally {
     await master.shutdown();
+  }
+});
+
+Deno.test("address errors name the address and say what to do (issue 19.7)", async () => {
+  const isAddressError = (pattern: RegExp) => (error: Error) => {
+    assert.ok(error instanceof AddressError, `${error.name}: ${error.message}`);
+    assert.match(error.message, pattern);
+    return true;
+  };
+  const busy = Deno.listen(LOCAL);
+  const port = (busy.addr as Deno.NetAddr).port;
+  const a = await Container.create(LOCAL);
+  try {
+    await assert.rejects(
+      Container.create("unix:///nonexistent/dir/sock"),
+      isAddressError(/\/nonexistent\/dir\/sock.*directory "\/nonexistent\/dir" does not exist/),
+    );
+    await assert.rejects(
+      Container.create(`tcp://127.0.0.1:${port}`),
+      isAddressError(new RegExp(`127\\.0\\.0\\.1:${port}: the address is in use.*port 0`)),
+    );
+    await assert.rejects(
+      Container.create("tcp://256.1.1.1:0"),
+      isAddressError(/tcp:\/\/256\.1\.1\.1:0: the host "256\.1\.1\.1" does not resolve/),
+    );
+    await assert.rejects(
+      Container.create(undefined as unknown as string),
+      isAddressError(/needs the address to listen on.*got undefined/),
+    );
+    await assert.rejects(
+      Container.create("tcp://127.0.0.1:0/5"),
+      isAddressError(/"tcp:\/\/127\.0\.0\.1:0\/5" is an agent address.*"tcp:\/\/127\.0\.0\.1:0"/),
+    );
+    await assert.rejects(
+      a.connect("tcp://127.0.0.1:46729"),
+      isAddressError(
+        /"tcp:\/\/127\.0\.0\.1:46729" has no agent id.*"tcp:\/\/127\.0\.0\.1:46729\/0"/,
+      ),
+    );
+    await assert.rejects(a.connect("tcp://127.0.0.1:46729/"), isAddressError(/has no agent id/));
+  } finally {
+    busy.close();
+    await a.shutdown();
   }
 });
