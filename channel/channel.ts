@@ -134,6 +134,7 @@ export class Channel implements AsyncIterable<Request> {
       this.#account = {
         held: 0,
         evict: (reason) => this.#fail(new ProtocolError(reason)),
+        trim: () => void this.#read.releaseIdle(Infinity),
       };
     }
     this.#read = new ReadBuffer(this.#budget, this.#account);
@@ -162,6 +163,15 @@ export class Channel implements AsyncIterable<Request> {
   /** Bytes written to the socket so far, frame headers included. */
   get bytesOut(): number {
     return this.#bytesOut;
+  }
+
+  /**
+   * Bytes of read buffers this channel holds now: a small one while it waits
+   * for a frame, plus a grown one for big frames, released after a second
+   * without one.
+   */
+  get readBufferSize(): number {
+    return this.#read.size;
   }
 
   /** Number of sent requests still waiting for their reply. */
@@ -421,7 +431,7 @@ export class Channel implements AsyncIterable<Request> {
           this.#shutDown(new ConnectionError(`Connection to ${this.peer} was closed by the peer`));
           return;
         }
-        read.filled(target, count);
+        read.filled(count);
         this.#bytesIn += count;
         if (watchReads) {
           this.#lastHeard = now();

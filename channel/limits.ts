@@ -53,6 +53,8 @@ export interface BudgetAccount {
   held: number;
   /** Close the owner because the budget needs its memory; must release the account. */
   evict(reason: string): void;
+  /** Give back memory the owner holds but does not use (an idle grown buffer), if any. */
+  trim?(): void;
 }
 
 /** What {@linkcode BufferBudget.request} decided. */
@@ -62,7 +64,8 @@ export type BudgetAnswer = "granted" | "wait" | "over";
  * A budget of bytes shared by many channels: their grown read buffers and
  * queued output. Every account is guaranteed an equal share (the budget
  * divided by the accounts holding memory); an account that needs more gets
- * it while the budget has room. When it is full, whoever holds more than its
+ * it while the budget has room. When it is full, idle buffers are released
+ * first (accounts' `trim`); then whoever holds more than its
  * share is closed to make room for one within its share, so one greedy peer
  * cannot pin memory the others need, and an account that would exceed its
  * share is refused (its connection closes). Should the budget still be full
@@ -114,6 +117,12 @@ export class BufferBudget {
    * {@linkcode BufferBudget.waitForRoom}.
    */
   request(account: BudgetAccount, bytes: number): BudgetAnswer {
+    if (this.#used + bytes <= this.limit) {
+      this.#take(account, bytes);
+      return "granted";
+    }
+    // Memory nobody uses goes first.
+    for (const holder of [...this.#holders]) holder.trim?.();
     if (this.#used + bytes <= this.limit) {
       this.#take(account, bytes);
       return "granted";

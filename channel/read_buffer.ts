@@ -9,8 +9,10 @@
 
 import type { BudgetAccount, BudgetAnswer, BufferBudget } from "./limits.ts";
 
-/** Bytes of the buffer a waiting connection reads into. */
+/** Bytes of the buffer a quiet connection waits on. */
 export const PROBE_SIZE = 1024;
+/** The waiting buffer grows up to this while reads fill it (a busy connection). */
+const PROBE_MAX = 16 * 1024;
 /** The smallest grown buffer. */
 const MIN_GROWN = 64 * 1024;
 /** A partial frame is moved to the front when less than this is left behind it. */
@@ -32,9 +34,8 @@ export class ReadBuffer {
   /** `performance.now()` when the grown buffer went unused, or `-1`. */
   grownIdleSince = -1;
   #probe: Uint8Array | undefined;
+  #probeSize = PROBE_SIZE;
   #grown: Uint8Array | undefined;
-  // The last read filled its target: more is probably waiting in the socket.
-  #hot = false;
   #budget: BufferBudget | undefined;
   #account: BudgetAccount | undefined;
 
@@ -44,9 +45,9 @@ export class ReadBuffer {
     this.#account = account;
   }
 
-  /** Bytes of the grown buffer, kept or in use (0 when there is none). */
-  get grownSize(): number {
-    return this.#grown?.length ?? 0;
+  /** Bytes of read buffers allocated now: the probe and a grown buffer. */
+  get size(): number {
+    return (this.#probe?.length ?? 0) + (this.#grown?.length ?? 0);
   }
 
   /**
@@ -58,10 +59,10 @@ export class ReadBuffer {
     const { buf, start, end } = this;
     if (start === end) {
       this.start = this.end = 0;
-      // Stay on the grown buffer only while the socket delivers more than it holds.
-      if (this.#hot && buf === this.#grown) return buf;
+      // Wait on the small buffer, so a waiting connection pins no big one.
       if (buf === this.#grown && buf !== EMPTY) this.grownIdleSince = now();
-      this.buf = this.#probe ??= new Uint8Array(PROBE_SIZE);
+      if (this.#probe?.length !== this.#probeSize) this.#probe = new Uint8Array(this.#probeSize);
+      this.buf = this.#probe;
       return this.buf;
     }
     const have = end - start;
@@ -95,10 +96,15 @@ export class ReadBuffer {
     return next.subarray(have);
   }
 
-  /** Record that a read into `target` (from {@linkcode prepare}) returned `count` bytes. */
-  filled(target: Uint8Array, count: number): void {
+  /** Record that a read into the target from {@linkcode prepare} returned `count` bytes. */
+  filled(count: number): void {
+    if (this.buf === this.#probe && this.end === 0) {
+      // A full probe: the peer sends in batches, so wait on a bigger one. A
+      // small read: back to the smallest.
+      if (count === this.buf.length) this.#probeSize = Math.min(PROBE_MAX, 2 * count);
+      else if (count < PROBE_SIZE) this.#probeSize = PROBE_SIZE;
+    }
     this.end += count;
-    this.#hot = count === target.length;
   }
 
   /**

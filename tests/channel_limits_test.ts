@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ConnectionError } from "@aiomas/aiomas";
 import {
   BufferBudget,
+  type Channel,
   DEFAULT_FRAME_TIMEOUT,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_CONCURRENT_REQUESTS,
@@ -261,6 +262,13 @@ Deno.test("BufferBudget: shares, eviction of the greediest, waiting within a sha
   budget.release(c, 10);
   assert.equal(woken, 1);
   assert.equal(budget.request(b, 1), "granted");
+  // Idle buffers are given back before anyone is closed.
+  const idle = { held: 0, evict: () => evicted.push("idle"), trim: () => budget.releaseAll(idle) };
+  budget.release(b, 10);
+  assert.equal(budget.request(idle, 10), "granted");
+  assert.equal(budget.request(b, 10), "granted");
+  assert.deepEqual(evicted, ["a"]);
+  assert.equal(idle.held, 0);
   // Output is taken even beyond the limit; the greediest above its share is closed.
   budget.force(c, 45);
   assert.deepEqual(evicted, ["a", "c"]);
@@ -291,5 +299,35 @@ Deno.test("limits: invalid limit options are refused", async () => {
   const server = await echoServer();
   await assert.rejects(openConnection(server.addr, { heartbeat: -1 }), RangeError);
   await assert.rejects(openConnection(server.addr, { maxConcurrentRequests: 0 }), RangeError);
+  await server.close();
+});
+
+Deno.test("read buffers: small while waiting, kept between big frames, released after idle", async () => {
+  let serverChannel: Channel | undefined;
+  const sizes: number[] = [];
+  const server = await startServer(LOCAL, (channel) => {
+    serverChannel = channel;
+    channel.setHandler((request) => {
+      sizes.push(channel.readBufferSize);
+      void request.reply((request.content as string).length);
+    });
+  });
+  const client = await openConnection(server.addr);
+  assert.equal(await client.send("small"), 5);
+  assert.ok(serverChannel!.readBufferSize <= 1024, `${serverChannel!.readBufferSize} bytes`);
+  const big = "x".repeat(1024 * 1024);
+  for (let i = 0; i < 3; i++) assert.equal(await client.send(big), big.length);
+  // The buffer grown for the first big frame serves the next ones.
+  assert.ok(sizes.slice(1).every((size) => size >= 1024 * 1024), `sizes: ${sizes}`);
+  assert.ok(serverChannel!.readBufferSize >= 1024 * 1024);
+  await within(
+    waitFor(() => serverChannel!.readBufferSize <= 16 * 1024),
+    10_000,
+    "releasing the grown buffer",
+  );
+  assert.equal(await client.send("small again"), 11);
+  assert.equal(await client.send("and again"), 9);
+  assert.ok(serverChannel!.readBufferSize <= 1024, `${serverChannel!.readBufferSize} bytes`);
+  await client.close();
   await server.close();
 });
