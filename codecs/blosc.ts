@@ -59,9 +59,9 @@ export interface BloscCompressOptions {
    * Size in bytes of the items the data consists of (1 to 255); the byte
    * shuffle groups the i-th byte of every item. Default `8`, as aiomas.
    */
-  typesize?: number;
+  typesize?: number | undefined;
   /** Apply the byte shuffle before compressing. Default `true`, as aiomas. */
-  shuffle?: boolean;
+  shuffle?: boolean | undefined;
 }
 
 /** Options of {@linkcode bloscDecompress}. */
@@ -70,7 +70,7 @@ export interface BloscDecompressOptions {
    * Largest uncompressed size accepted, in bytes; a buffer whose header
    * claims more is refused before anything is allocated. Default 64 MiB.
    */
-  maxSize?: number;
+  maxSize?: number | undefined;
 }
 
 /**
@@ -175,12 +175,12 @@ export function bloscDecompress(
     );
   }
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const version = frame[0];
+  const version = frame[0]!;
   if (version !== 1 && version !== 2) {
     throw new CodecError(`Unsupported Blosc format version ${version} (expected 2)`);
   }
-  const flags = frame[2];
-  const typesize = frame[3];
+  const flags = frame[2]!;
+  const typesize = frame[3]!;
   const nbytes = view.getUint32(4, true);
   const blocksize = view.getUint32(8, true);
   const cbytes = view.getUint32(12, true);
@@ -370,8 +370,8 @@ function shuffleBlock(typesize: number, src: Uint8Array, dest: Uint8Array): void
     // The common case (aiomas): read whole items as two words.
     const words = new Uint32Array(src.buffer, src.byteOffset, 2 * n);
     for (let i = 0, w = 0; i < n; i++, w += 2) {
-      const lo = words[w];
-      const hi = words[w + 1];
+      const lo = words[w]!;
+      const hi = words[w + 1]!;
       dest[i] = lo;
       dest[n + i] = lo >>> 8;
       dest[2 * n + i] = lo >>> 16;
@@ -384,7 +384,7 @@ function shuffleBlock(typesize: number, src: Uint8Array, dest: Uint8Array): void
   } else {
     for (let j = 0; j < typesize; j++) {
       const base = j * n;
-      for (let i = 0, k = j; i < n; i++, k += typesize) dest[base + i] = src[k];
+      for (let i = 0, k = j; i < n; i++, k += typesize) dest[base + i] = src[k]!;
     }
   }
   const tail = n * typesize;
@@ -400,13 +400,14 @@ function unshuffleBlock(typesize: number, src: Uint8Array, dest: Uint8Array): vo
     const words = new Uint32Array(dest.buffer, dest.byteOffset, 2 * n);
     const n2 = 2 * n, n3 = 3 * n, n4 = 4 * n, n5 = 5 * n, n6 = 6 * n, n7 = 7 * n;
     for (let i = 0, w = 0; i < n; i++, w += 2) {
-      words[w] = src[i] | (src[n + i] << 8) | (src[n2 + i] << 16) | (src[n3 + i] << 24);
-      words[w + 1] = src[n4 + i] | (src[n5 + i] << 8) | (src[n6 + i] << 16) | (src[n7 + i] << 24);
+      words[w] = src[i]! | (src[n + i]! << 8) | (src[n2 + i]! << 16) | (src[n3 + i]! << 24);
+      words[w + 1] = src[n4 + i]! | (src[n5 + i]! << 8) | (src[n6 + i]! << 16) |
+        (src[n7 + i]! << 24);
     }
   } else {
     for (let j = 0; j < typesize; j++) {
       const base = j * n;
-      for (let i = 0, k = j; i < n; i++, k += typesize) dest[k] = src[base + i];
+      for (let i = 0, k = j; i < n; i++, k += typesize) dest[k] = src[base + i]!;
     }
   }
   const tail = n * typesize;
@@ -433,11 +434,11 @@ function bitunshuffleBlock(typesize: number, src: Uint8Array, dest: Uint8Array):
       const row = (j * 8 + k) * rowBytes;
       const bit = 1 << k;
       for (let b = 0; b < rowBytes; b++) {
-        const byte = src[row + b];
+        const byte = src[row + b]!;
         if (byte === 0) continue;
         let at = b * 8 * typesize + j;
         for (let i = 0; i < 8; i++, at += typesize) {
-          if ((byte >> i) & 1) dest[at] |= bit;
+          if ((byte >> i) & 1) dest[at]! |= bit;
         }
       }
     }

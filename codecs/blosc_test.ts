@@ -81,8 +81,8 @@ interface Layout {
  */
 function layout(frame: Uint8Array): Layout {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const flags = frame[2];
-  const typesize = frame[3];
+  const flags = frame[2]!;
+  const typesize = frame[3]!;
   const nbytes = view.getUint32(4, true);
   const blocksize = view.getUint32(8, true);
   assert.equal(view.getUint32(12, true), frame.length, "cbytes");
@@ -115,9 +115,9 @@ function layout(frame: Uint8Array): Layout {
  * and no near distance of 8191 (that is the far form's escape).
  */
 function checkBlosclzTokens(stream: Uint8Array): { far: number; matches: number } {
-  assert.equal(stream[0] >> 5, 1, "marker bits of the first byte");
+  assert.equal(stream[0]! >> 5, 1, "marker bits of the first byte");
   let ip = 1;
-  let ctrl = stream[0] & 31;
+  let ctrl = stream[0]! & 31;
   let lastWasLiteral = false;
   let far = 0;
   let matches = 0;
@@ -136,7 +136,7 @@ function checkBlosclzTokens(stream: Uint8Array): { far: number; matches: number 
       lastWasLiteral = false;
     }
     if (ip >= stream.length) break;
-    ctrl = stream[ip++];
+    ctrl = stream[ip++]!;
   }
   assert.equal(ip, stream.length, "tokens end with the stream");
   assert.ok(lastWasLiteral, "the stream ends with a literal run");
@@ -516,7 +516,7 @@ Deno.test("every vector round-trips with c-blosc's header fields", () => {
     assert.ok(equalBytes(bloscDecompress(frame), data), v.name);
     // Same version, flags (apart from memcpyed), typesize, nbytes, blocksize.
     const theirs = v.payload;
-    assert.deepEqual([frame[0], frame[1], frame[2] & ~2, frame[3]], [2, 1, theirs[2] & ~2, 8]);
+    assert.deepEqual([frame[0], frame[1], frame[2]! & ~2, frame[3]], [2, 1, theirs[2]! & ~2, 8]);
     assert.equal(toHex(frame.subarray(4, 12)), toHex(theirs.subarray(4, 12)), v.name);
     // Never bigger than what Python sent.
     assert.ok(frame.length <= theirs.length, `${v.name}: ${frame.length} > ${theirs.length}`);
@@ -529,7 +529,7 @@ Deno.test("blocksize and flags follow c-blosc 1.21.3 for other sizes and typesiz
     const frame = bloscCompress(data, { typesize });
     const view = new DataView(frame.buffer);
     assert.deepEqual(
-      [frame[2] & ~2, frame[3], view.getUint32(4, true), view.getUint32(8, true)],
+      [frame[2]! & ~2, frame[3], view.getUint32(4, true), view.getUint32(8, true)],
       [flags, typesize, nbytes, blocksize],
       `nbytes ${nbytes} typesize ${typesize}`,
     );
@@ -549,7 +549,7 @@ Deno.test("c-blosc fixtures: lz4, lz4hc, bit shuffle, no shuffle, several blocks
       );
       continue;
     }
-    const expected = fixtureData(fixture, frame[3]);
+    const expected = fixtureData(fixture, frame[3]!);
     assert.ok(equalBytes(bloscDecompress(frame), expected), name);
     decoded++;
   }
@@ -558,7 +558,7 @@ Deno.test("c-blosc fixtures: lz4, lz4hc, bit shuffle, no shuffle, several blocks
 
 Deno.test("an unknown compressor code is named", () => {
   const frame = blosclzBuffer([0x20, 0x61], 1);
-  frame[2] |= 6 << 5;
+  frame[2]! |= 6 << 5;
   assertCodecError(() => bloscDecompress(frame), /unknown compressor code 6/);
   // A memcpyed buffer needs no compressor.
   const stored = buffer(0x02 | (6 << 5), 1, 2, 2, [7, 8]);
@@ -602,11 +602,11 @@ Deno.test("compressed buffers keep c-blosc's layout and blosclz token rules", ()
 Deno.test("blosclz encoder uses the far distance form beyond 8191 bytes", () => {
   const random = mulberry32(11);
   const chunk = new Uint8Array(20_000).map(() => random() * 256);
-  const data = new Uint8Array(100_000).map((_, i) => chunk[i % chunk.length]);
+  const data = new Uint8Array(100_000).map((_, i) => chunk[i % chunk.length]!);
   const frame = bloscCompress(data, { typesize: 1, shuffle: false });
   assert.ok(frame.length < 21_000, `${frame.length} bytes`);
   const { streams } = layout(frame);
-  const { far } = checkBlosclzTokens(streams[0][0].bytes);
+  const { far } = checkBlosclzTokens(streams[0]![0]!.bytes);
   assert.ok(far >= 1);
   assert.ok(equalBytes(bloscDecompress(frame), data));
   // A far match decodes exactly as described: d = 8191 + 16-bit value.
@@ -616,7 +616,7 @@ Deno.test("blosclz encoder uses the far distance form beyond 8191 bytes", () => 
   for (let i = 0; i < 8200; i += 32) {
     stream.push(Math.min(32, 8200 - i) - 1, ...literal.slice(i, i + 32));
   }
-  stream[0] |= 0x20;
+  stream[0]! |= 0x20;
   // Match of 4 bytes (ctrl (2 << 5) | 31), distance 8191 + 8 = 8199, then 1 literal.
   stream.push((2 << 5) | 31, 255, 0, 8, 0, 0x55);
   blosclzDecompress(new Uint8Array(stream), dest);
@@ -819,23 +819,23 @@ Deno.test("fuzz: mutated buffers decode or raise CodecError, quickly", () => {
     bloscCompress(elems(3000, 4), { typesize: 4, shuffle: false }),
   ];
   // Mostly the compressed ones: that is where the decoder has work to do.
-  const compressed = sources.filter((s) => (s[2] & 0x02) === 0);
+  const compressed = sources.filter((s) => (s[2]! & 0x02) === 0);
   const start = performance.now();
   let ok = 0;
   let failed = 0;
   const ITERATIONS = 6000;
   for (let i = 0; i < ITERATIONS; i++) {
     const pool = random() < 0.8 ? compressed : sources;
-    let frame = pool[Math.floor(random() * pool.length)].slice();
+    let frame = pool[Math.floor(random() * pool.length)]!.slice();
     const edits = 1 + Math.floor(random() * 4);
     for (let e = 0; e < edits; e++) {
       const r = random();
       const at = random() < 0.5
         ? Math.floor(random() * Math.min(64, frame.length))
         : Math.floor(random() * frame.length);
-      if (r < 0.5) frame[at] ^= 1 << Math.floor(random() * 8);
+      if (r < 0.5) frame[at]! ^= 1 << Math.floor(random() * 8);
       else if (r < 0.8) {
-        frame[at] = [0, 255, 0x7f, 0x80, 0x1f, 0xe0, random() * 256][Math.floor(random() * 7)];
+        frame[at] = [0, 255, 0x7f, 0x80, 0x1f, 0xe0, random() * 256][Math.floor(random() * 7)]!;
       } else if (r < 0.9) frame = frame.subarray(0, at);
       else {frame = new Uint8Array([
           ...frame.subarray(0, at),

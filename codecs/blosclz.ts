@@ -69,7 +69,7 @@ export function blosclzDecompress(src: Uint8Array, dest: Uint8Array): void {
   }
   let ip = 0;
   let op = 0;
-  let ctrl = src[ip++] & 31;
+  let ctrl = src[ip++]! & 31;
   for (;;) {
     if (ctrl >= 32) {
       const start = ip - 1;
@@ -79,16 +79,16 @@ export function blosclzDecompress(src: Uint8Array, dest: Uint8Array): void {
         let code: number;
         do {
           if (ip >= inEnd) throw truncated(start);
-          code = src[ip++];
+          code = src[ip++]!;
           len += code;
         } while (code === 255);
       }
       if (ip >= inEnd) throw truncated(start);
-      const code = src[ip++];
+      const code = src[ip++]!;
       let d = high + code;
       if (code === 255 && high === 31 << 8) {
         if (ip + 2 > inEnd) throw truncated(start);
-        d = 8191 + ((src[ip] << 8) | src[ip + 1]);
+        d = 8191 + ((src[ip]! << 8) | src[ip + 1]!);
         ip += 2;
       }
       len += 3;
@@ -101,15 +101,15 @@ export function blosclzDecompress(src: Uint8Array, dest: Uint8Array): void {
       }
       if (op + len > outEnd) throw overflow(start, op + len, outEnd);
       if (d === 0) {
-        dest.fill(dest[ref], op, op + len);
+        dest.fill(dest[ref]!, op, op + len);
         op += len;
       } else if (d >= len) {
         if (len > 32) dest.copyWithin(op, ref, ref + len);
-        else for (let i = 0; i < len; i++) dest[op + i] = dest[ref + i];
+        else for (let i = 0; i < len; i++) dest[op + i] = dest[ref + i]!;
         op += len;
       } else {
         const end = op + len;
-        while (op < end) dest[op++] = dest[ref++];
+        while (op < end) dest[op++] = dest[ref++]!;
       }
     } else {
       const n = ctrl + 1;
@@ -120,11 +120,11 @@ export function blosclzDecompress(src: Uint8Array, dest: Uint8Array): void {
         op += n;
         ip += n;
       } else {
-        for (let i = 0; i < n; i++) dest[op++] = src[ip++];
+        for (let i = 0; i < n; i++) dest[op++] = src[ip++]!;
       }
     }
     if (ip >= inEnd) break;
-    ctrl = src[ip++];
+    ctrl = src[ip++]!;
   }
   if (op !== outEnd) {
     throw new CodecError(`blosclz stream decoded to ${op} bytes, expected ${outEnd}`);
@@ -177,23 +177,23 @@ export function blosclzCompress(src: Uint8Array, dest: Uint8Array): number {
     const matchEnd = n - 1;
     let ip = 0;
     while (ip <= limit) {
-      const seq = src[ip] | (src[ip + 1] << 8) | (src[ip + 2] << 16) | (src[ip + 3] << 24);
+      const seq = src[ip]! | (src[ip + 1]! << 8) | (src[ip + 2]! << 16) | (src[ip + 3]! << 24);
       const h = Math.imul(seq, 0x9e3779b1) >>> shift;
-      let ref = table[h];
+      let ref = table[h]!;
       table[h] = ip;
       const offset = ip - ref;
       if (
         ref < 0 || offset > MAX_FAR + 1 ||
-        (src[ref] | (src[ref + 1] << 8) | (src[ref + 2] << 16) | (src[ref + 3] << 24)) !== seq
+        (src[ref]! | (src[ref + 1]! << 8) | (src[ref + 2]! << 16) | (src[ref + 3]! << 24)) !== seq
       ) {
         // Skip faster through data that does not compress.
         ip += 1 + ((ip - anchor) >> 7);
         continue;
       }
       let end = ip + MIN_MATCH;
-      while (end < matchEnd && src[end] === src[end - offset]) end++;
+      while (end < matchEnd && src[end]! === src[end - offset]!) end++;
       let start = ip;
-      while (start > anchor && ref > 0 && src[start - 1] === src[ref - 1]) {
+      while (start > anchor && ref > 0 && src[start - 1]! === src[ref - 1]!) {
         start--;
         ref--;
       }
@@ -213,7 +213,7 @@ export function blosclzCompress(src: Uint8Array, dest: Uint8Array): number {
       if (end <= limit) {
         const from = len < 32 ? start + 1 : end - 3;
         for (let p = from; p < end; p++) {
-          const s = src[p] | (src[p + 1] << 8) | (src[p + 2] << 16) | (src[p + 3] << 24);
+          const s = src[p]! | (src[p + 1]! << 8) | (src[p + 2]! << 16) | (src[p + 3]! << 24);
           table[Math.imul(s, 0x9e3779b1) >>> shift] = p;
         }
       }
@@ -223,7 +223,7 @@ export function blosclzCompress(src: Uint8Array, dest: Uint8Array): number {
   const litLen = n - anchor;
   if (op + litLen + Math.ceil(litLen / MAX_COPY) > outEnd) return 0;
   op = writeLiterals(src, anchor, n, dest, op);
-  dest[0] |= 1 << 5;
+  dest[0]! |= 1 << 5;
   return op;
 }
 
@@ -237,7 +237,7 @@ function writeLiterals(
   while (from < to) {
     const run = Math.min(MAX_COPY, to - from);
     dest[op++] = run - 1;
-    for (let i = 0; i < run; i++) dest[op++] = src[from++];
+    for (let i = 0; i < run; i++) dest[op++] = src[from++]!;
   }
   return op;
 }

@@ -23,7 +23,7 @@ Deno.test("json: encodes compact JSON; custom types as __type__ tags in registra
   }
   const codec = new JsonCodec();
   codec.addSerializer(Date, (d) => d.toISOString(), (s: string) => new Date(s));
-  codec.addSerializer(Point, (p) => [p.x, p.y], ([x, y]: number[]) => new Point(x, y));
+  codec.addSerializer(Point, (p) => [p.x, p.y], ([x, y]: [number, number]) => new Point(x, y));
   const bytes = codec.encode([new Point(3, 4), { at: new Date(0) }]);
   assert.equal(
     new TextDecoder().decode(bytes),

@@ -41,13 +41,13 @@ export function lz4Decompress(src: Uint8Array, dest: Uint8Array): void {
   for (;;) {
     if (ip >= inEnd) throw truncated(ip);
     const start = ip;
-    const token = src[ip++];
+    const token = src[ip++]!;
     let litLen = token >> 4;
     if (litLen === 15) {
       let b: number;
       do {
         if (ip >= inEnd) throw truncated(start);
-        b = src[ip++];
+        b = src[ip++]!;
         litLen += b;
       } while (b === 255);
     }
@@ -58,19 +58,19 @@ export function lz4Decompress(src: Uint8Array, dest: Uint8Array): void {
       ip += litLen;
       op += litLen;
     } else {
-      for (let i = 0; i < litLen; i++) dest[op++] = src[ip++];
+      for (let i = 0; i < litLen; i++) dest[op++] = src[ip++]!;
     }
     // The last sequence has literals only.
     if (ip === inEnd) break;
     if (ip + 2 > inEnd) throw truncated(start);
-    const offset = src[ip] | (src[ip + 1] << 8);
+    const offset = src[ip]! | (src[ip + 1]! << 8);
     ip += 2;
     let len = token & 15;
     if (len === 15) {
       let b: number;
       do {
         if (ip >= inEnd) throw truncated(start);
-        b = src[ip++];
+        b = src[ip++]!;
         len += b;
       } while (b === 255);
     }
@@ -87,14 +87,14 @@ export function lz4Decompress(src: Uint8Array, dest: Uint8Array): void {
     }
     if (op + len > outEnd) throw overflow(start, op + len, outEnd);
     if (offset === 1) {
-      dest.fill(dest[ref], op, op + len);
+      dest.fill(dest[ref]!, op, op + len);
       op += len;
     } else if (offset >= len && len > 32) {
       dest.copyWithin(op, ref, ref + len);
       op += len;
     } else {
       const end = op + len;
-      while (op < end) dest[op++] = dest[ref++];
+      while (op < end) dest[op++] = dest[ref++]!;
     }
   }
   if (op !== outEnd) {

@@ -15,7 +15,7 @@ export interface MsgPackBloscCodecOptions extends MsgPackCodecOptions {
    * header claims more is refused with a `CodecError` before anything is
    * allocated. Default 64 MiB.
    */
-  maxSize?: number;
+  maxSize?: number | undefined;
 }
 
 /**

@@ -14,7 +14,7 @@ const file = await loadVectors("msgpack_blosc");
  */
 function codecFor(context: string): MsgPackBloscCodec {
   const codec = new MsgPackBloscCodec();
-  const count = file.contexts[context].serializers.length;
+  const count = file.contexts[context]!.serializers.length;
   for (let id = 0; id < count; id++) {
     class StandIn {}
     codec.addSerializer(StandIn, () => null, (data: unknown) => ({ __type__: [id, data] }));
@@ -129,7 +129,7 @@ Deno.test("malformed frames raise a CodecError", () => {
     bloscCompress(new Uint8Array([0xc0, 0xc0])),
   ];
   const corrupt = good.slice();
-  corrupt[30] ^= 0xff;
+  corrupt[30]! ^= 0xff;
   cases.push(corrupt);
   for (const [i, bytes] of cases.entries()) {
     assert.throws(() => codec.decode(bytes), (err: unknown) => {

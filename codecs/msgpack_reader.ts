@@ -99,7 +99,7 @@ export class MsgPackReader {
     const bytes = this.#in;
     const at = this.#at;
     if (at >= this.#end) throw this.#truncated(at, 1);
-    const b = bytes[at];
+    const b = bytes[at]!;
     this.#at = at + 1;
     if (b < 0x80) return b;
     if (b >= 0xe0) return b - 0x100;
@@ -128,10 +128,10 @@ export class MsgPackReader {
       case 0xca: {
         const p = this.#need(4, at);
         if (LITTLE_ENDIAN) {
-          F32_BYTES[3] = bytes[p];
-          F32_BYTES[2] = bytes[p + 1];
-          F32_BYTES[1] = bytes[p + 2];
-          F32_BYTES[0] = bytes[p + 3];
+          F32_BYTES[3] = bytes[p]!;
+          F32_BYTES[2] = bytes[p + 1]!;
+          F32_BYTES[1] = bytes[p + 2]!;
+          F32_BYTES[0] = bytes[p + 3]!;
         } else {
           F32_BYTES.set(bytes.subarray(p, p + 4));
         }
@@ -140,53 +140,54 @@ export class MsgPackReader {
       case 0xcb: {
         const p = this.#need(8, at);
         if (LITTLE_ENDIAN) {
-          F64_BYTES[7] = bytes[p];
-          F64_BYTES[6] = bytes[p + 1];
-          F64_BYTES[5] = bytes[p + 2];
-          F64_BYTES[4] = bytes[p + 3];
-          F64_BYTES[3] = bytes[p + 4];
-          F64_BYTES[2] = bytes[p + 5];
-          F64_BYTES[1] = bytes[p + 6];
-          F64_BYTES[0] = bytes[p + 7];
+          F64_BYTES[7] = bytes[p]!;
+          F64_BYTES[6] = bytes[p + 1]!;
+          F64_BYTES[5] = bytes[p + 2]!;
+          F64_BYTES[4] = bytes[p + 3]!;
+          F64_BYTES[3] = bytes[p + 4]!;
+          F64_BYTES[2] = bytes[p + 5]!;
+          F64_BYTES[1] = bytes[p + 6]!;
+          F64_BYTES[0] = bytes[p + 7]!;
         } else {
           F64_BYTES.set(bytes.subarray(p, p + 8));
         }
         return F64[0];
       }
       case 0xcc:
-        return bytes[this.#need(1, at)];
+        return bytes[this.#need(1, at)]!;
       case 0xcd: {
         const p = this.#need(2, at);
-        return (bytes[p] << 8) | bytes[p + 1];
+        return (bytes[p]! << 8) | bytes[p + 1]!;
       }
       case 0xce: {
         const p = this.#need(4, at);
-        return bytes[p] * 0x1000000 + ((bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3]);
+        return bytes[p]! * 0x1000000 +
+          ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!);
       }
       case 0xcf: {
         const p = this.#need(8, at);
-        const hi = bytes[p] * 0x1000000 +
-          ((bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3]);
-        const lo = bytes[p + 4] * 0x1000000 +
-          ((bytes[p + 5] << 16) | (bytes[p + 6] << 8) | bytes[p + 7]);
+        const hi = bytes[p]! * 0x1000000 +
+          ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!);
+        const lo = bytes[p + 4]! * 0x1000000 +
+          ((bytes[p + 5]! << 16) | (bytes[p + 6]! << 8) | bytes[p + 7]!);
         const v = hi * TWO_32 + lo;
         return v <= MAX_SAFE ? v : (BigInt(hi) << 32n) | BigInt(lo);
       }
       case 0xd0:
-        return (bytes[this.#need(1, at)] << 24) >> 24;
+        return (bytes[this.#need(1, at)]! << 24) >> 24;
       case 0xd1: {
         const p = this.#need(2, at);
-        return (((bytes[p] << 8) | bytes[p + 1]) << 16) >> 16;
+        return (((bytes[p]! << 8) | bytes[p + 1]!) << 16) >> 16;
       }
       case 0xd2: {
         const p = this.#need(4, at);
-        return (bytes[p] << 24) | (bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3];
+        return (bytes[p]! << 24) | (bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!;
       }
       case 0xd3: {
         const p = this.#need(8, at);
-        const hi = (bytes[p] << 24) | (bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3];
-        const lo = bytes[p + 4] * 0x1000000 +
-          ((bytes[p + 5] << 16) | (bytes[p + 6] << 8) | bytes[p + 7]);
+        const hi = (bytes[p]! << 24) | (bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!;
+        const lo = bytes[p + 4]! * 0x1000000 +
+          ((bytes[p + 5]! << 16) | (bytes[p + 6]! << 8) | bytes[p + 7]!);
         const v = hi * TWO_32 + lo;
         return v >= -MAX_SAFE && v <= MAX_SAFE
           ? v
@@ -233,9 +234,9 @@ export class MsgPackReader {
   #readLength(size: number, at: number): number {
     const p = this.#need(size, at);
     const bytes = this.#in;
-    if (size === 1) return bytes[p];
-    if (size === 2) return (bytes[p] << 8) | bytes[p + 1];
-    return bytes[p] * 0x1000000 + ((bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3]);
+    if (size === 1) return bytes[p]!;
+    if (size === 2) return (bytes[p]! << 8) | bytes[p + 1]!;
+    return bytes[p]! * 0x1000000 + ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!);
   }
 
   #readBin(n: number, at: number): Uint8Array {
@@ -266,15 +267,15 @@ export class MsgPackReader {
     if (n > KEY_MAX || n === 0) return this.#readString(n, at);
     const bytes = this.#in;
     let h = n;
-    for (let i = 0; i < n; i++) h = Math.imul(h, 31) + bytes[p + i];
+    for (let i = 0; i < n; i++) h = Math.imul(h, 31) + bytes[p + i]!;
     const slot = (h ^ (h >>> KEY_CACHE_BITS)) & (KEY_CACHE_SIZE - 1);
-    if (keyCacheLen[slot] === n) {
+    if (keyCacheLen[slot]! === n) {
       const base = slot * KEY_MAX;
       let i = 0;
-      while (i < n && keyCacheBytes[base + i] === bytes[p + i]) i++;
+      while (i < n && keyCacheBytes[base + i]! === bytes[p + i]!) i++;
       if (i === n) {
         this.#at = p + n;
-        return keyCacheStr[slot];
+        return keyCacheStr[slot]!;
       }
     }
     const s = this.#readString(n, at);
@@ -438,7 +439,7 @@ export class MsgPackReader {
     const p = this.#at;
     if (n + 1 > this.#end - p) throw this.#truncated(at, p - at + n + 1);
     const bytes = this.#in;
-    const type = (bytes[p] << 24) >> 24;
+    const type = (bytes[p]! << 24) >> 24;
     this.#at = p + 1 + n;
     if (type !== -1) return new Ext(type, bytes.slice(p + 1, p + 1 + n));
     return readTimestamp(bytes, p + 1, n, at);
@@ -446,7 +447,7 @@ export class MsgPackReader {
 }
 
 function readU32(bytes: Uint8Array, p: number): number {
-  return bytes[p] * 0x1000000 + ((bytes[p + 1] << 16) | (bytes[p + 2] << 8) | bytes[p + 3]);
+  return bytes[p]! * 0x1000000 + ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!);
 }
 
 /** `Date`'s range in milliseconds. */
@@ -496,22 +497,22 @@ function decodeShort(bytes: Uint8Array, p: number, n: number): string | undefine
     case 0:
       return "";
     case 1: {
-      const a = bytes[p];
+      const a = bytes[p]!;
       if (a < 0x80) return fromCharCode(a);
       break;
     }
     case 2: {
-      const a = bytes[p], b = bytes[p + 1];
+      const a = bytes[p]!, b = bytes[p + 1]!;
       if ((a | b) < 0x80) return fromCharCode(a, b);
       break;
     }
     case 3: {
-      const a = bytes[p], b = bytes[p + 1], c = bytes[p + 2];
+      const a = bytes[p]!, b = bytes[p + 1]!, c = bytes[p + 2]!;
       if ((a | b | c) < 0x80) return fromCharCode(a, b, c);
       break;
     }
     case 4: {
-      const a = bytes[p], b = bytes[p + 1], c = bytes[p + 2], d = bytes[p + 3];
+      const a = bytes[p]!, b = bytes[p + 1]!, c = bytes[p + 2]!, d = bytes[p + 3]!;
       if ((a | b | c | d) < 0x80) return fromCharCode(a, b, c, d);
       break;
     }
@@ -519,26 +520,26 @@ function decodeShort(bytes: Uint8Array, p: number, n: number): string | undefine
   const units: number[] = [];
   let i = p;
   while (i < end) {
-    const a = bytes[i++];
+    const a = bytes[i++]!;
     if (a < 0x80) {
       units.push(a);
     } else if (a >= 0xc2 && a < 0xe0) {
       if (i >= end) return undefined;
-      const b = bytes[i++];
+      const b = bytes[i++]!;
       if ((b & 0xc0) !== 0x80) return undefined;
       units.push(((a & 0x1f) << 6) | (b & 0x3f));
     } else if (a >= 0xe0 && a < 0xf0) {
       if (i + 1 >= end) return undefined;
-      const b = bytes[i++];
-      const c = bytes[i++];
+      const b = bytes[i++]!;
+      const c = bytes[i++]!;
       if ((b & 0xc0) !== 0x80 || (c & 0xc0) !== 0x80) return undefined;
       if (a === 0xe0 ? b < 0xa0 : a === 0xed && b >= 0xa0) return undefined; // overlong, surrogate
       units.push(((a & 0x0f) << 12) | ((b & 0x3f) << 6) | (c & 0x3f));
     } else if (a >= 0xf0 && a < 0xf5) {
       if (i + 2 >= end) return undefined;
-      const b = bytes[i++];
-      const c = bytes[i++];
-      const d = bytes[i++];
+      const b = bytes[i++]!;
+      const c = bytes[i++]!;
+      const d = bytes[i++]!;
       if ((b & 0xc0) !== 0x80 || (c & 0xc0) !== 0x80 || (d & 0xc0) !== 0x80) return undefined;
       if (a === 0xf0 ? b < 0x90 : a === 0xf4 && b >= 0x90) return undefined; // overlong, > U+10FFFF
       const cp = (((a & 0x07) << 18) | ((b & 0x3f) << 12) | ((c & 0x3f) << 6) | (d & 0x3f)) -

@@ -507,15 +507,15 @@ Deno.test("msgpack: Python aiomas vectors decode, and encode exactly", async () 
   let exact = 0;
   for (const vector of file.vectors) {
     const codec = new MsgPackCodec();
-    const count = file.contexts[vector.context].serializers.length;
+    const count = file.contexts[vector.context]!.serializers.length;
     for (let id = 0; id < count; id++) {
-      const Tagged = TAGGED[id];
+      const Tagged = TAGGED[id]!;
       codec.addSerializer(Tagged, (t) => t.data, (data) => new Tagged(data));
     }
     const { frame, payload } = vector;
     const length = new DataView(frame.buffer, frame.byteOffset).getUint32(0);
     assert.equal(length, payload.length, vector.name);
-    const expected = convert(vector.raw, (id, data) => new TAGGED[id](data));
+    const expected = convert(vector.raw, (id, data) => new TAGGED[id]!(data));
     assert.deepStrictEqual(codec.decode(payload), expected, vector.name);
     if (vector.encodeExact) {
       assert.equal(toHex(codec.encode(expected)), toHex(payload), vector.name);

@@ -117,7 +117,7 @@ function fromPlain(plain: unknown): ArrayBufferView {
 function swapped(data: Uint8Array, size: number): Uint8Array {
   const out = new Uint8Array(data.length);
   for (let i = 0; i < data.length; i += size) {
-    for (let j = 0; j < size; j++) out[i + j] = data[i + size - 1 - j];
+    for (let j = 0; j < size; j++) out[i + j] = data[i + size - 1 - j]!;
   }
   return out;
 }

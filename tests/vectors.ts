@@ -35,13 +35,13 @@ export interface Vector {
   /** The payload (the frame without its header). */
   readonly payload: Uint8Array;
   /** The MsgPack bytes a Blosc payload holds, where the file records them (`msgpack_hex`). */
-  readonly msgpack?: Uint8Array;
+  readonly msgpack?: Uint8Array | undefined;
   /** `decoded` exactly as the file has it (custom types as `{"__type__": [id, data]}`). */
   readonly raw: unknown;
   /** Whether encoding the decoded value must give exactly {@linkcode Vector.frame}. */
   readonly encodeExact: boolean;
   /** The payload as text (JSON vectors only). */
-  readonly payloadText?: string;
+  readonly payloadText?: string | undefined;
   /** `true` for a frame this loader made, not one recorded from Python. */
   readonly synthesized?: boolean;
 }
@@ -135,8 +135,9 @@ export function convert(raw: unknown, tag?: TagMapper): unknown {
   const record = raw as Record<string, unknown>;
   const keys = Object.keys(record);
   if (keys.length === 1) {
-    const value = record[keys[0]];
-    switch (keys[0]) {
+    const key = keys[0]!;
+    const value = record[key];
+    switch (key) {
       case "$bytes":
         return fromHex(value as string);
       case "$int":
