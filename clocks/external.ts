@@ -84,6 +84,10 @@ class ExternalTimer implements TimerHandle {
  * put until {@linkcode ExternalClock.setTime} moves it forward; `setTime(t)`
  * then fires every timer and wakes every sleeper due at or before `t`.
  *
+ * Only the agents' own time follows this clock: the deadlines of remote
+ * calls (`callTimeout`, `callWith({ timeout })`, `connectRetry`) run on real
+ * time, since a peer answers in real time (see docs/clocks.md).
+ *
  * Semantics:
  *
  * - **Order.** Due calls fire in time order; calls due at the same time

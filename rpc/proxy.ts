@@ -11,7 +11,11 @@ import { Kwargs } from "./expose.ts";
 
 /** Per-call options: a deadline and a cancellation signal. */
 export interface CallOptions {
-  /** Reject with a `TimeoutError` after this many seconds; `0` or `undefined`: no deadline. */
+  /**
+   * Reject with a `TimeoutError` after this many seconds; `0` or `undefined`:
+   * no deadline. Seconds of real time, also in a container with an
+   * `ExternalClock` (see docs/clocks.md).
+   */
   timeout?: number;
   /** Reject with the signal's reason when it aborts. */
   signal?: AbortSignal;
