@@ -380,3 +380,18 @@ Deno.test("address errors name the address and say what to do (issue 19.7)", asy
     await a.shutdown();
   }
 });
+
+Deno.test("call deadlines run on real time even with an ExternalClock (documented)", async () => {
+  const clock = new ExternalClock("2016-01-01T00:00:00Z");
+  const a = await Container.create(LOCAL, { clock, callTimeout: 0.05 });
+  const b = await Container.create(LOCAL);
+  try {
+    const callee = await a.connect<Callee>(new Callee(b).addr);
+    // The external clock never moves, yet the deadline passes.
+    await assert.rejects(callee.hang(), TimeoutError);
+    assert.equal(clock.time(), 0);
+  } finally {
+    await a.shutdown();
+    await b.shutdown();
+  }
+});
