@@ -57,6 +57,7 @@ export {
   type RpcMonitor,
   type RpcOptions,
   type RpcServerOptions,
+  type WithKwargs,
 } from "./rpc/mod.ts";
 export {
   Agent,

@@ -41,6 +41,7 @@ export type {
   CodecClass,
   Constructor,
   FromPlain,
+  SerializerOptions,
   SerializerSpec,
   SerializerTriple,
   ToPlain,
@@ -58,7 +59,7 @@ export type {
   TlsOptions,
   UnixAddress,
 } from "../channel/mod.ts";
-export { CallTrace } from "../rpc/mod.ts";
+export { CallTrace, Kwargs } from "../rpc/mod.ts";
 export type {
   CallDirection,
   CallEvent,
@@ -68,6 +69,7 @@ export type {
   PathStats,
   Remote,
   RemoteOf,
+  WithKwargs,
 } from "../rpc/mod.ts";
 export { AddressError, AiomasError, ConnectionError } from "../errors.ts";
 export {

@@ -67,6 +67,7 @@ export {
   remoteMember,
   type RemoteOf,
   RESERVED_NAMES,
+  type WithKwargs,
 } from "./proxy.ts";
 export {
   isService,
@@ -106,6 +107,7 @@ export type {
   CodecClass,
   Constructor,
   FromPlain,
+  SerializerOptions,
   SerializerSpec,
   SerializerTriple,
   ToPlain,

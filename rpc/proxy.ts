@@ -33,6 +33,27 @@ export interface Caller {
 }
 
 /**
+ * The arguments a remote method takes: its own, or with a
+ * {@linkcode kwargs} marker in place of (or after) its last argument, which
+ * a Deno callee receives as that trailing options object and a Python
+ * callee as keyword arguments.
+ *
+ * @example
+ * ```ts
+ * import { kwargs, type WithKwargs } from "@aiomas/aiomas/rpc";
+ * type Args = WithKwargs<[a: number, options: { b: number }]>;
+ * const plain: Args = [1, { b: 2 }];
+ * const keywords: Args = [1, kwargs({ b: 2 })];
+ * console.log(plain.length, keywords[1] instanceof Object); // 2 true
+ * ```
+ */
+export type WithKwargs<A extends unknown[]> =
+  | A
+  | [...A, Kwargs]
+  | (A extends [...infer Head, unknown] ? [...Head, Kwargs] : never)
+  | (A extends [...infer Head, unknown?] ? [...Head, Kwargs] : never);
+
+/**
  * The remote form of a service type: every method returns a promise of its
  * result, and every object member is a remote sub-service. A proxy is
  * disposable: `using` (or `Symbol.dispose`) gives a reference the peer lent
@@ -54,7 +75,7 @@ export interface Caller {
 export type Remote<T> =
   & {
     readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R
-      ? (...args: A) => Promise<Awaited<R>>
+      ? (...args: WithKwargs<A>) => Promise<Awaited<R>>
       : T[K] extends object ? Remote<T[K]>
       : never;
   }

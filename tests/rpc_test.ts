@@ -228,7 +228,9 @@ Deno.test("kwargs: a raw [path, args, kwargs] request and the kwargs() marker", 
   assert.match(text, /TypeError: An RPC request's content must be \[path, args, kwargs\]\n$/);
   raw.close();
   const client = await openConnection<Service>(server.addr);
-  assert.equal(await client.remote.kw(3, kwargs({ b: 7 }) as never), 37);
+  // A typed proxy takes a kwargs() marker in place of the trailing options object.
+  assert.equal(await client.remote.kw(3, kwargs({ b: 7 })), 37);
+  assert.equal(await client.remote.kwOnly(kwargs({ a: 4 })), 42);
   await client.close();
   await server.close();
 });
