@@ -166,3 +166,37 @@ Deno.test("heartbeat: the RPC layer hands the option down", async () => {
   await channel.close();
   await server.close();
 });
+
+/** The kernel's timer kind of the TCP socket from `local` to `remote` port (2: keep-alive). */
+function tcpTimer(localPort: number, remotePort: number): string | undefined {
+  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, "0");
+  for (const line of Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1]?.endsWith(`:${hex(localPort)}`) && fields[2]?.endsWith(`:${hex(remotePort)}`)) {
+      return fields[5].split(":")[0];
+    }
+  }
+  return undefined;
+}
+
+Deno.test({
+  name: "keep-alive: on by default for TCP on both ends, off with keepAlive: false",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const ports: number[] = [];
+    const server = await startServer(LOCAL, (channel) => {
+      ports.push(Number(channel.peer.split(":").pop()));
+    });
+    const serverPort = (server.addr as TcpAddress).port;
+    for (const keepAlive of [undefined, false]) {
+      const channel = await openConnection(server.addr, { keepAlive });
+      while (ports.length === 0) await sleep(5);
+      const clientPort = ports.pop()!;
+      const expected = keepAlive === false ? "00" : "02";
+      assert.equal(tcpTimer(clientPort, serverPort), expected, `client, keepAlive ${keepAlive}`);
+      assert.equal(tcpTimer(serverPort, clientPort), "02", "the server's end");
+      await channel.close();
+    }
+    await server.close();
+  },
+});
