@@ -179,10 +179,6 @@ for (const codecName of CODECS) {
   Deno.test({
     name:
       `hostile peers vs a container client with ${codecName}: no call back into hostile answers`,
-    // Missing fix (issue 15 item 1, codecs): the error message of agent/dates.ts
-    // calls JSON.stringify on decoded data, which calls a `toJSON` field that
-    // holds the peer's proxy, so the peer is called back as "x".
-    ignore: true,
     async fn() {
       const { callbacks } = await attackClient(codecName);
       // Looking at a hostile answer never turns into a call to the hostile peer.

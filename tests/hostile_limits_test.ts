@@ -162,10 +162,6 @@ Deno.test("15.5: an idle JSON connection costs at most 16 KiB of the server's me
 
 Deno.test({
   name: "15.5: an idle MsgPack connection costs at most 16 KiB of the server's memory",
-  // Missing fix (issue 15 item 5): each MsgPackCodec instance (one per
-  // connection) keeps a 64 KiB encode chunk after its first reply
-  // (codecs/msgpack.ts CHUNK_SIZE): measured 32-40 KB of RSS per idle connection.
-  ignore: true,
   fn: async () => {
     const cost = await idleConnectionCost("MsgPackCodec");
     assert.ok(cost <= 16 * 1024, `${Math.round(cost)} bytes of RSS per idle connection`);
@@ -212,9 +208,6 @@ Deno.test("15.6: at the descriptor limit the server neither spins nor dies, and 
 
 Deno.test({
   name: "15.7: valid JSON with an 8.4-million-character string and a 16-digit number decodes",
-  // Missing fix (issue 15 item 7, codecs): JsonCodec still runs a regex over the
-  // whole text and fails with "Maximum call stack size exceeded".
-  ignore: true,
   fn: async () => {
     const server = await FixtureServer.start("rpc", "JsonCodec");
     try {

@@ -91,12 +91,11 @@ for (const layer of LAYERS) {
 for (const layer of ["rpc", "container"]) {
   Deno.test({
     name: `hostile data never turns into a call back to the attacker (${layer} servers)`,
-    // Missing fixes (issue 15 item 1): the date serializer's error message calls
-    // JSON.stringify on decoded data (codecs: a `toJSON` field holding the peer's
-    // reference is called as "x"), and a reference may sit under a key the
-    // runtime calls implicitly (`valueOf`, `toString`, `then`, `toJSON`), so user
-    // code as plain as `a + b` on an argument calls the attacker back ("x"):
-    // deciding which custom types may nest where is the codecs' part of item 1.
+    // Missing fix (issue 15 item 1, "decide which custom types may nest inside
+    // which"): a reference may still be the value of a plain map's (or a
+    // @serializable instance's) `valueOf` or `toString` key, so user code as
+    // plain as `a + b` or `${message}` on an argument calls the attacker back
+    // ("x" with no arguments). Not a crash: such calls have an owner.
     ignore: true,
     async fn() {
       for (const codec of CODECS) {
