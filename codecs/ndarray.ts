@@ -140,7 +140,8 @@ function swapped(data: Uint8Array, size: number): Uint8Array {
  * or, for one-byte types, `|`. Encoding writes NumPy's own `dtype.str`:
  * `"|i1"`, `"|u1"` for the byte types, `"<..."` otherwise. A shape with more
  * than one dimension decodes as a flat array of all elements (row-major, as
- * NumPy sends them). The result is always a fresh, aligned array.
+ * NumPy sends them). The result is always a fresh, aligned array. It is a
+ * leaf serializer: a custom type inside its data is refused.
  *
  * @example
  * ```ts
