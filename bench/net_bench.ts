@@ -331,7 +331,7 @@ export function lifetimeWorkloads(group: string, options: BenchOptions): Workloa
 
 /** Python aiomas figures recorded elsewhere (not measured by this run). */
 export function pythonRows(): Measurement[] {
-  const recorded = "recorded earlier with Python 3.11 and aiomas 2.0; not measured in this run";
+  const recorded = "recorded in issue 18 with Python 3.11 and aiomas 2.0; not measured in this run";
   const row = (name: string, value: number): Measurement => ({
     group: "Python aiomas (recorded)",
     name,
