@@ -19,10 +19,11 @@ import type { Channel } from "../channel/channel.ts";
 import type { TimerObserver } from "../clocks/clock.ts";
 import { ExternalClock } from "../clocks/external.ts";
 import type { RpcMonitor } from "../rpc/client.ts";
+import type { Caller } from "../rpc/proxy.ts";
 import type { Container } from "./container.ts";
 
 /** The Manager methods a `Simulation` probes with: their calls are not counted. */
-const PROBES = ["simStatus", "simPrepare", "simSetTime"];
+const PROBES = ["simStatus", "simPrepare", "simSetTime", "simDelays"];
 
 function isProbe(path: string): boolean {
   for (const name of PROBES) {
@@ -150,6 +151,63 @@ export interface SimStatusDetail extends SimStatus {
   handlers: OpenHandler[];
 }
 
+/**
+ * Simulated delays of the links between containers, in seconds of clock
+ * time, each way (see `SimulationOptions.linkDelays`). Plain data, so that it
+ * reaches worker and process containers as it is.
+ *
+ * @example
+ * ```ts
+ * import type { LinkDelays } from "@aiomas/aiomas/agent";
+ * const delays: LinkDelays = {
+ *   default: 0.05, // every link between two different containers
+ *   links: [{ from: "tcp://127.0.0.1:5555/", to: "tcp://127.0.0.1:5556/", delay: 0.2 }],
+ * };
+ * console.log(delays.links?.length); // 1
+ * ```
+ */
+export interface LinkDelays {
+  /** The delay of every link between two different containers (default `0`). */
+  default?: number;
+  /** Delays of single links, by container address (`from` calls `to`); they win over `default`. */
+  links?: readonly { from: string; to: string; delay: number }[];
+}
+
+/** The container address (`scheme://host:port/`) that an agent address starts with. */
+function containerOf(address: string): string | undefined {
+  const scheme = address.indexOf("://");
+  if (scheme <= 0) return undefined;
+  let i = scheme + 3;
+  if (address[i] === "[") {
+    i = address.indexOf("]", i);
+    if (i < 0) return undefined;
+  }
+  const slash = address.indexOf("/", i);
+  return slash < 0 ? undefined : address.slice(0, slash + 1);
+}
+
+function checkDelay(delay: unknown, what: string): number {
+  if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
+    throw new RangeError(`${what} must be a number of seconds >= 0, got ${String(delay)}`);
+  }
+  return delay;
+}
+
+const noop = () => {};
+
+/** Methods of the Manager (agent `0` of a managed container): calls of them take no time. */
+const managerMethods = new Set<string>();
+
+/** Tell which methods the Manager has (done once by agent/manager.ts). @internal */
+export function registerManagerMethods(names: Iterable<string>): void {
+  for (const name of names) managerMethods.add(name);
+}
+
+/** Whether `path` steers a Manager (`agents/0/<method>`): such calls are never delayed. */
+function isSteering(path: string): boolean {
+  return path.startsWith("agents/0/") && managerMethods.has(path.slice(9));
+}
+
 const DETAIL_LIMIT = 20;
 /** Event loop turns a status waits at most for the container to settle. */
 const SETTLE_TURNS = 8;
@@ -189,9 +247,50 @@ export class Activity implements RpcMonitor {
   #pendingTime: number | undefined;
   /** What `setTime` threw when a message advanced the clock. */
   #setTimeError: unknown;
+  #defaultDelay = 0;
+  /** Delays of the links from this container, by the other container's address. */
+  #delays = new Map<string, number>();
 
   constructor(readonly clock: ExternalClock) {
     clock.observer = clockObserver;
+  }
+
+  /** Take the delays of the links from this container out of `spec`. */
+  setDelays(spec: LinkDelays): void {
+    const delays = new Map<string, number>();
+    for (const [i, link] of (spec.links ?? []).entries()) {
+      const delay = checkDelay(link?.delay, `linkDelays.links[${i}].delay`);
+      if (link.from === this.addr) delays.set(link.to, delay);
+    }
+    this.#defaultDelay = checkDelay(spec.default ?? 0, "linkDelays.default");
+    this.#delays = delays;
+  }
+
+  /** The delay of a call from this container to the container at `to`. */
+  delayTo(to: string): number {
+    return this.#delays.get(to) ?? (to === this.addr ? 0 : this.#defaultDelay);
+  }
+
+  /**
+   * Wrap the caller of a proxy for the agent at `address` so that its calls
+   * take the link's delay in clock time each way: the request leaves after
+   * the delay, and the reply is handed over after the delay.
+   */
+  linkCaller(caller: Caller, address: string): Caller {
+    const to = containerOf(address);
+    if (to === undefined) return caller;
+    const clock = this.clock;
+    return {
+      call: (path, args, kwargs, options) => {
+        const delay = this.delayTo(to);
+        if (!(delay > 0) || isSteering(path)) return caller.call(path, args, kwargs, options);
+        const reply = clock.sleep(delay)
+          .then(() => caller.call(path, args, kwargs, options))
+          .then((value) => clock.sleep(delay, value));
+        reply.catch(noop);
+        return reply;
+      },
+    };
   }
 
   /**

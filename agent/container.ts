@@ -521,7 +521,8 @@ export class Container {
 
   #proxy(caller: Caller, address: string, path: string, label: string): DynamicRemote {
     return makeProxy({
-      caller,
+      // On an ExternalClock, calls take the Simulation's simulated link delays.
+      caller: this.#activity?.linkCaller(caller, address) ?? caller,
       path,
       label,
       address,

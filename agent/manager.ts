@@ -23,7 +23,13 @@ import { ExternalClock } from "../clocks/external.ts";
 import type { CodecClass, SerializerSpec } from "../codecs/types.ts";
 import type { Channel } from "../channel/channel.ts";
 import { AccessError } from "../errors.ts";
-import { activityOf, type SimStatus, type SimStatusDetail } from "./activity.ts";
+import {
+  activityOf,
+  type LinkDelays,
+  registerManagerMethods,
+  type SimStatus,
+  type SimStatusDetail,
+} from "./activity.ts";
 import { Agent } from "./agent.ts";
 import { Container, type ContainerOptions } from "./container.ts";
 import { type ClockSpec, resolveClock, resolveCodec, resolveSerializers } from "./child_options.ts";
@@ -138,6 +144,8 @@ export interface ManagerProxy {
   simStatus(detail?: boolean): Promise<SimStatus | SimStatusDetail>;
   /** Announce the next step's time (see {@linkcode Manager.simPrepare}). */
   simPrepare(t: number): Promise<void>;
+  /** Set simulated link delays (see {@linkcode Manager.simDelays}). */
+  simDelays(delays: LinkDelays): Promise<void>;
   /** Set the clock to `t`, then report as `simStatus` (see {@linkcode Manager.simSetTime}). */
   simSetTime(t: number): Promise<SimStatus>;
   /** Reply, then shut the container down. */
@@ -386,7 +394,7 @@ export class Manager extends Agent {
    * next event, counters of the requests and replies it sent and received,
    * its open calls and handlers. Waits until a turn of the event loop passes
    * without new messages (at most a few turns) first. With `detail`, it lists
-   * the open calls and handlers too. Calls of `simStatus` and `simSetTime`
+   * the open calls and handlers too. Calls of the `sim...` methods
    * themselves are not counted.
    *
    * @throws {TypeError} if the container's clock is not an `ExternalClock`.
@@ -410,6 +418,20 @@ export class Manager extends Agent {
   simPrepare(t: number): void {
     this.#authorize("simPrepare");
     activityOf(this.container).prepare(t);
+  }
+
+  /**
+   * Make calls from this container's agents take simulated time: the delays
+   * of `delays` for the links that start at this container (see
+   * `SimulationOptions.linkDelays`).
+   *
+   * @throws {TypeError} if the container's clock is not an `ExternalClock`.
+   * @throws {RangeError} for a delay that is not a number `>= 0`.
+   */
+  @expose
+  simDelays(delays: LinkDelays): void {
+    this.#authorize("simDelays");
+    activityOf(this.container).setDelays(delays);
   }
 
   /**
@@ -452,6 +474,10 @@ export class Manager extends Agent {
     }, 0);
   }
 }
+
+registerManagerMethods(
+  Object.getOwnPropertyNames(Manager.prototype).filter((name) => name !== "constructor"),
+);
 
 /**
  * Create a container on `addr` whose first agent is a {@linkcode Manager},

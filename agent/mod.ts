@@ -95,6 +95,7 @@ export {
   type StartContainerOptions,
 } from "./manager.ts";
 export {
+  type LinkDelays,
   type OpenCall,
   type OpenHandler,
   type SimStatus,

@@ -6,7 +6,7 @@
  */
 
 import { AiomasError } from "../errors.ts";
-import { activityOf, type SimStatus, type SimStatusDetail } from "./activity.ts";
+import { activityOf, type LinkDelays, type SimStatus, type SimStatusDetail } from "./activity.ts";
 import { Container } from "./container.ts";
 import { Manager } from "./manager.ts";
 
@@ -23,6 +23,7 @@ export type SimulationMember =
     simStatus(detail?: boolean): Promise<SimStatus | SimStatusDetail>;
     simPrepare(t: number): Promise<void>;
     simSetTime(t: number): Promise<SimStatus>;
+    simDelays?(delays: LinkDelays): Promise<void>;
   };
 
 /** Options of {@linkcode Simulation}. */
@@ -33,6 +34,14 @@ export interface SimulationOptions {
    * still busy.
    */
   timeout?: number;
+  /**
+   * Simulated delays of the links between members, in seconds of clock time
+   * (default: none). A call from an agent in container A to an agent in
+   * container B then leaves A after the delay of the link A -> B and its
+   * reply is handed over after the same delay again, both on A's clock. Set
+   * on every member before the first step.
+   */
+  linkDelays?: LinkDelays;
 }
 
 /** What one member reported when a step timed out. */
@@ -72,6 +81,7 @@ interface Probe {
   status(detail: boolean): Promise<SimStatus | SimStatusDetail>;
   prepare(t: number): Promise<void>;
   setTime(t: number): Promise<SimStatus>;
+  setDelays(delays: LinkDelays): Promise<void>;
 }
 
 function probeOf(member: SimulationMember, index: number): Probe {
@@ -93,6 +103,14 @@ function probeOf(member: SimulationMember, index: number): Probe {
         activity.setTime(t);
         return await activity.status();
       },
+      setDelays: (delays) => {
+        try {
+          activity.setDelays(delays);
+          return Promise.resolve();
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      },
     };
   }
   if (
@@ -108,6 +126,12 @@ function probeOf(member: SimulationMember, index: number): Probe {
     status: (detail) => member.simStatus(detail),
     prepare: (t) => member.simPrepare(t),
     setTime: (t) => member.simSetTime(t),
+    setDelays: (delays) => {
+      if (typeof member.simDelays !== "function") {
+        return Promise.reject(new TypeError(`Simulation member ${index} has no simDelays()`));
+      }
+      return member.simDelays(delays);
+    },
   };
 }
 
@@ -223,6 +247,8 @@ export class Simulation {
   #busy = false;
   /** The last wave of the last step, if the simulation was quiescent then. */
   #last: SimStatus[] | undefined;
+  /** Link delays still to be sent to the members (before the first step). */
+  #delays: LinkDelays | undefined;
 
   /**
    * Steer `members` (Manager proxies, local Managers, or local Containers,
@@ -237,6 +263,7 @@ export class Simulation {
     const timeout = options.timeout ?? 30;
     if (!(timeout > 0)) throw new RangeError(`timeout must be > 0 seconds, got ${timeout}`);
     this.#timeout = timeout;
+    this.#delays = options.linkDelays;
   }
 
   /** The time of the last step (`undefined` before the first). */
@@ -296,6 +323,11 @@ export class Simulation {
     }
     this.#busy = true;
     try {
+      const delays = this.#delays;
+      if (delays !== undefined) {
+        await this.#wave((probe) => probe.setDelays(delays), this.#deadline(undefined));
+        this.#delays = undefined;
+      }
       return await body();
     } finally {
       this.#busy = false;

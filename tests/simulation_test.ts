@@ -277,3 +277,33 @@ Deno.test("Simulation: the sim methods of a Manager obey its access rule", async
     await Promise.all([child.stopped, master.shutdown()]);
   }
 });
+
+Deno.test("Simulation: simulated link delays, by default and per link, in workers too", async () => {
+  const master = await Container.create(TCP, external());
+  const [child] = await workers(master, 1);
+  const local = await Container.create(TCP, external());
+  try {
+    const [remote, remoteAddr] = await child.manager.spawn<Relay>(`${AGENTS}#Relay`);
+    const near = await master.connect<Relay>(remoteAddr); // made before the delays are set
+    const relay = new (await import("./fixtures/sim_agents.ts")).Relay(local);
+    const sim = new Simulation([master, child.manager, local], {
+      linkDelays: {
+        default: 5,
+        links: [{ from: child.addr, to: local.addr, delay: 2 }],
+      },
+    });
+    // worker -> local: 2 each way; handled at 2, the reply is back at 4.
+    const fromWorker = remote!.ask(relay.addr);
+    assert.equal(await sim.run(100), 4);
+    assert.deepEqual(await fromWorker, [2, 4]);
+    // master -> worker (default 5): the request arrives at 9, the reply is back at 14.
+    const fromMaster = near.now();
+    assert.equal(await sim.run(100), 14);
+    assert.equal(await fromMaster, 9);
+    // Calls inside one container take no time.
+    assert.deepEqual(await (await local.connect<Relay>(relay.addr)).now(), 14);
+  } finally {
+    await child.close();
+    await Promise.all([master.shutdown(), local.shutdown()]);
+  }
+});
