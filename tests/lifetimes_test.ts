@@ -318,3 +318,33 @@ Deno.test("on the wire: a name sent twice needs both arrivals given back (releas
     listener.close();
   }
 });
+
+Deno.test("a lender that answers a release with an EXCEPTION (an older peer) gets no more", async () => {
+  const listener = Deno.listen(LOCAL);
+  const accepted = listener.accept();
+  const client = await openConnection(listener.addr);
+  const conn = await accepted;
+  try {
+    const lend = async (id: number, name: string) => {
+      const call = client.remote.lend();
+      assert.deepEqual(await readJsonFrame(conn), [0, id, ["lend", [], {}]]);
+      await writeAll(conn, frame(`[1, ${id}, {"__type__": [0, "${name}"]}]`));
+      return await call as unknown as Remote<Progress>;
+    };
+    (await lend(0, "@0"))[Symbol.dispose]();
+    assert.deepEqual(await readJsonFrame(conn), [0, 1, ["aiomas/release", [["@0"], [1]], {}]]);
+    await writeAll(conn, frame('[2, 1, "LookupError: Name \\"aiomas\\" not found"]'));
+    // Later disposals stay silent: the next frame is the next call, not a release.
+    const second = await lend(2, "@1");
+    second[Symbol.dispose]();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const call = client.remote.ping();
+    assert.deepEqual(await readJsonFrame(conn), [0, 3, ["ping", [], {}]]);
+    await writeAll(conn, frame("[1, 3, null]"));
+    await call;
+  } finally {
+    await client.close();
+    conn.close();
+    listener.close();
+  }
+});
