@@ -252,7 +252,8 @@ export class RpcClient<T = unknown> implements Caller {
 
   /** What this side lent to the peer, by name (`@<n>`, or an agent address it forwards). */
   #exports = new Map<string, Export>();
-  #exportOf = new WeakMap<object, Export>();
+  // A Map, not a WeakMap: a lent object is held anyway, until it is given back.
+  #exportOf = new Map<object, Export>();
   #nextExport = 0;
   /** What the peer lent to this side (`@<n>` names). */
   #imports = new Map<string, ImportLease>();
