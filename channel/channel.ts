@@ -109,6 +109,9 @@ export class Channel implements AsyncIterable<Request> {
   #lastHeard: number;
   #lastActivity: number;
   #pingSent = false;
+  // With heartbeats: the peer takes the bytes of a big message, so it is
+  // alive (a long upload gets no answer until it is complete).
+  #onWritten: (() => void) | undefined;
 
   /**
    * Wrap a connected transport. Usually made by `startServer` or
@@ -140,7 +143,13 @@ export class Channel implements AsyncIterable<Request> {
     this.#read = new ReadBuffer(this.#budget, this.#account);
     this.#lastHeard = this.#lastActivity = now();
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    if (this.#heartbeatMs > 0) this.#arm(this.#lastHeard + this.#heartbeatMs);
+    if (this.#heartbeatMs > 0) {
+      this.#onWritten = () => {
+        this.#lastHeard = now();
+        this.#pingSent = false;
+      };
+      this.#arm(this.#lastHeard + this.#heartbeatMs);
+    }
     if (this.#idleMs > 0) this.#arm(this.#lastActivity + this.#idleMs);
     queueMicrotask(() => this.#readLoop());
   }
@@ -349,7 +358,7 @@ export class Channel implements AsyncIterable<Request> {
         this.#queue = [];
         let size = 0;
         for (const payload of payloads) size += 4 + payload.length;
-        await writeFrames(this.#transport, payloads);
+        await writeFrames(this.#transport, payloads, this.#onWritten);
         this.#queuedBytes -= size;
         this.#bytesOut += size;
         if (this.#account) this.#budget!.release(this.#account, size);
@@ -531,7 +540,11 @@ export class Channel implements AsyncIterable<Request> {
       next = this.#partialSince + this.#frameMs;
     }
     const beat = this.#heartbeatMs;
-    if (beat > 0 && !this.#paused) {
+    if (beat > 0 && this.#paused) {
+      // Not reading, so nothing can be heard: show the peer that this side lives.
+      this.#ping();
+      next = Math.min(next, t + beat);
+    } else if (beat > 0) {
       const silent = t - this.#lastHeard;
       // A late timer means this process was busy, not that the peer is silent.
       if (silent >= 3 * beat && late < beat) {
@@ -544,7 +557,7 @@ export class Channel implements AsyncIterable<Request> {
       }
       if (silent >= beat && !this.#pingSent) {
         this.#pingSent = true;
-        this.#enqueue(this.codec.encode([REQUEST, this.#nextId++, HEARTBEAT_REQUEST]));
+        this.#ping();
       }
       next = Math.min(
         next,
@@ -567,6 +580,11 @@ export class Channel implements AsyncIterable<Request> {
       next = Math.min(next, this.#read.grownIdleSince + KEEP_GROWN_MS);
     }
     if (next < Infinity) this.#arm(next);
+  }
+
+  /** Send a heartbeat request; its answer is dropped like any late reply. */
+  #ping(): void {
+    this.#enqueue(this.codec.encode([REQUEST, this.#nextId++, HEARTBEAT_REQUEST]));
   }
 
   /** Close the connection because the peer broke the protocol, and say why. */

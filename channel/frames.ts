@@ -10,20 +10,32 @@ import type { Transport } from "./transport.ts";
 /** Payloads larger than this are written from their own buffer, not copied into a batch. */
 export const DIRECT_WRITE_SIZE = 256 * 1024;
 
-async function writeAll(transport: Transport, data: Uint8Array): Promise<void> {
+async function writeAll(
+  transport: Transport,
+  data: Uint8Array,
+  progress: (() => void) | undefined,
+): Promise<void> {
   let written = await transport.write(data);
-  while (written < data.length) written += await transport.write(data.subarray(written));
+  progress?.();
+  while (written < data.length) {
+    written += await transport.write(data.subarray(written));
+    progress?.();
+  }
 }
 
 /**
  * Write `payloads` as frames (4-byte big-endian length, then the payload).
  * Small frames are batched into one buffer per write; a payload over
  * {@linkcode DIRECT_WRITE_SIZE} goes out as it is, after a batch that ends
- * with its header.
+ * with its header. `progress` is called after every write of such a big
+ * payload: once the socket's buffer is full, such writes complete only as
+ * the peer takes the bytes (small writes complete at once, even to a dead
+ * peer, and do not count).
  */
 export async function writeFrames(
   transport: Transport,
   payloads: readonly Uint8Array[],
+  progress?: () => void,
 ): Promise<void> {
   let i = 0;
   while (i < payloads.length) {
@@ -43,8 +55,8 @@ export async function writeFrames(
       offset += 4 + payload.length;
     }
     if (big !== undefined) setHeader(batch, offset, big.length);
-    await writeAll(transport, batch);
-    if (big !== undefined) await writeAll(transport, big);
+    await writeAll(transport, batch, undefined);
+    if (big !== undefined) await writeAll(transport, big, progress);
     i = big === undefined ? j : j + 1;
   }
 }

@@ -200,3 +200,53 @@ Deno.test({
     await server.close();
   },
 });
+
+Deno.test("heartbeat: a side that stops reading (maxConcurrentRequests) still shows it lives", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler(async (request) => {
+      await released;
+      await request.reply(request.content);
+    });
+  }, { heartbeat: 0.05, maxConcurrentRequests: 1 });
+  const client = await openConnection(server.addr, { heartbeat: 0.05 });
+  const replies = Promise.all([1, 2, 3].map((i) => client.send(i)));
+  await sleep(600); // twelve intervals in which the server reads nothing
+  assert.equal(client.isClosed, false);
+  release();
+  assert.deepEqual(await replies, [1, 2, 3]);
+  await client.close();
+  await server.close();
+});
+
+Deno.test("heartbeat: a long upload to a peer that reads slowly and answers at the end lives", async () => {
+  const listener = Deno.listen(LOCAL);
+  const accepted = listener.accept();
+  const client = await openConnection(listener.addr as Deno.NetAddr, {
+    heartbeat: 0.3,
+    maxMessageSize: 32 << 20,
+    onError: () => {},
+  });
+  const conn = await accepted;
+  // The peer takes 64 KiB every 10 ms for the first 8 MiB (about 1.3 s, four
+  // intervals), the rest at once, and says nothing until it has all of it.
+  const serving = (async () => {
+    const header = new Uint8Array(4);
+    let got = 0;
+    while (got < 4) got += (await conn.read(header.subarray(got)))!;
+    const size = new DataView(header.buffer).getUint32(0);
+    const chunk = new Uint8Array(64 * 1024);
+    for (let left = size; left > 0;) {
+      left -= (await conn.read(chunk.subarray(0, Math.min(chunk.length, left))))!;
+      if (size - left < 8 << 20) await sleep(10);
+    }
+    await writeAll(conn, frame(JSON.stringify([1, 0, size])));
+  })();
+  const text = "u".repeat(16 << 20);
+  assert.ok(await client.send(text) as number > text.length);
+  await serving;
+  await client.close();
+  conn.close();
+  listener.close();
+});
