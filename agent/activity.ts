@@ -149,6 +149,8 @@ export interface SimStatusDetail extends SimStatus {
   calls: OpenCall[];
   /** The open handlers (at most 20). */
   handlers: OpenHandler[];
+  /** The due times of the pending timers and sleepers, `[time, count]`, earliest first (at most 20). */
+  sleepers: [time: number, count: number][];
 }
 
 /**
@@ -447,7 +449,7 @@ export class Activity implements RpcMonitor {
         seconds: seconds(handler.since),
       });
     }
-    return { ...status, calls, handlers };
+    return { ...status, calls, handlers, sleepers: this.clock.pendingTimes(DETAIL_LIMIT) };
   }
 }
 

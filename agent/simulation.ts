@@ -467,9 +467,10 @@ function describe(report: SimStatusDetail): string {
         calling.map((h) => h.path).join(", "),
     );
   }
+  const when = report.sleepers.map(([time, count]) => count > 1 ? `${time} (x${count})` : time);
   parts.push(
     `${report.timers} timer(s) and sleeper(s) pending` +
-      (report.next === null ? "" : `, the next at ${report.next}`),
+      (when.length === 0 ? "" : ` at ${when.join(", ")}`),
   );
   if (!report.settled) parts.push("still counting messages on every turn");
   return `${report.addr} (time ${report.time}): ${parts.join("; ")}`;

@@ -249,6 +249,29 @@ export class ExternalClock implements Clock {
     return heap.size > 0 ? heap.peekTime() : undefined;
   }
 
+  /**
+   * The due times of the pending timers and sleepers, earliest first, as
+   * `[time, count]` pairs (at most `limit` of them), for diagnostics.
+   *
+   * @example
+   * ```ts
+   * import { ExternalClock } from "@aiomas/aiomas/clocks";
+   * const clock = new ExternalClock("2016-01-01T00:00:00Z");
+   * clock.sleep(60);
+   * clock.sleep(60);
+   * clock.callIn(5, () => {}).cancel();
+   * clock.callAt(90, () => {});
+   * console.log(clock.pendingTimes()); // [ [ 60, 2 ], [ 90, 1 ] ]
+   * ```
+   */
+  pendingTimes(limit: number = Infinity): [time: number, count: number][] {
+    const counts = new Map<number, number>();
+    this.#heap.forEach((time, timer) => {
+      if (timer.state === PENDING) counts.set(time, (counts.get(time) ?? 0) + 1);
+    });
+    return [...counts.entries()].sort((a, b) => a[0] - b[0]).slice(0, limit);
+  }
+
   /** The number of pending (not cancelled, not yet fired) timers and sleepers. */
   get pending(): number {
     return this.#heap.size - this.#cancelledInHeap;

@@ -126,6 +126,13 @@ export class TimerHeap<T> {
     return size - n;
   }
 
+  /** Call `fn(time, item)` for every item, in no particular order. */
+  forEach(fn: (time: number, item: T) => void): void {
+    const times = this.#times;
+    const items = this.#items;
+    for (let i = 0; i < this.#size; i++) fn(times[i], items[i] as T);
+  }
+
   /** Remove every item. */
   clear(): void {
     this.#items = [];

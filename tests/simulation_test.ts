@@ -181,6 +181,8 @@ Deno.test("Simulation: a handler that never finishes makes the step fail with a 
       report.handlers.map((handler) => [handler.path, handler.state, handler.wake]),
       [["agents/1/hang", "running", undefined], ["agents/1/chain", "sleeping", 50]],
     );
+    assert.deepEqual(report.sleepers, [[50, 1]]);
+    assert.match(error.message, /1 timer\(s\) and sleeper\(s\) pending at 50/);
     void hanging.catch(() => {});
     void napping.catch(() => {});
   } finally {
