@@ -68,9 +68,11 @@ export class JsonCodec implements Codec {
   /**
    * Encode `value` as compact UTF-8 JSON. Like Python's `json`, non-finite
    * numbers are written as `NaN`/`Infinity`, and `bigint`s as plain digits.
-   * A value it cannot carry (also `undefined` at the top level, an invalid
-   * `Date`, a plain object with a `__type__` key) is a `CodecError` that
-   * names its place, such as `$[2].when`.
+   * A `Date` without a serializer is written as its ISO string, a `Map`
+   * with string keys as an object. A value it cannot carry (also
+   * `undefined` at the top level, an invalid `Date`, a plain object with a
+   * `__type__` key) is a `CodecError` that names its place, such as
+   * `$[2].when`.
    */
   encode(value: unknown): Uint8Array {
     if (value === undefined) {
