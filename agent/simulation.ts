@@ -389,7 +389,7 @@ export class Simulation {
   }
 
   async #timeoutError(time: number | undefined): Promise<SimulationTimeoutError> {
-    const grace = Math.min(1000, this.#timeout * 1000);
+    const grace = 1000;
     const reports: SimulationMemberReport[] = await Promise.all(
       this.#probes.map(async (probe): Promise<SimulationMemberReport> => {
         let timer: ReturnType<typeof setTimeout> | undefined;
