@@ -107,7 +107,7 @@ export interface OpenHandler {
    */
   state: "running" | "sleeping" | "calling";
   /** For `"sleeping"`: the clock time of the sleep it waits for. */
-  wake?: number;
+  wake?: number | undefined;
   /** Real seconds since the request arrived. */
   seconds: number;
 }

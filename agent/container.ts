@@ -67,51 +67,51 @@ export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "ext
    * time; call deadlines (`callTimeout`, `connectRetry`) run on real time
    * even with an `ExternalClock`.
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** Serializers for custom types, registered after the date serializer, in this order. */
-  extraSerializers?: readonly SerializerSpec[];
+  extraSerializers?: readonly SerializerSpec[] | undefined;
   /**
    * Default deadline of every call made through this container, in seconds
    * (default: none). Deadlines run on real time, even with an
    * `ExternalClock` (see docs/clocks.md).
    */
-  callTimeout?: number;
+  callTimeout?: number | undefined;
   /** @deprecated Use `callTimeout` (the same: the default call deadline in seconds). */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Seconds for which `connect()` and agent proxies that reconnect keep
    * retrying a refused connection (default `0`: one attempt per call; after
    * a failure, calls within a pause of 100 ms, doubling up to 2 s, reject at
    * once). See docs/lifetimes.md.
    */
-  connectRetry?: number;
+  connectRetry?: number | undefined;
   /**
    * Seconds after which one attempt to open a connection gives up with a
    * `ConnectionError` (default `10`; `0`: wait as long as the system does,
    * often two minutes). It bounds calls through proxies of a host that
    * vanished without a trace. See docs/lifetimes.md.
    */
-  connectTimeout?: number;
+  connectTimeout?: number | undefined;
   /** Count calls in and out by path for {@linkcode Container.stats} (default `true`). */
-  metrics?: boolean;
+  metrics?: boolean | undefined;
   /**
    * Keep the last `trace` calls (time, peer, path, latency, outcome) for
    * `stats().recentCalls` and the live view (default `0`, or `200` with `inspect`).
    */
-  trace?: number;
+  trace?: number | undefined;
   /**
    * Called with every call through this container once it has finished, in
    * and out (for shipping to your own monitoring). It must not throw.
    */
-  onCall?: (event: CallEvent) => void;
+  onCall?: ((event: CallEvent) => void) | undefined;
   /**
    * Serve the live view (one HTML page, JSON stats and server-sent events) on
    * this address, e.g. `"tcp://127.0.0.1:0"`; `container.inspectUrl` tells
    * where. Addresses other than loopback need `inspectToken`. See docs/observe.md.
    */
-  inspect?: Address;
+  inspect?: Address | undefined;
   /** A secret the live view requires as `?token=` (required off loopback). */
-  inspectToken?: string;
+  inspectToken?: string | undefined;
 }
 
 /**
@@ -130,9 +130,9 @@ export interface ConnectOptions {
    * only once the whole window has passed. Default: the container's
    * `connectRetry` option, else `0` (one attempt).
    */
-  connectRetry?: number;
+  connectRetry?: number | undefined;
   /** @deprecated Use `connectRetry` (the same: the retry window in seconds). */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /** Connection options as a container passes them to the RPC layer. */

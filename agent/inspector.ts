@@ -36,7 +36,7 @@ export interface InspectorOptions {
   /** A secret every request must carry as `?token=` (required off loopback). */
   token?: string | undefined;
   /** Seconds between two snapshots on `/events` (default `1`). */
-  interval?: number;
+  interval?: number | undefined;
 }
 
 /** What the inspector needs of a container. */

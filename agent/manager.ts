@@ -68,15 +68,15 @@ export interface ManagedContainerOptions
    * `@aiomas/aiomas/codecs` (`"JsonCodec"`, `"MsgPackCodec"`,
    * `"MsgPackBloscCodec"`), or a module spec (`"./codec.ts#MyCodec"`).
    */
-  codec?: CodecClass | string;
+  codec?: CodecClass | string | undefined;
   /** The clock: a {@linkcode ClockSpec}, or (in-process only) any `Clock`. */
-  clock?: ClockSpec | Clock;
+  clock?: ClockSpec | Clock | undefined;
   /**
    * Serializers, in order: `SerializerSpec`s, or module specs naming one
    * (`"./types.ts#Point"` for a `@serializable` class or a function
    * returning `[Type, toPlain, fromPlain]`). Peers register the same list.
    */
-  extraSerializers?: readonly (SerializerSpec | string)[];
+  extraSerializers?: readonly (SerializerSpec | string)[] | undefined;
   /**
    * Which modules peers may make the Manager import in `spawn()`, given the
    * module's canonical URL (for a file, its real path: see
@@ -86,13 +86,13 @@ export interface ManagedContainerOptions
    * run code. In-process callers and a spawned child's master are not
    * restricted by it.
    */
-  allowSpawn?: (moduleUrl: string) => boolean;
+  allowSpawn?: ((moduleUrl: string) => boolean) | undefined;
   /**
    * Who may steer the Manager over the network (call `spawn`, `setTime`,
    * `stop`, and a Simulation's `simStatus`, `simPrepare`, `simSetTime`); see {@linkcode ManagerAccess}. Default: `"local"`, only this
    * process. Ordinary agents answer every peer whatever this says.
    */
-  access?: ManagerAccess;
+  access?: ManagerAccess | undefined;
 }
 
 /**
@@ -123,7 +123,7 @@ export type ManagerAccess =
 /** Options of {@linkcode startContainer}. */
 export interface StartContainerOptions extends ManagedContainerOptions {
   /** Called once the container listens, with its Manager (e.g. to report `manager.addr`). */
-  onReady?: (manager: Manager) => void | Promise<void>;
+  onReady?: ((manager: Manager) => void | Promise<void>) | undefined;
 }
 
 /**
@@ -157,9 +157,9 @@ export interface ManagerProxy {
 /** Options of the {@linkcode Manager} constructor. */
 export interface ManagerOptions {
   /** Which modules peers may spawn from (default {@linkcode isLocalModule}). */
-  allowSpawn?: (moduleUrl: string) => boolean;
+  allowSpawn?: ((moduleUrl: string) => boolean) | undefined;
   /** Who may steer the Manager over the network (default `"local"`). */
-  access?: ManagerAccess;
+  access?: ManagerAccess | undefined;
 }
 
 function isSubclass(value: unknown, base: abstract new (...args: never[]) => unknown): boolean {
@@ -176,7 +176,7 @@ function sameSecret(a: string, b: string): boolean {
   const x = new TextEncoder().encode(a);
   const y = new TextEncoder().encode(b);
   let difference = x.length ^ y.length;
-  for (let i = 0; i < y.length; i++) difference |= (x[i] ?? 0) ^ y[i];
+  for (let i = 0; i < y.length; i++) difference |= (x[i] ?? 0) ^ y[i]!;
   return difference === 0;
 }
 

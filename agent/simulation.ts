@@ -33,7 +33,7 @@ export interface SimulationOptions {
    * rejects with a {@linkcode SimulationTimeoutError} that says what is
    * still busy.
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Simulated delays of the links between members, in seconds of clock time
    * (default: none). A call from an agent in container A to an agent in
@@ -41,7 +41,7 @@ export interface SimulationOptions {
    * reply is handed over after the same delay again, both on A's clock. Set
    * on every member before the first step.
    */
-  linkDelays?: LinkDelays;
+  linkDelays?: LinkDelays | undefined;
 }
 
 /** What one member reported when a step timed out. */
@@ -138,7 +138,7 @@ function probeOf(member: SimulationMember, index: number): Probe {
 /** Whether two waves saw the same counters at every member. */
 function sameWave(a: readonly SimStatus[], b: readonly SimStatus[]): boolean {
   for (let i = 0; i < a.length; i++) {
-    const x = a[i], y = b[i];
+    const x = a[i]!, y = b[i]!;
     if (
       x.requestsSent !== y.requestsSent || x.requestsReceived !== y.requestsReceived ||
       x.repliesSent !== y.repliesSent || x.repliesReceived !== y.repliesReceived ||
@@ -359,7 +359,7 @@ export class Simulation {
     for (;;) {
       const wave = await this.#wave((probe) => probe.status(false), deadline);
       // Name members by their address in diagnostics from now on.
-      for (let i = 0; i < wave.length; i++) this.#probes[i].name = wave[i].addr;
+      for (let i = 0; i < wave.length; i++) this.#probes[i]!.name = wave[i]!.addr;
       const now = time ?? Math.max(...wave.map((status) => status.time));
       if (previous !== undefined && isQuiet(wave, now) && sameWave(previous, wave)) {
         this.#last = wave;

@@ -29,26 +29,26 @@ export interface SpawnOptions {
    * (`"MsgPackCodec"`), or a module spec (`"./codec.ts#MyCodec"`). Use the
    * master container's codec.
    */
-  codec?: CodecClass | string;
+  codec?: CodecClass | string | undefined;
   /**
    * The child's serializers as module specs (`"./types.ts#Point"`), in the
    * order the master container registers them (functions cannot cross into
    * a worker or process).
    */
-  extraSerializers?: readonly string[];
+  extraSerializers?: readonly string[] | undefined;
   /** The child's clock: `"realtime"` (default) or `{ external: utcStart, initTime? }`. */
-  clock?: ClockSpec;
+  clock?: ClockSpec | undefined;
   /** Seconds to wait for the child to start and its Manager to answer (default 30). */
-  startTimeout?: number;
+  startTimeout?: number | undefined;
   /** @deprecated Use `startTimeout` (the same: the start-up wait in seconds). */
-  timeout?: number;
+  timeout?: number | undefined;
   /** The child's `maxMessageSize` (default 64 MiB). */
-  maxMessageSize?: number;
+  maxMessageSize?: number | undefined;
   /**
    * The child keeps its last `trace` calls for the live view (default `200`
    * when the master serves a live view, else `0`).
    */
-  trace?: number;
+  trace?: number | undefined;
 }
 
 /** Options of {@linkcode spawnProcessContainer}. */
@@ -59,9 +59,9 @@ export interface ProcessSpawnOptions extends SpawnOptions {
    * `--allow-read`, `--allow-import` and `--allow-sys=hostname` (plus
    * `--allow-write=<path>` for a Unix socket address).
    */
-  denoArgs?: readonly string[];
+  denoArgs?: readonly string[] | undefined;
   /** The child's working directory, against which module specs resolve (default: ours). */
-  cwd?: string;
+  cwd?: string | undefined;
   /**
    * The `deno.json` (or `deno.jsonc`) the child runs with, so its modules
    * see the application's import map: a path, or `false` for none. By
@@ -70,7 +70,7 @@ export interface ProcessSpawnOptions extends SpawnOptions {
    * else from the child's working directory. A `--config`, `-c` or
    * `--no-config` in `denoArgs` takes precedence.
    */
-  config?: string | false;
+  config?: string | false | undefined;
 }
 
 /** A running child container, as the spawn functions return it. */
@@ -99,11 +99,11 @@ export interface ChildConfig {
   addr: string | { hostname: string; port: number } | { path: string };
   /** The secret with which the master authenticates to the child's Manager. */
   token: string;
-  codec?: string;
-  extraSerializers?: string[];
-  clock?: ClockSpec;
-  maxMessageSize?: number;
-  trace?: number;
+  codec?: string | undefined;
+  extraSerializers?: string[] | undefined;
+  clock?: ClockSpec | undefined;
+  maxMessageSize?: number | undefined;
+  trace?: number | undefined;
 }
 
 /** The first stdout line of a process container: this, a space, its address. */
@@ -335,7 +335,7 @@ export async function spawnProcessContainer(
       ...denoArgs,
       ENTRY.href,
     ],
-    cwd: options.cwd,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

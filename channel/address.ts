@@ -61,14 +61,14 @@ export function parseAddress(addr: Address): ResolvedAddress {
     );
   }
   const ipc = /^(?:ipc|unix):\/\/\[(.+)\](?:\/.*)?$/.exec(addr);
-  if (ipc) return { path: ipc[1] };
+  if (ipc) return { path: ipc[1]! };
   if (addr.startsWith("unix://")) return { path: addr.slice("unix://".length) };
   const local = /^local:\/\/([^/\s]+)(?:\/.*)?$/.exec(addr);
-  if (local) return { local: local[1] };
+  if (local) return { local: local[1]! };
   const tcp = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)(?:\/.*)?$/.exec(addr);
   if (tcp) {
-    const port = Number(tcp[2]);
-    if (port < 65536) return { hostname: tcp[1].replace(/^\[|\]$/g, ""), port };
+    const port = Number(tcp[2]!);
+    if (port < 65536) return { hostname: tcp[1]!.replace(/^\[|\]$/g, ""), port };
   }
   throw new TypeError(
     `Invalid address "${addr}": use "tcp://host:port", "unix://path", "ipc://[path]" ` +

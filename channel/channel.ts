@@ -393,8 +393,8 @@ export class Channel implements AsyncIterable<Request> {
         while (read.end - read.start >= 4) {
           const buf = read.buf;
           const start = read.start;
-          const size = (buf[start] << 24 | buf[start + 1] << 16 | buf[start + 2] << 8 |
-            buf[start + 3]) >>> 0;
+          const size = (buf[start]! << 24 | buf[start + 1]! << 16 | buf[start + 2]! << 8 |
+            buf[start + 3]!) >>> 0;
           if (size > this.#maxMessageSize) {
             throw frameTooLarge(buf.subarray(start, start + 4), size, this.#maxMessageSize);
           }

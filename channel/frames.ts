@@ -41,15 +41,15 @@ export async function writeFrames(
   while (i < payloads.length) {
     let size = 0;
     let j = i;
-    while (j < payloads.length && payloads[j].length <= DIRECT_WRITE_SIZE) {
-      size += 4 + payloads[j].length;
+    while (j < payloads.length && payloads[j]!.length <= DIRECT_WRITE_SIZE) {
+      size += 4 + payloads[j]!.length;
       j++;
     }
     const big = j < payloads.length ? payloads[j] : undefined;
     const batch = new Uint8Array(big === undefined ? size : size + 4);
     let offset = 0;
     for (let k = i; k < j; k++) {
-      const payload = payloads[k];
+      const payload = payloads[k]!;
       setHeader(batch, offset, payload.length);
       batch.set(payload, offset + 4);
       offset += 4 + payload.length;
@@ -76,7 +76,7 @@ const HTTP_STARTS = ["GET ", "POST", "PUT ", "HEAD", "HTTP", "DELE", "OPTI", "PA
  * look like HTTP or a TLS handshake.
  */
 export function frameTooLarge(header: Uint8Array, size: number, max: number): ProtocolError {
-  const text = String.fromCharCode(header[0], header[1], header[2], header[3]);
+  const text = String.fromCharCode(header[0]!, header[1]!, header[2]!, header[3]!);
   if (HTTP_STARTS.includes(text)) {
     return new ProtocolError(
       `The peer speaks HTTP (it sent "${text.trim()} ..."), but this port speaks aiomas ` +

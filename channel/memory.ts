@@ -46,7 +46,7 @@ class Pipe {
     }
     let count = 0;
     while (this.chunks.length > 0 && count < target.length) {
-      const chunk = this.chunks[0];
+      const chunk = this.chunks[0]!;
       const take = Math.min(chunk.length - this.offset, target.length - count);
       target.set(chunk.subarray(this.offset, this.offset + take), count);
       count += take;

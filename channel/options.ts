@@ -42,21 +42,21 @@ export const HEARTBEAT_PATH = "aiomas/heartbeat";
 /** Options of a single {@linkcode Channel.send} call. */
 export interface SendOptions {
   /** Reject with the signal's reason when it aborts; a late reply is dropped. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** Options for a {@linkcode Channel} made by `startServer` or `openConnection`. */
 export interface ChannelOptions {
   /** Largest accepted payload in bytes (default 64 MiB); larger frames close the connection. */
-  maxMessageSize?: number;
+  maxMessageSize?: number | undefined;
   /** Called when the peer breaks the protocol and the channel closes (default: `console.warn`). */
-  onError?: (error: AiomasError, channel: Channel) => void;
+  onError?: ((error: AiomasError, channel: Channel) => void) | undefined;
   /**
    * Send peers full tracebacks, with every stack frame and local file path
    * (default `false`: frames relative to the working directory, aiomas' own
    * and other local frames dropped; see `formatTraceback`).
    */
-  fullTracebacks?: boolean;
+  fullTracebacks?: boolean | undefined;
   /**
    * Seconds between heartbeats (default `0`: off). When nothing was received
    * for one interval, the channel sends a ping request
@@ -65,32 +65,32 @@ export interface ChannelOptions {
    * `ConnectionError`. Any received frame counts as life, so pings cost
    * nothing while traffic flows.
    */
-  heartbeat?: number;
+  heartbeat?: number | undefined;
   /**
    * Seconds within which a frame that has started arriving must be complete
    * (default {@linkcode DEFAULT_FRAME_TIMEOUT}, 30 s; `0` turns it off). A
    * peer that stops in the middle of a header or payload has its connection
    * closed with a `ProtocolError`.
    */
-  frameTimeout?: number;
+  frameTimeout?: number | undefined;
   /**
    * Close the connection after this many seconds without a frame in either
    * direction while no request is in flight either way (default `0`: off).
    */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
   /**
    * Most requests from the peer that may wait for their answer (default
    * {@linkcode DEFAULT_MAX_CONCURRENT_REQUESTS}). Beyond it the channel stops
    * reading the connection until replies go out: backpressure, not errors.
    * (While this side waits for replies of its own, it keeps reading.)
    */
-  maxConcurrentRequests?: number;
+  maxConcurrentRequests?: number | undefined;
   /**
    * A budget for grown read buffers and queued output, shared with other
    * channels (`startServer` makes one per server from `maxBufferedBytes`).
    * Default: none for a single connection.
    */
-  bufferBudget?: BufferBudget;
+  bufferBudget?: BufferBudget | undefined;
 }
 
 /** Seconds of an option as milliseconds; `0`, absent or infinite means off. */

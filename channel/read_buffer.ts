@@ -67,7 +67,8 @@ export class ReadBuffer {
     }
     const have = end - start;
     const frame = have >= 4
-      ? 4 + ((buf[start] << 24 | buf[start + 1] << 16 | buf[start + 2] << 8 | buf[start + 3]) >>> 0)
+      ? 4 +
+        ((buf[start]! << 24 | buf[start + 1]! << 16 | buf[start + 2]! << 8 | buf[start + 3]!) >>> 0)
       : 4;
     if (start + frame <= buf.length) {
       if (start > 0 && buf.length - end < COMPACT_BELOW) this.#compact();

@@ -23,32 +23,32 @@ import {
 /** Options of {@linkcode openConnection} and {@linkcode startServer}. */
 export interface ConnectionOptions extends ChannelOptions {
   /** The codec class; each connection makes its own instance (default {@linkcode JsonCodec}). */
-  codec?: CodecClass;
+  codec?: CodecClass | undefined;
   /** Serializers for custom types, registered in this order on every connection's codec. */
-  extraSerializers?: readonly SerializerSpec[];
+  extraSerializers?: readonly SerializerSpec[] | undefined;
   /**
    * Called with each new channel before it reads its first frame: the place to
    * register connection-specific serializers or a request handler.
    */
-  setup?: (channel: Channel) => void;
+  setup?: ((channel: Channel) => void) | undefined;
   /**
    * Use TLS with mutual authentication (TCP only): the CA, this side's
    * certificate and key, as files or PEM text. See {@linkcode TlsOptions}.
    */
-  tls?: TlsOptions;
+  tls?: TlsOptions | undefined;
   /**
    * Turn on TCP keep-alive on TCP and TLS connections (default `true`), so
    * the operating system eventually notices a peer that vanished. Its probes
    * start after the system's idle time (often two hours); use the
    * `heartbeat` option to notice within seconds.
    */
-  keepAlive?: boolean;
+  keepAlive?: boolean | undefined;
   /**
    * Servers: most connections open at once (default
    * {@linkcode DEFAULT_MAX_CONNECTIONS}). A client beyond it is accepted and
    * closed at once, and a warning is logged once until the count drops.
    */
-  maxConnections?: number;
+  maxConnections?: number | undefined;
   /**
    * Servers: bytes of grown read buffers and queued output that all
    * connections of the server may hold together (default
@@ -58,7 +58,7 @@ export interface ConnectionOptions extends ChannelOptions {
    * first) to make room for one within its share, and one that would exceed
    * its share is closed. Ignored when `bufferBudget` is given.
    */
-  maxBufferedBytes?: number;
+  maxBufferedBytes?: number | undefined;
 }
 
 /** A listening channel server, made by {@linkcode startServer}. */

@@ -59,29 +59,29 @@ import type { Transport, TransportListener, TransportOptions } from "./transport
  */
 export interface TlsOptions {
   /** Path of the root CA certificate (PEM) that signs every peer's certificate. */
-  caFile?: string;
+  caFile?: string | undefined;
   /** Path of this side's certificate (PEM), signed by the CA. */
-  certFile?: string;
+  certFile?: string | undefined;
   /** Path of this side's private key (PEM, unencrypted). */
-  keyFile?: string;
+  keyFile?: string | undefined;
   /** The root CA certificate(s) as PEM text, instead of `caFile`. */
-  ca?: string;
+  ca?: string | undefined;
   /** This side's certificate as PEM text, instead of `certFile`. */
-  cert?: string;
+  cert?: string | undefined;
   /** This side's private key as PEM text, instead of `keyFile`. */
-  key?: string;
+  key?: string | undefined;
   /**
    * Client only: the server name to verify the server's certificate against
    * (a DNS name or an IP address). Defaults to the host name of the address
    * connected to.
    */
-  hostname?: string;
+  hostname?: string | undefined;
   /**
    * Server only: called when a client fails the TLS handshake (no
    * certificate, one not signed by the CA, plain TCP, ...). The connection is
    * dropped either way; the default logs one `console.warn` line.
    */
-  onHandshakeError?: (error: Error, peer: string) => void;
+  onHandshakeError?: ((error: Error, peer: string) => void) | undefined;
 }
 
 /**
@@ -142,8 +142,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 interface Pem {
   ca: string;
-  cert?: string;
-  key?: string;
+  cert?: string | undefined;
+  key?: string | undefined;
 }
 
 async function pemOf(
@@ -312,7 +312,7 @@ class NodeSocketTransport implements Transport {
   #take(buffer: Uint8Array): number {
     let count = 0;
     while (count < buffer.length && this.#chunks.length > 0) {
-      const chunk = this.#chunks[0];
+      const chunk = this.#chunks[0]!;
       const size = Math.min(chunk.length, buffer.length - count);
       buffer.set(size === chunk.length ? chunk : chunk.subarray(0, size), count);
       count += size;

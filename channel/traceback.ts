@@ -18,7 +18,7 @@ import { NotExposedError } from "../errors.ts";
 /** Options of {@linkcode formatTraceback}. */
 export interface TracebackOptions {
   /** Keep every frame with its full location (default `false`). */
-  full?: boolean;
+  full?: boolean | undefined;
 }
 
 const LIBRARY_ROOT = new URL("../", import.meta.url).href;

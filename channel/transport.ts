@@ -40,7 +40,7 @@ export interface TransportListener extends AsyncIterable<Transport> {
 /** Options of {@linkcode connectTransport} and {@linkcode listenTransport}. */
 export interface TransportOptions {
   /** Turn on TCP keep-alive for TCP connections (default `true`). */
-  keepAlive?: boolean;
+  keepAlive?: boolean | undefined;
 }
 
 /**

@@ -112,7 +112,7 @@ function parseError(error: Error & { code?: string }, command: Command): UsageEr
       `write ${option}=VALUE for a value that starts with "-"`,
     );
   }
-  const line = error.message.split("\n")[0].replace(/\.$/, "");
+  const line = (error.message.split("\n")[0] ?? "").replace(/\.$/, "");
   return new UsageError(line.charAt(0).toLowerCase() + line.slice(1), command);
 }
 

@@ -33,7 +33,7 @@ const CONNECT_TIMEOUT = 10;
 /** Open a plain RPC connection registering the serializers a container uses. */
 export async function connect(
   containerAddr: string,
-  options: { codec: CodecClass; tls?: TlsOptions; wait: number },
+  options: { codec: CodecClass; tls?: TlsOptions | undefined; wait: number },
 ): Promise<RpcClient> {
   const deadline = performance.now() + options.wait * 1000;
   for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
@@ -91,7 +91,7 @@ export function reportClientError(command: string, error: unknown): number {
     return ExitCode.Timeout;
   }
   if (error instanceof ConnectionError) {
-    const line = error.message.split("\n")[0];
+    const line = error.message.split("\n")[0] ?? "";
     const hint = /closed by the peer/.test(line)
       ? " (do --codec and --tls-* match the container's?)"
       : "";
@@ -131,7 +131,7 @@ export async function callCommand(args: string[]): Promise<number> {
       'as in "aiomas call tcp://127.0.0.1:5555/1 add 1 2"',
     );
   }
-  const [addr, method, ...rest] = positionals;
+  const [addr, method, ...rest] = positionals as [string, string, ...string[]];
   const [containerAddr, aid] = splitTarget(addr, "call");
   if (method.split("/").some((part) => part === "")) {
     throw new UsageError(
@@ -193,7 +193,7 @@ export async function pingCommand(args: string[]): Promise<number> {
       'as in "aiomas ping tcp://127.0.0.1:5555/"',
     );
   }
-  const addr = positionals[0];
+  const addr = positionals[0]!;
   const [containerAddr, aid] = splitTarget(isContainerUrl(addr) ? `${addr}/` : addr, "ping");
   const timeout = seconds(values.timeout, "timeout", "ping") ?? 5;
   const wait = seconds(values.wait, "wait", "ping") ?? 0;

@@ -83,7 +83,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       'as in "aiomas serve tcp://127.0.0.1:5555 --agent ./agents.ts#Calculator"',
     );
   }
-  const addr = positionals[0];
+  const addr = positionals[0]!;
   try {
     parseAddress(addr);
   } catch (error) {

@@ -27,7 +27,7 @@ export interface SleepOptions {
    * promise rejects with `signal.reason`. An already aborted signal rejects
    * at once.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**

@@ -101,7 +101,7 @@ export interface RealtimeClockOptions {
    * `sleepUntil(next)` loops run a little late, so exact comparison would
    * throw at random. Default `1`; `0` is strict; `Infinity` never throws.
    */
-  lateTolerance?: number;
+  lateTolerance?: number | undefined;
 }
 
 /**

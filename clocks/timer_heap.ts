@@ -71,7 +71,7 @@ export class TimerHeap<T> {
 
   /** The smallest time in the heap, or `Infinity` if it is empty. */
   peekTime(): number {
-    return this.#size > 0 ? this.#times[0] : Infinity;
+    return this.#size > 0 ? this.#times[0]! : Infinity;
   }
 
   /** The item with the smallest `(time, seq)`, without removing it. */
@@ -88,8 +88,8 @@ export class TimerHeap<T> {
     const last = size - 1;
     this.#size = last;
     if (last > 0) {
-      const time = this.#times[last];
-      const seq = this.#seqs[last];
+      const time = this.#times[last]!;
+      const seq = this.#seqs[last]!;
       const item = items[last] as T;
       items[last] = undefined;
       this.#siftDown(0, time, seq, item);
@@ -113,15 +113,15 @@ export class TimerHeap<T> {
     for (let i = 0; i < size; i++) {
       const item = items[i] as T;
       if (!keep(item)) continue;
-      times[n] = times[i];
-      seqs[n] = seqs[i];
+      times[n] = times[i]!;
+      seqs[n] = seqs[i]!;
       items[n] = item;
       n++;
     }
     items.length = n;
     this.#size = n;
     for (let i = (n >>> 1) - 1; i >= 0; i--) {
-      this.#siftDown(i, times[i], seqs[i], items[i] as T);
+      this.#siftDown(i, times[i]!, seqs[i]!, items[i] as T);
     }
     return size - n;
   }
@@ -156,10 +156,10 @@ export class TimerHeap<T> {
     const items = this.#items;
     while (i > 0) {
       const parent = (i - 1) >>> 1;
-      const pt = times[parent];
-      if (pt < time || (pt === time && seqs[parent] < seq)) break;
+      const pt = times[parent]!;
+      if (pt < time || (pt === time && seqs[parent]! < seq)) break;
       times[i] = pt;
-      seqs[i] = seqs[parent];
+      seqs[i] = seqs[parent]!;
       items[i] = items[parent];
       i = parent;
     }
@@ -177,12 +177,12 @@ export class TimerHeap<T> {
     const half = size >>> 1;
     while (i < half) {
       let child = 2 * i + 1;
-      let ct = times[child];
-      let cs = seqs[child];
+      let ct = times[child]!;
+      let cs = seqs[child]!;
       const right = child + 1;
       if (right < size) {
-        const rt = times[right];
-        const rs = seqs[right];
+        const rt = times[right]!;
+        const rs = seqs[right]!;
         if (rt < ct || (rt === ct && rs < cs)) {
           child = right;
           ct = rt;

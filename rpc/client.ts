@@ -27,9 +27,9 @@ export interface RpcOptions {
    * (default: none). Deadlines run on real time, even when the application
    * uses an `ExternalClock` (see docs/clocks.md).
    */
-  callTimeout?: number;
+  callTimeout?: number | undefined;
   /** @deprecated Use `callTimeout` (the same: the default call deadline in seconds). */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * The path of a local service passed to the peer, tried before the
    * generic search (containers answer `"agents/<id>"` for their agents).
@@ -40,18 +40,18 @@ export interface RpcOptions {
    * into a proxy; `undefined`: call it back through the peer. Containers
    * connect to the address themselves.
    */
-  resolveAgent?: (address: string) => unknown;
+  resolveAgent?: ((address: string) => unknown) | undefined;
   /**
    * Give references lent by the peer back when their proxy is disposed or
    * garbage-collected (default `true`; see docs/lifetimes.md). With `false`,
    * the peer keeps every object it lent until the connection closes.
    */
-  release?: boolean;
+  release?: boolean | undefined;
   /**
    * Watches every call through this connection, both ways (see
    * {@linkcode RpcMonitor}); `undefined` (the default) costs nothing.
    */
-  monitor?: RpcMonitor;
+  monitor?: RpcMonitor | undefined;
 }
 
 /**

@@ -40,9 +40,9 @@ export interface CallEvent extends CallSample {
   /** The peer's address (for `"in"` calls the peer's socket address). */
   peer: string;
   /** Size of the request frame's payload in bytes, when known. */
-  bytes?: number;
+  bytes?: number | undefined;
   /** The error's message when the call failed. */
-  error?: string;
+  error?: string | undefined;
 }
 
 /** Counts and latency quantiles of one path in one direction. */

@@ -16,9 +16,9 @@ export interface CallOptions {
    * no deadline. Seconds of real time, also in a container with an
    * `ExternalClock` (see docs/clocks.md).
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Reject with the signal's reason when it aborts. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** What a proxy sends its calls through (an RPC connection). */

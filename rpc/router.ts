@@ -95,14 +95,15 @@ export function resolvePath(
   let service: unknown = root;
   let where = "";
   let start = 0;
-  if (segments[0].startsWith("@")) {
-    service = refs?.get(segments[0]);
-    if (service === undefined) throw notFound(segments[0], "");
-    where = segments[0];
+  const first = segments[0]!;
+  if (first.startsWith("@")) {
+    service = refs?.get(first);
+    if (service === undefined) throw notFound(first, "");
+    where = first;
     start = 1;
   }
   for (let i = start; i < segments.length; i++) {
-    const name = segments[i];
+    const name = segments[i]!;
     if (name === "" || name === "." || name === "..") {
       throw new NotExposedError(`Invalid path "${quoted(path)}": empty or relative segment`);
     }

@@ -18,13 +18,13 @@ import { RpcClient, type RpcOptions } from "./client.ts";
 /** Options of {@linkcode openConnection}. */
 export interface RpcConnectOptions extends ConnectionOptions, RpcOptions {
   /** The local service the server may call back into (aiomas' `rpc_service`). */
-  router?: unknown;
+  router?: unknown | undefined;
 }
 
 /** Options of {@linkcode startServer}. */
 export interface RpcServerOptions<C = unknown> extends ConnectionOptions, RpcOptions {
   /** Called with the {@linkcode RpcClient} of each new connection, to call the client back. */
-  onClient?: (client: RpcClient<C>) => void | Promise<void>;
+  onClient?: ((client: RpcClient<C>) => void | Promise<void>) | undefined;
 }
 
 /**
