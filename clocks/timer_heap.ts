@@ -130,7 +130,7 @@ export class TimerHeap<T> {
   forEach(fn: (time: number, item: T) => void): void {
     const times = this.#times;
     const items = this.#items;
-    for (let i = 0; i < this.#size; i++) fn(times[i], items[i] as T);
+    for (let i = 0; i < this.#size; i++) fn(times[i]!, items[i] as T);
   }
 
   /** Remove every item. */
