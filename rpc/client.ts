@@ -255,6 +255,8 @@ export class RpcClient<T = unknown> implements Caller {
   // A Map, not a WeakMap: a lent object is held anyway, until it is given back.
   #exportOf = new Map<object, Export>();
   #nextExport = 0;
+  /** What the message being encoded lent so far (taken back if it fails). */
+  #lending: Export[] | undefined;
   /** What the peer lent to this side (`@<n>` names). */
   #imports = new Map<string, ImportLease>();
   #finalizer: FinalizationRegistry<ImportLease> | undefined;
@@ -290,6 +292,21 @@ export class RpcClient<T = unknown> implements Caller {
       (path: unknown) => this.#decodeReference(path),
       { leaf: true },
     );
+    // A message that fails to encode is not sent: what it lent is taken back.
+    const codec = channel.codec;
+    const encode = codec.encode.bind(codec);
+    codec.encode = (value: unknown) => {
+      const outer = this.#lending;
+      this.#lending = undefined;
+      try {
+        return encode(value);
+      } catch (error) {
+        if (this.#lending !== undefined) this.#unlend(this.#lending);
+        throw error;
+      } finally {
+        this.#lending = outer;
+      }
+    };
     channel.setHandler((request) => this.#handle(request));
   }
 
@@ -511,7 +528,18 @@ export class RpcClient<T = unknown> implements Caller {
     const lent: Export = { name, value, count: 1 };
     this.#exports.set(name, lent);
     this.#exportOf.set(value, lent);
+    (this.#lending ??= []).push(lent);
     return name;
+  }
+
+  /** Take back one sending of each of `entries` (their message was never sent). */
+  #unlend(entries: Export[]): void {
+    for (const lent of entries) {
+      if (--lent.count <= 0 && this.#exports.get(lent.name) === lent) {
+        this.#exports.delete(lent.name);
+        this.#exportOf.delete(lent.value);
+      }
+    }
   }
 
   /** The reference data under which the peer can call `value` back. */
@@ -519,6 +547,7 @@ export class RpcClient<T = unknown> implements Caller {
     const known = this.#exportOf.get(value);
     if (known !== undefined) {
       known.count++;
+      (this.#lending ??= []).push(known);
       return known.name;
     }
     if (typeof value === "function") return this.#encodeProxy(value);

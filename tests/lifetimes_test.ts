@@ -348,3 +348,22 @@ Deno.test("a lender that answers a release with an EXCEPTION (an older peer) get
     listener.close();
   }
 });
+
+Deno.test("a message that fails to encode lends nothing", async () => {
+  class Opaque {
+    x = 1;
+  }
+  await withWorker(async (client) => {
+    const progress = new Progress();
+    await assert.rejects(
+      client.remote.echo([ref(progress), new Opaque()] as never),
+      CodecError,
+    );
+    assert.equal(client.lentCount, 0);
+    // Lent before and sent again in a failing message: the count goes back, the object stays.
+    await client.remote.keep(ref(progress));
+    await assert.rejects(client.remote.echo([ref(progress), new Opaque()] as never), CodecError);
+    assert.equal(client.lentCount, 1);
+    assert.equal(await client.remote.callKept(), 1);
+  });
+});
