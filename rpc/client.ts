@@ -247,7 +247,7 @@ export class RpcClient<T = unknown> implements Caller {
   readonly service: unknown;
   /** A proxy for the peer's root service. */
   readonly remote: RemoteOf<T>;
-  /** Default deadline of calls in seconds; `undefined` or `0`: none. */
+  /** Default deadline of calls in seconds (the `callTimeout` option); `undefined` or `0`: none. */
   timeout: number | undefined;
 
   /** What this side lent to the peer, by name (`@<n>`, or an agent address it forwards). */
