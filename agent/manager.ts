@@ -483,6 +483,8 @@ registerManagerMethods(
  * Create a container on `addr` whose first agent is a {@linkcode Manager},
  * resolving the string forms of the codec, clock and serializers.
  *
+ * @param options Optional (default `{}`): the container's options, `access` and `allowSpawn` (see
+ *   {@linkcode ManagedContainerOptions}).
  * @example
  * ```ts
  * import { createManagedContainer } from "@aiomas/aiomas/agent";
@@ -514,6 +516,8 @@ export async function createManagedContainer(
  * the container is shut down. `onReady` gets the Manager as soon as the
  * container listens (its `container.addr` has the real port for port `0`).
  *
+ * @param options Optional (default `{}`): as for {@linkcode createManagedContainer}, plus
+ *   `onReady` (see {@linkcode StartContainerOptions}).
  * @example
  * ```ts
  * import { startContainer } from "@aiomas/aiomas/agent";

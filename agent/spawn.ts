@@ -204,6 +204,8 @@ type WorkerReport =
  * process' permissions. `close()` stops the container and terminates the
  * worker.
  *
+ * @param options Optional (default `{}`): the child's codec, serializers, clock, `startTimeout`
+ *   (see {@linkcode SpawnOptions}).
  * @example
  * ```ts ignore
  * import { Container, spawnWorkerContainer } from "@aiomas/aiomas/agent";
@@ -301,6 +303,8 @@ async function readLines(
  * closes, so it never outlives this process; `close()` stops it, closes
  * its stdin and kills it if it has not exited within 2 s.
  *
+ * @param options Optional (default `{}`): as for a worker, plus `denoArgs`, `cwd`, `config` (see
+ *   {@linkcode ProcessSpawnOptions}).
  * @example
  * ```ts ignore
  * import { Container, spawnProcessContainer } from "@aiomas/aiomas/agent";

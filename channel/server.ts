@@ -98,6 +98,7 @@ export function createChannel(transport: Transport, options: ConnectionOptions =
 /**
  * Connect to a channel server.
  *
+ * @param options Optional (default `{}`): codec, TLS and the other {@linkcode ConnectionOptions}.
  * @throws {ConnectionError} naming the address when nobody listens there, or
  *   when the TLS handshake fails (with `options.tls`).
  *
@@ -130,6 +131,8 @@ export async function openConnection(
  * With `options.tls`, only clients with a certificate signed by the CA get
  * a channel.
  *
+ * @param options Optional (default `{}`): codec, TLS, limits and the other {@linkcode
+ *   ConnectionOptions}.
  * @example
  * ```ts
  * import { startServer } from "@aiomas/aiomas/channel";
@@ -213,6 +216,7 @@ function serverLimit(options: ConnectionOptions): number {
  * Serve channels on an already listening transport (TCP, TLS, in-process):
  * the code path every server shares.
  *
+ * @param options Optional (default `{}`): the {@linkcode ConnectionOptions} of every channel.
  * @example
  * ```ts
  * import { listenTransport, openConnection, serveListener } from "@aiomas/aiomas/channel";

@@ -31,6 +31,8 @@ export interface RpcServerOptions<C = unknown> extends ConnectionOptions, RpcOpt
  * Connect to an RPC server. `remote` of the result calls the server's
  * service; `router` (optional) is served to the server for callbacks.
  *
+ * @param options Optional (default `{}`): `router`, `callTimeout`, codec, TLS and the other
+ *   {@linkcode RpcConnectOptions}.
  * @example
  * ```ts
  * import { expose, openConnection, startServer } from "@aiomas/aiomas/rpc";
@@ -62,6 +64,8 @@ export async function openConnection<T = unknown>(
  * gets its own {@linkcode RpcClient} (passed to `onClient`), so the server can
  * call back into the client's router.
  *
+ * @param options Optional (default `{}`): `onClient`, `callTimeout`, codec, TLS, limits and the
+ *   other {@linkcode RpcServerOptions}.
  * @example
  * ```ts
  * import { expose, startServer } from "@aiomas/aiomas/rpc";
