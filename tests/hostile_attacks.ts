@@ -7,9 +7,10 @@
  * @module
  */
 
+import { bloscCompress } from "../codecs/blosc.ts";
 import { Ext } from "../codecs/mod.ts";
 import { frame } from "./helpers.ts";
-import { type FixtureServer, pool, RawPeer, sleep } from "./hostile_harness.ts";
+import { FixtureServer, pool, RawPeer, sleep } from "./hostile_harness.ts";
 import { mulberry32 } from "./prng.ts";
 
 /** A seeded random source with helpers. */
@@ -439,7 +440,20 @@ export function mutate(server: FixtureServer, rng: Rng): Mutant {
       return { bytes: frame(codec.encode(message)), framed: true, how: "unencodable confusion" };
     }
   }
+  if (server.codecName === "MsgPackBloscCodec" && rng.int(2) === 0) {
+    // Mutate the MessagePack inside, then compress it validly: the decoder behind
+    // the decompressor sees the mutant.
+    const msgpack: FixtureServer = Object.assign(Object.create(FixtureServer.prototype), {
+      layer: server.layer,
+      types: server.types,
+      codecName: "MsgPackCodec",
+    });
+    const inner = mutate(msgpack, rng);
+    const compressed = bloscCompress(inner.bytes.subarray(4), { typesize: 8 });
+    return { bytes: frame(compressed), framed: true, how: `compressed ${inner.how}` };
+  }
   const payload = codec.encode(message).slice();
+  if (kind === 1 && rng.int(2) === 0) return spliceTokens(server, payload, rng);
   if (kind <= 3) {
     // Bit flips in the payload.
     const flips = 1 + rng.int(8);
@@ -475,6 +489,58 @@ export function mutate(server: FixtureServer, rng: Rng): Mutant {
   ]);
   view.setUint32(0, Math.max(0, lie));
   return { bytes, framed: false, how: `length ${lie} for ${payload.length} bytes` };
+}
+
+// Tokens that parsers find hard: for JSON text, and MessagePack headers that claim huge sizes.
+const JSON_TOKENS = [
+  '"__type__"',
+  '{"__type__":[0,"x"]}',
+  '"__proto__"',
+  '{"__proto__":{"x":1}}',
+  '"\\ud800"',
+  '"\\u0000"',
+  "1e999999",
+  "-0",
+  "0.1234567890123456",
+  "123456789012345678901234567890",
+  "NaN",
+  "-Infinity",
+  "[".repeat(600),
+  "]",
+  "}",
+  ",",
+  ":",
+  '"',
+  "\\",
+  "null",
+];
+const MSGPACK_TOKENS = [
+  [0xdb, 0x7f, 0xff, 0xff, 0xff], // str32 of 2 GiB
+  [0xc6, 0xff, 0xff, 0xff, 0xff], // bin32 of 4 GiB
+  [0xdd, 0x00, 0xff, 0xff, 0xff], // array32 of 16 M
+  [0xdf, 0x7f, 0xff, 0xff, 0xff], // map32 of 2 G
+  [0xc9, 0xff, 0xff, 0xff, 0xff, 0x05], // ext32
+  [0xd7, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // timestamp64, nanoseconds too big
+  [0xc7, 0x0c, 0xff, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // timestamp96
+  [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // uint64 max
+  [0xc1], // never used
+  [0x81, 0xa8, ...new TextEncoder().encode("__type__"), 0x92, 0x00], // a tag header
+  [0x81, 0xa9, ...new TextEncoder().encode("__proto__")],
+];
+
+/** Splice a hard token of the codec's syntax into a valid payload. */
+function spliceTokens(server: FixtureServer, payload: Uint8Array, rng: Rng): Mutant {
+  const token = server.codecName === "JsonCodec"
+    ? new TextEncoder().encode(rng.pick(JSON_TOKENS))
+    : Uint8Array.from(rng.pick(MSGPACK_TOKENS));
+  const at = rng.int(payload.length + 1);
+  const cut = rng.int(3);
+  const out = new Uint8Array(payload.length + token.length);
+  out.set(payload.subarray(0, at));
+  out.set(token, at);
+  out.set(payload.subarray(Math.min(payload.length, at + cut)), at + token.length);
+  const bytes = out.subarray(0, payload.length + token.length - Math.min(cut, payload.length - at));
+  return { bytes: frame(bytes), framed: true, how: `token spliced at ${at}` };
 }
 
 /** Seeded random mutants of valid frames. */
