@@ -69,8 +69,16 @@ async function checkAgent(
   containerAddr: string,
   aid: string,
   timeout: number | undefined,
+  waitUntil: number,
 ): Promise<string> {
-  const name = await client.call("validate_aid", [aid], {}, { timeout });
+  let name = await client.call("validate_aid", [aid], {}, { timeout });
+  // Within the --wait window, an agent that does not exist yet may still be made.
+  for (let delay = 10; name === null && performance.now() < waitUntil; delay *= 2) {
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(delay, 500, waitUntil - performance.now()))
+    );
+    name = await client.call("validate_aid", [aid], {}, { timeout });
+  }
   if (typeof name !== "string") {
     throw new ConnectionError(
       `No agent "${aid}" at ${containerAddr}: check the address (ids are "0", "1", ...)`,
@@ -163,8 +171,9 @@ export async function callCommand(args: string[]): Promise<number> {
 
   let client: RpcClient | undefined;
   try {
+    const waitUntil = performance.now() + wait * 1000;
     client = await connect(containerAddr, { codec, tls, wait });
-    if (aid !== "") await checkAgent(client, containerAddr, aid, timeout);
+    if (aid !== "") await checkAgent(client, containerAddr, aid, timeout, waitUntil);
     const path = aid === "" ? method : `agents/${aid}/${method}`;
     // Steering the Manager (agent 0) needs the connection to authenticate first.
     if (token !== undefined && path.startsWith("agents/0/")) {

@@ -107,7 +107,8 @@ strings, bytes as base64 strings, remote references as "<proxy PATH>".
 Options:
   --kw KEY=VALUE     keyword argument for the method (repeatable)
   --timeout S        give up after S seconds without a reply (exit 3)
-  --wait S           retry a refused connection for up to S seconds (default: 0)
+  --wait S           retry a refused connection or an unknown agent id for up to S
+                     seconds (default: 0)
   --tls-hostname H   name the server's certificate must be valid for
   (--token: authenticate to the Manager before calling agent 0)${COMMON_HELP}
 

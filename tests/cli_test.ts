@@ -546,3 +546,29 @@ Deno.test("cli: serve --inspect serves the live view; stats prints the Manager's
     await served.close();
   }
 });
+
+Deno.test("cli: call --wait also waits for an agent id the container does not know yet", async () => {
+  const port = deadPort();
+  const container = `tcp://127.0.0.1:${port}/`;
+  const served = new Served([`tcp://127.0.0.1:${port}`, "--token", TOKEN], 0);
+  try {
+    const waiting = cli("call", `${container}1`, "add", "1", "2", "--wait", "30");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const spawned = await cli(
+      "call",
+      `${container}0`,
+      "spawn",
+      "./examples/cli_agents.ts#Calculator",
+      "--token",
+      TOKEN,
+      "--wait",
+      "30",
+    );
+    assertExit(spawned, 0);
+    const out = await waiting;
+    assertExit(out, 0);
+    assert.equal(out.stdout, "3\n");
+  } finally {
+    await served.close();
+  }
+});
