@@ -37,6 +37,11 @@ const HEARTBEAT_REQUEST = Object.freeze([HEARTBEAT_PATH, Object.freeze([]), Obje
 const HIGH_WATER_MARK = 1024 * 1024;
 // Replies queued beyond this (plus two maximal messages) mean the peer does not read.
 const REPLY_BUFFER_LIMIT = 16 * 1024 * 1024;
+// Requests of this size or more count against the buffer budget until answered,
+// at this many times their size (an estimate of their decoded size).
+const WEIGHED_SIZE = 1024;
+const DECODED_FACTOR = 4;
+const RESOLVED = Promise.resolve();
 // A grown read buffer is released after this long without a big frame.
 const KEEP_GROWN_MS = 1000;
 
@@ -307,9 +312,10 @@ export class Channel implements AsyncIterable<Request> {
   }
 
   /** @internal Send a reply frame; used by {@linkcode Request}. */
-  _answer(type: number, id: number, value: unknown): Promise<void> {
-    if (this.#closeReason) return Promise.resolve();
+  _answer(type: number, id: number, value: unknown, weight = 0): Promise<void> {
+    if (this.#closeReason) return RESOLVED;
     this.#unanswered--;
+    if (weight > 0) this.#budget!.release(this.#account!, weight);
     if (this.#resume !== undefined) this.#wake();
     let payload: Uint8Array;
     try {
@@ -329,9 +335,9 @@ export class Channel implements AsyncIterable<Request> {
       this.#fail(
         new ProtocolError(`Peer does not read its replies (${this.#queuedBytes} bytes queued)`),
       );
-      return Promise.resolve();
+      return RESOLVED;
     }
-    return this.#queuedBytes > HIGH_WATER_MARK ? this.#drain() : Promise.resolve();
+    return this.#queuedBytes > HIGH_WATER_MARK ? this.#drain() : RESOLVED;
   }
 
   #enqueue(payload: Uint8Array): void {
@@ -376,7 +382,7 @@ export class Channel implements AsyncIterable<Request> {
   }
 
   #drain(): Promise<void> {
-    if (!this.#writing || this.#closeReason) return Promise.resolve();
+    if (!this.#writing || this.#closeReason) return RESOLVED;
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
@@ -405,9 +411,34 @@ export class Channel implements AsyncIterable<Request> {
             if (this.#closeReason) return;
             continue;
           }
+          let weight = 0;
+          if (this.#account !== undefined && size >= WEIGHED_SIZE && this.#pending.size === 0) {
+            // A request held by a handler counts against the budget at an estimate of its
+            // decoded size (while this side waits for replies of its own, it reads on).
+            weight = size * DECODED_FACTOR;
+            if (this.#budget!.request(this.#account, weight) !== "granted") {
+              if (weight > this.#budget!.limit) {
+                throw new ProtocolError(
+                  `A message of ${size} bytes takes about ${weight} bytes once decoded, more ` +
+                    `than the server's whole buffer budget (${this.#budget!.limit} bytes, ` +
+                    "maxBufferedBytes): raise maxBufferedBytes or send smaller messages",
+                );
+              }
+              // Wait for answers (they free this connection's share) or memory elsewhere;
+              // frameTimeout bounds the wait.
+              if (this.#partialSince < 0 && this.#frameMs > 0) {
+                this.#partialAt = this.#frames;
+                this.#partialSince = now();
+                this.#arm(this.#partialSince + this.#frameMs);
+              }
+              await this.#pause("budget");
+              if (this.#closeReason) return;
+              continue;
+            }
+          }
           read.start = start + 4 + size;
           this.#frames++;
-          this.#dispatch(buf.subarray(start + 4, start + 4 + size));
+          this.#dispatch(buf.subarray(start + 4, start + 4 + size), weight);
           if (this.#closeReason) return;
         }
         if (read.start === read.end) this.#partialSince = -1;
@@ -530,10 +561,14 @@ export class Channel implements AsyncIterable<Request> {
     if (this.#partialSince >= 0 && this.#frameMs > 0) {
       if (t - this.#partialSince >= this.#frameMs) {
         const { start, end } = this.#read;
+        const length = this.#frameLength();
         return this.#fail(
           new ProtocolError(
-            `A frame did not complete within ${this.#frameMs / 1000} s (frameTimeout): ` +
-              `${end - start} of ${this.#frameLength()} bytes arrived`,
+            end - start >= length
+              ? `A message of ${length} bytes waited ${this.#frameMs / 1000} s (frameTimeout) ` +
+                "for room in the server's buffer budget (maxBufferedBytes)"
+              : `A frame did not complete within ${this.#frameMs / 1000} s (frameTimeout): ` +
+                `${end - start} of ${length} bytes arrived`,
           ),
         );
       }
@@ -600,8 +635,12 @@ export class Channel implements AsyncIterable<Request> {
     }
   }
 
-  #dispatch(payload: Uint8Array): void {
+  #dispatch(payload: Uint8Array, weight: number): void {
     const message = this.codec.decode(payload);
+    if (weight > 0 && !(Array.isArray(message) && message[0] === REQUEST)) {
+      this.#budget!.release(this.#account!, weight);
+      weight = 0;
+    }
     if (!Array.isArray(message) || message.length !== 3) {
       throw new ProtocolError("Payload is not a [msg_type, msg_id, content] triple");
     }
@@ -614,11 +653,12 @@ export class Channel implements AsyncIterable<Request> {
     if (type === REQUEST) {
       if (Array.isArray(content) && content[0] === HEARTBEAT_PATH && content.length === 3) {
         // Answered here, never passed up: a peer's heartbeat.
+        if (weight > 0) this.#budget!.release(this.#account!, weight);
         this.#enqueue(this.codec.encode([RESULT, id, null]));
         return;
       }
       this.#unanswered++;
-      const request = new Request(this, id, content);
+      const request = new Request(this, id, content, weight);
       if (this.#handler) this.#handler(request);
       else {
         const receiver = this.#receivers.shift();

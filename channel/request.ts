@@ -55,12 +55,17 @@ export class Request {
   #channel: Channel;
   #id: number;
   #answered = false;
+  #weight: number;
   /** The decoded content of the request. */
   readonly content: unknown;
 
-  /** Made by the channel for every incoming request. */
-  constructor(channel: Channel, id: number, content: unknown) {
+  /**
+   * Made by the channel for every incoming request; `weight` is what it
+   * counts against the server's buffer budget until answered.
+   */
+  constructor(channel: Channel, id: number, content: unknown, weight = 0) {
     this.#channel = channel;
+    this.#weight = weight;
     this.#id = id;
     this.content = content;
   }
@@ -81,13 +86,18 @@ export class Request {
    */
   reply(value: unknown): Promise<void> {
     this.#markAnswered();
-    return this.#channel._answer(RESULT, this.#id, value);
+    return this.#channel._answer(RESULT, this.#id, value, this.#weight);
   }
 
   /** Send `error` to the peer as an `EXCEPTION` with a traceback-like text. */
   fail(error: unknown): Promise<void> {
     this.#markAnswered();
-    return this.#channel._answer(EXCEPTION, this.#id, this.#channel._traceback(error));
+    return this.#channel._answer(
+      EXCEPTION,
+      this.#id,
+      this.#channel._traceback(error),
+      this.#weight,
+    );
   }
 
   #markAnswered(): void {

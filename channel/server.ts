@@ -50,7 +50,8 @@ export interface ConnectionOptions extends ChannelOptions {
    */
   maxConnections?: number | undefined;
   /**
-   * Servers: bytes of grown read buffers and queued output that all
+   * Servers: bytes of grown read buffers, queued output and requests held
+   * by handlers (counted at four times their size until answered) that all
    * connections of the server may hold together (default
    * {@linkcode DEFAULT_MAX_BUFFERED_BYTES}, 256 MiB). Each connection is
    * guaranteed an equal share of the connections holding memory: when the

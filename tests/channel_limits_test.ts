@@ -198,9 +198,10 @@ Deno.test("limits: a greedy peer over its share of maxBufferedBytes is closed fo
     await writeAll(greedy, header);
     await writeAll(greedy, new Uint8Array(800 * 1024).fill(0x20));
     await sleep(100);
-    // A good peer sends a 400 KiB message: within its half of the budget.
+    // A good peer sends a 100 KiB message: within its half of the budget (its
+    // buffer and the request's estimated decoded size, four times its size).
     const good = await openConnection(server.addr, { maxMessageSize: 4 * budget });
-    const text = "x".repeat(400 * 1024);
+    const text = "x".repeat(100 * 1024);
     assert.equal(await within(good.send(text), 10_000, "the good reply"), text);
     await within(untilClosed(greedy), 10_000, "closing the greedy peer");
     greedy.close();
@@ -329,5 +330,41 @@ Deno.test("read buffers: small while waiting, kept between big frames, released 
   assert.equal(await client.send("and again"), 9);
   assert.ok(serverChannel!.readBufferSize <= 1024, `${serverChannel!.readBufferSize} bytes`);
   await client.close();
+  await server.close();
+});
+
+Deno.test("limits: requests held by handlers count against the budget; beyond it, backpressure", async () => {
+  const held: Request[] = [];
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler((request) => {
+      if (typeof request.content === "string" && request.content.length > 1000) {
+        held.push(request);
+      } else void request.reply(request.content);
+    });
+  }, { maxBufferedBytes: 1024 * 1024, maxMessageSize: 1 << 20 });
+  const [, logged] = await captureWarnings(async () => {
+    const client = await openConnection(server.addr, { maxMessageSize: 1 << 20 });
+    // Each request of 100 KiB counts as 400 KiB while held: two fit in 1 MiB.
+    const big = (i: number) => `${i}`.padEnd(100 * 1024, "x");
+    const replies = [0, 1, 2, 3].map((i) => client.send(big(i)));
+    await sleep(300);
+    assert.equal(held.length, 2, "the third request waits until one is answered");
+    // Small requests of other connections are served meanwhile.
+    const other = await openConnection(server.addr);
+    assert.equal(await other.send("small"), "small");
+    await other.close();
+    let answered = 0;
+    while (answered < 4) {
+      await within(waitFor(() => held.length > 0), 10_000, "the next held request");
+      const request = held.shift()!;
+      await request.reply((request.content as string)[0]);
+      answered++;
+    }
+    assert.deepEqual(await Promise.all(replies), ["0", "1", "2", "3"]);
+    // A request whose decoded estimate exceeds the whole budget closes its connection.
+    await assert.rejects(client.send("y".repeat(300 * 1024)), ConnectionError);
+  });
+  assert.ok(logged.some((line) => /once decoded, more than the server's whole buffer/.test(line)));
+  assert.equal(logged.length, 1, logged.join("\n"));
   await server.close();
 });
