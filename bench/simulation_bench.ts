@@ -28,6 +28,8 @@ const SPEC = `${import.meta.url}#Swarm`;
 export interface SimulationBenchResult {
   /** Milliseconds per `step(t)` with 4 idle worker containers (median, min, max). */
   emptyStepMs: { value: number; min: number; max: number; runs: number };
+  /** Milliseconds per step of `run()` when one agent per worker only sleeps 1 s each step. */
+  timerStepMs: { value: number; min: number; max: number; runs: number };
   /** Agents and workers of the busy rows. */
   agents: number;
   workers: number;
@@ -98,6 +100,14 @@ export class Swarm extends Agent {
     return swarm.poke(r % this.#perSwarm, this.container.clock.time());
   }
 
+  /** Sleep 1 s of clock time, `steps` times (a timer and nothing else). */
+  @expose
+  tick(steps: number): void {
+    (async () => {
+      for (let step = 0; step < steps; step++) await this.container.clock.sleep(1);
+    })().catch((error) => console.error("ticker failed:", error));
+  }
+
   /** Every agent calls a random peer once, all at once (no clock). */
   @expose
   async round(): Promise<void> {
@@ -158,6 +168,18 @@ export async function benchSimulation(options: BenchOptions = {}): Promise<Simul
       const start = performance.now();
       for (let i = 0; i < emptySteps; i++) await sim.step(++now);
       empty.push((performance.now() - start) / emptySteps);
+    }
+
+    // Steps of run(): one agent per worker that only sleeps 1 s each step.
+    const tickers = await Promise.all(
+      handles.map(async (handle) => (await handle.manager.spawn<Swarm>(SPEC, 0, 1))[0]!),
+    );
+    const timer: number[] = [];
+    for (let rep = 0; rep < reps; rep++) {
+      await Promise.all(tickers.map((ticker) => ticker.tick(emptySteps)));
+      const start = performance.now();
+      now = await sim.run(now + emptySteps);
+      timer.push((performance.now() - start) / emptySteps);
     }
 
     const swarms = await Promise.all(
@@ -240,6 +262,7 @@ export async function benchSimulation(options: BenchOptions = {}): Promise<Simul
 
     return {
       emptyStepMs: stats(empty),
+      timerStepMs: stats(timer),
       agents,
       workers,
       simulationStepsPerSecond: stats(simulatedRates),
@@ -266,6 +289,7 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
   const busy = `${r.agents} agents in ${r.workers} workers, each calls a random peer`;
   return [
     row(`empty step, ${r.workers} worker containers (goal <= 2 ms)`, "ms", r.emptyStepMs),
+    row(`step of run() to one timer in each of ${r.workers} workers`, "ms", r.timerStepMs),
     row(`Simulation.run, ${busy}`, "steps/s", r.simulationStepsPerSecond),
     row(`same calls without a simulation`, "rounds/s", r.plainRoundsPerSecond),
     row(`Simulation / plain calls (goal >= 0.5)`, "ratio", r.ratio),
