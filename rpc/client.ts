@@ -96,7 +96,11 @@ export interface RpcMonitor {
   requestSent(channel: Channel, path: string): unknown;
   /** The reply to the call of `token` arrived: `ok`, or failed with `error`. */
   replyReceived(token: unknown, ok: boolean, error?: unknown): void;
-  /** A request to `path` came in on `channel`; the result is the token of this request. */
+  /**
+   * A request to `path` came in on `channel`; the result is the token of this
+   * request. A path longer than 256 characters (a peer may send megabytes)
+   * comes cut to 256 and marked with `...`, so a monitor can keep it.
+   */
   requestReceived(channel: Channel, path: string): unknown;
   /** The reply to the request of `token` is sent: `ok`, or the handler failed with `error`. */
   replySent(token: unknown, ok: boolean, error?: unknown): void;
@@ -171,6 +175,19 @@ const noop = () => {};
 /** Releases are sent when this many names are queued, or after {@linkcode RELEASE_DELAY_MS}. */
 const RELEASE_BATCH = 1024;
 const RELEASE_DELAY_MS = 20;
+
+/** The longest path a monitor sees; longer ones (a peer may send megabytes) are cut. */
+const MAX_MONITORED_PATH = 256;
+
+/**
+ * `path` as monitors see it: cut to {@linkcode MAX_MONITORED_PATH} characters
+ * and copied, so that metrics and traces that keep it never retain a peer's
+ * huge string (a slice would keep the whole string alive).
+ */
+function monitoredPath(path: string): string {
+  if (path.length <= MAX_MONITORED_PATH) return path;
+  return `${[...path.slice(0, MAX_MONITORED_PATH)].join("")}...`;
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
@@ -396,7 +413,7 @@ export class RpcClient<T = unknown> implements Caller {
       this.#dispatch(request, path, args, kwargs, undefined, undefined);
       return;
     }
-    const token = monitor.requestReceived(this.channel, path);
+    const token = monitor.requestReceived(this.channel, monitoredPath(path));
     if (monitor.runHandler === undefined) {
       this.#dispatch(request, path, args, kwargs, monitor, token);
     } else {

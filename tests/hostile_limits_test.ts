@@ -168,6 +168,33 @@ Deno.test({
   },
 });
 
+Deno.test("15.5: huge request paths are not kept by the container's call metrics and trace", async () => {
+  // Found by this suite: metrics and the trace kept every distinct path a peer sent,
+  // megabytes each (100 paths of 4 MB: 440 MB of RSS kept), enough to end the process.
+  const server = await FixtureServer.start("container", "JsonCodec", {
+    exposeGc: true,
+    limits: { trace: 200 },
+  });
+  try {
+    await server.assertHealthy("warm up");
+    await server.collectGarbage();
+    const before = await server.rssBytes();
+    const peer = await RawPeer.connect(server);
+    for (let i = 0; i < 40; i++) {
+      await peer.write(frame(`[0,${i},["${`${i}-`.padEnd(4_000_000, "a")}",[],{}]]`));
+    }
+    await peer.waitFrames(40, 60_000);
+    assert.equal(peer.frames.length, 40, "every request was answered (with an exception)");
+    await peer.close();
+    await server.collectGarbage();
+    const kept = (await server.rssBytes()) - before;
+    assert.ok(kept < 80_000_000, `${Math.round(kept / 1e6)} MB kept after 160 MB of paths`);
+    await server.assertHealthy("after the huge paths");
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("15.6: at the descriptor limit the server neither spins nor dies, and recovers", async () => {
   const server = await FixtureServer.start("container", "JsonCodec", { nofile: 64 });
   try {
