@@ -22,6 +22,45 @@ function isAscii(bytes: Uint8Array): boolean {
   return true;
 }
 
+/** The output chunk that short messages are written into, shared by all JSON codecs. */
+let chunk = new Uint8Array(0);
+let chunkPos = 0;
+const CHUNK_SIZE = 65536;
+/** Texts longer than this get a buffer of their own. */
+const MAX_IN_CHUNK = 8192;
+
+/**
+ * `text` as UTF-8. Short texts are written one after another into a shared
+ * chunk and returned as views of it (no buffer per message); a full chunk
+ * is replaced, never overwritten, so a returned view stays valid.
+ */
+function utf8(text: string): Uint8Array {
+  const n = text.length;
+  if (n > MAX_IN_CHUNK) return encoder.encode(text);
+  if (chunk.length - chunkPos < n * 3) {
+    chunk = new Uint8Array(CHUNK_SIZE);
+    chunkPos = 0;
+  }
+  const start = chunkPos;
+  if (n <= SHORT_ASCII) {
+    let p = start;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) {
+        p = -1;
+        break;
+      }
+      chunk[p++] = c;
+    }
+    if (p >= 0) {
+      chunkPos = p;
+      return chunk.subarray(start, p);
+    }
+  }
+  chunkPos = start + encoder.encodeInto(text, chunk.subarray(start)).written;
+  return chunk.subarray(start, chunkPos);
+}
+
 // A run of 16 digits: the text may hold an integer that JSON.parse would
 // round (beyond 2^53), so it goes through parseJson, which keeps it exact.
 const LONG_DIGITS = /\d{16}/;
@@ -73,6 +112,11 @@ export class JsonCodec implements Codec {
    * `undefined` at the top level, an invalid `Date`, a plain object with a
    * `__type__` key) is a `CodecError` that names its place, such as
    * `$[2].when`.
+   *
+   * To save a buffer per message, a short message is a view into a chunk
+   * of memory that all JSON codecs share (so `byteOffset` may be non-zero
+   * and `.buffer` holds other messages too: never transfer or detach it);
+   * later calls never overwrite it.
    */
   encode(value: unknown): Uint8Array {
     if (value === undefined) {
@@ -91,9 +135,9 @@ export class JsonCodec implements Codec {
       throw placed(error);
     }
     const text = JSON.stringify(plain);
-    if (marker === undefined) return encoder.encode(text);
+    if (marker === undefined) return utf8(text);
     // Unquote the marked strings: "<marker>NaN" becomes NaN.
-    return encoder.encode(
+    return utf8(
       text.replaceAll(`"${marker}NaN"`, "NaN").replaceAll(
         `"${marker}Infinity"`,
         "Infinity",

@@ -123,6 +123,19 @@ Deno.test("JSON writes Maps with string keys as objects; a Map sends a raw tag o
   );
 });
 
+Deno.test("json: encoded messages are never overwritten, whatever their size", () => {
+  const codec = new JsonCodec();
+  const other = new JsonCodec();
+  const kept: [Uint8Array, unknown][] = [];
+  for (let i = 0; i < 3000; i++) {
+    const value = i % 400 === 0
+      ? ["x".repeat(20_000 + i)]
+      : [i, "é".repeat(i % 70), "s".repeat(i % 90)];
+    kept.push([(i % 2 ? codec : other).encode(value), value]);
+  }
+  for (const [bytes, value] of kept) assert.deepEqual(codec.decode(bytes), value);
+});
+
 Deno.test("issue 21.3: encode errors are CodecErrors naming the place", () => {
   for (const codecClass of CODECS) {
     const codec = new codecClass();
