@@ -17,16 +17,17 @@ import type { Clock } from "../clocks/clock.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
 import type { SerializerSpec } from "../codecs/types.ts";
 import { AddressError, ConnectionError } from "../errors.ts";
-import { agentAddressEnd, RpcClient, type RpcOptions } from "../rpc/client.ts";
+import { RpcClient, type RpcOptions } from "../rpc/client.ts";
+import { agentAddressEnd } from "../rpc/references.ts";
 import type { CallEvent, CallTrace } from "../rpc/metrics.ts";
 import { expose } from "../rpc/expose.ts";
 import { type Caller, type DynamicRemote, makeProxy, type RemoteOf } from "../rpc/proxy.ts";
-import { openConnection, type RpcConnectOptions, startServer } from "../rpc/server.ts";
+import { startServer } from "../rpc/server.ts";
 import { type Activity, createActivity, registerActivity } from "./activity.ts";
 import { Agent } from "./agent.ts";
 import { dateSerializer } from "./dates.ts";
 import { type Inspector, startInspector } from "./inspector.ts";
-import { ContainerLink } from "./link.ts";
+import { ContainerLink, openRetrying } from "./link.ts";
 import {
   buildStats,
   CallRecorder,
@@ -593,55 +594,12 @@ export class Container {
     return link;
   }
 
-  async #open(containerAddr: string, retryFor: number): Promise<RpcClient> {
-    if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
-    const deadline = performance.now() + retryFor * 1000;
-    const options = { ...this.#connectionOptions, router: this.#service };
-    for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
-      try {
-        const client = await this.#attempt(containerAddr, options);
-        if (this.#shutDown) {
-          await client.close();
-          throw new ConnectionError(`Container ${this.addr} is shut down`);
-        }
-        return client;
-      } catch (error) {
-        if (!(error instanceof ConnectionError) || this.#shutDown) throw error;
-        // Give up only once the whole window has passed: the last attempt is at its end.
-        const left = deadline - performance.now();
-        if (left <= 0) throw error;
-        await retryDelay(Math.min(delay, left));
-      }
-    }
-  }
-
-  /** One attempt to connect, given up after `connectTimeout` (the late connection is closed). */
-  async #attempt(containerAddr: string, options: RpcConnectOptions): Promise<RpcClient> {
-    const opening = openConnection(containerAddr, options);
-    const seconds = this.#connectTimeout;
-    // In-process transports connect at once and must not use timers (deterministic runs).
-    if (!(seconds > 0) || containerAddr.startsWith("local://")) return await opening;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new ConnectionError(
-              `Connecting to ${containerAddr} gave up after ${seconds} s (connectTimeout): ` +
-                "the host does not answer",
-            ),
-          ),
-        seconds * 1000,
-      );
+  #open(containerAddr: string, retryFor: number): Promise<RpcClient> {
+    return openRetrying(containerAddr, { ...this.#connectionOptions, router: this.#service }, {
+      retryFor,
+      connectTimeout: this.#connectTimeout,
+      stopped: () => this.#shutDown ? `Container ${this.addr} is shut down` : undefined,
     });
-    try {
-      return await Promise.race([opening, expired]);
-    } catch (error) {
-      opening.then((client) => client.close(), () => {});
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** The in-memory connection this container uses to call its own agents. */

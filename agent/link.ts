@@ -9,6 +9,7 @@
 import { ConnectionError } from "../errors.ts";
 import type { RpcClient } from "../rpc/client.ts";
 import type { Caller, CallOptions } from "../rpc/proxy.ts";
+import { openConnection, type RpcConnectOptions } from "../rpc/server.ts";
 
 /** The first pause after a failed reconnect, in milliseconds; it doubles per failure. */
 const FIRST_BACKOFF_MS = 100;
@@ -121,5 +122,79 @@ export class ContainerLink implements Caller {
       client?.close(),
       opening?.then((client) => client.close(), noop),
     ]);
+  }
+}
+
+/** How {@linkcode openRetrying} tries. */
+export interface RetryPolicy {
+  /** Keep retrying a refused (or timed-out) attempt for this many seconds. */
+  retryFor: number;
+  /** Give one attempt up after this many seconds (`0`: never). */
+  connectTimeout: number;
+  /** Why to stop at once (a shut-down container), or `undefined`. */
+  stopped: () => string | undefined;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Open an RPC connection to `addr`, retrying refused attempts until
+ * `retryFor` has passed (the last attempt is at its end).
+ */
+export async function openRetrying(
+  addr: string,
+  options: RpcConnectOptions,
+  policy: RetryPolicy,
+): Promise<RpcClient> {
+  const stop = policy.stopped();
+  if (stop !== undefined) throw new ConnectionError(stop);
+  const deadline = performance.now() + policy.retryFor * 1000;
+  for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
+    try {
+      const client = await openWithin(addr, options, policy.connectTimeout);
+      const stop = policy.stopped();
+      if (stop !== undefined) {
+        await client.close();
+        throw new ConnectionError(stop);
+      }
+      return client;
+    } catch (error) {
+      if (!(error instanceof ConnectionError) || policy.stopped() !== undefined) throw error;
+      const left = deadline - performance.now();
+      if (left <= 0) throw error;
+      await pause(Math.min(delay, left));
+    }
+  }
+}
+
+/** One attempt to connect, given up after `seconds` (a late connection is closed). */
+async function openWithin(
+  addr: string,
+  options: RpcConnectOptions,
+  seconds: number,
+): Promise<RpcClient> {
+  const opening = openConnection(addr, options);
+  // In-process transports connect at once and must not use timers (deterministic runs).
+  if (!(seconds > 0) || addr.startsWith("local://")) return await opening;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ConnectionError(
+            `Connecting to ${addr} gave up after ${seconds} s (connectTimeout): ` +
+              "the host does not answer",
+          ),
+        ),
+      seconds * 1000,
+    );
+  });
+  try {
+    return await Promise.race([opening, expired]);
+  } catch (error) {
+    opening.then((client) => client.close(), () => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }

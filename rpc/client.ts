@@ -8,17 +8,10 @@
 
 import type { Channel, Request } from "../channel/channel.ts";
 import { isPlainObject } from "../codecs/serializers.ts";
-import { CodecError, NotExposedError, RemoteException, TimeoutError } from "../errors.ts";
-import {
-  type Caller,
-  type CallOptions,
-  createProxy,
-  type Lease,
-  makeProxy,
-  proxyState,
-  type RemoteOf,
-} from "./proxy.ts";
-import { isService, resolveObject, resolvePath, servicePath } from "./router.ts";
+import { NotExposedError, TimeoutError } from "../errors.ts";
+import { type Caller, type CallOptions, createProxy, proxyState, type RemoteOf } from "./proxy.ts";
+import { agentAddressEnd, ReferenceTable, RELEASE_PATH } from "./references.ts";
+import { resolvePath } from "./router.ts";
 
 /** Options of an RPC connection. */
 export interface RpcOptions {
@@ -116,17 +109,6 @@ function isInternal(path: string): boolean {
   return path.charCodeAt(0) === 97 /* a */ && path.startsWith("aiomas/");
 }
 
-/**
- * The path of the request that gives lent references back (docs/lifetimes.md).
- *
- * @example
- * ```ts
- * import { RELEASE_PATH } from "@aiomas/aiomas/rpc";
- * console.log(RELEASE_PATH); // aiomas/release
- * ```
- */
-export const RELEASE_PATH = "aiomas/release";
-
 /** The request being dispatched (see {@linkcode currentCall}); set only while its function starts. */
 let currentClient: RpcClient<unknown> | undefined;
 let currentFn: ((...args: unknown[]) => unknown) | undefined;
@@ -172,10 +154,6 @@ export function currentCall(): RpcCall | undefined {
 }
 
 const noop = () => {};
-/** Releases are sent when this many names are queued, or after {@linkcode RELEASE_DELAY_MS}. */
-const RELEASE_BATCH = 1024;
-const RELEASE_DELAY_MS = 20;
-
 /** The longest path a monitor sees; longer ones (a peer may send megabytes) are cut. */
 const MAX_MONITORED_PATH = 256;
 
@@ -191,48 +169,6 @@ function monitoredPath(path: string): string {
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
-}
-
-/** An object (or a forwarded proxy) this side lent to the peer under `name`. */
-interface Export {
-  readonly name: string;
-  readonly value: object;
-  /** How often it was sent and not yet given back. */
-  count: number;
-}
-
-/** A reference the peer lent to this side: one proxy, however often it arrives. */
-class ImportLease implements Lease {
-  released = false;
-  /** How often the reference arrived (the owner counts the same). */
-  count = 1;
-  proxy: WeakRef<object> | undefined;
-  readonly name: string;
-  readonly #end: (lease: ImportLease) => void;
-
-  constructor(name: string, end: (lease: ImportLease) => void) {
-    this.name = name;
-    this.#end = end;
-  }
-
-  release(): void {
-    if (!this.released) this.#end(this);
-  }
-}
-
-/** Where the agent id of `tcp://host:port/<aid>/...` ends, or -1. */
-export function agentAddressEnd(path: string): number {
-  const scheme = path.indexOf("://");
-  if (scheme <= 0) return -1;
-  let i = scheme + 3;
-  if (path[i] === "[") {
-    i = path.indexOf("]", i);
-    if (i < 0) return -1;
-  }
-  const slash = path.indexOf("/", i);
-  if (slash < 0 || slash === path.length - 1) return -1;
-  const end = path.indexOf("/", slash + 1);
-  return end < 0 ? path.length : end;
 }
 
 /**
@@ -267,23 +203,9 @@ export class RpcClient<T = unknown> implements Caller {
   /** Default deadline of calls in seconds (the `callTimeout` option); `undefined` or `0`: none. */
   timeout: number | undefined;
 
-  /** What this side lent to the peer, by name (`@<n>`, or an agent address it forwards). */
-  #exports = new Map<string, Export>();
-  // A Map, not a WeakMap: a lent object is held anyway, until it is given back.
-  #exportOf = new Map<object, Export>();
-  #nextExport = 0;
-  /** What the message being encoded lent so far (taken back if it fails). */
-  #lending: Export[] | undefined;
-  /** What the peer lent to this side (`@<n>` names). */
-  #imports = new Map<string, ImportLease>();
-  #finalizer: FinalizationRegistry<ImportLease> | undefined;
-  #releaseBatch: Map<string, number> | undefined;
-  #releaseTimer: ReturnType<typeof setTimeout> | undefined;
-  #releaseRefused = false;
-  #servicePath: ((service: object) => string | undefined) | undefined;
+  /** What this connection lent to the peer and borrowed from it. */
+  #references: ReferenceTable;
   #monitor: RpcMonitor | undefined;
-  #resolveAgent: ((address: string) => unknown) | undefined;
-  #endLease = (lease: ImportLease) => this.#giveBack(lease);
 
   /**
    * Serve `service` on `channel` and register the reference serializer on
@@ -294,36 +216,9 @@ export class RpcClient<T = unknown> implements Caller {
     this.channel = channel;
     this.service = service;
     this.timeout = options.callTimeout ?? options.timeout;
-    this.#servicePath = options.servicePath;
     this.#monitor = options.monitor;
-    this.#resolveAgent = options.resolveAgent;
-    if (options.release !== false) {
-      this.#finalizer = new FinalizationRegistry((lease) => {
-        if (!lease.released) this.#giveBack(lease);
-      });
-    }
     this.remote = createProxy(this, "") as RemoteOf<T>;
-    channel.codec.addSerializer(
-      Object,
-      (value: object) => this.#encodeReference(value),
-      (path: unknown) => this.#decodeReference(path),
-      { leaf: true },
-    );
-    // A message that fails to encode is not sent: what it lent is taken back.
-    const codec = channel.codec;
-    const encode = codec.encode.bind(codec);
-    codec.encode = (value: unknown) => {
-      const outer = this.#lending;
-      this.#lending = undefined;
-      try {
-        return encode(value);
-      } catch (error) {
-        if (this.#lending !== undefined) this.#unlend(this.#lending);
-        throw error;
-      } finally {
-        this.#lending = outer;
-      }
-    };
+    this.#references = new ReferenceTable(this, channel, service, options);
     channel.setHandler((request) => this.#handle(request));
   }
 
@@ -334,7 +229,7 @@ export class RpcClient<T = unknown> implements Caller {
 
   /** How many objects this side lent to the peer and the peer still holds. */
   get lentCount(): number {
-    return this.#exports.size;
+    return this.#references.lentCount;
   }
 
   /** Close the connection; pending calls reject with `ConnectionError`. */
@@ -435,7 +330,7 @@ export class RpcClient<T = unknown> implements Caller {
       const first = path.charCodeAt(0);
       // Heartbeats (`aiomas/heartbeat`) are answered by the channel and never get here.
       if (first === 97 /* a */ && path === RELEASE_PATH) {
-        this.#takeBack(args);
+        this.#references.takeBack(args);
         request.reply(null);
         return;
       }
@@ -479,13 +374,13 @@ export class RpcClient<T = unknown> implements Caller {
     const end = path.charCodeAt(0) === 64 ? path.indexOf("/") : agentAddressEnd(path);
     const name = end < 0 ? path : path.slice(0, end);
     const rest = end < 0 ? "" : path.slice(end + 1);
-    const lent = this.#exports.get(name);
+    const lent = this.#references.lent(name);
     if (lent === undefined) {
       throw new NotExposedError(
         `"${name.slice(0, 200)}" is not lent on this connection (released, or never passed)`,
       );
     }
-    const state = proxyState(lent.value);
+    const state = proxyState(lent);
     if (state !== undefined) {
       return state.caller.call(
         rest === "" ? state.path : state.path === "" ? rest : `${state.path}/${rest}`,
@@ -493,7 +388,7 @@ export class RpcClient<T = unknown> implements Caller {
         kwargs,
       );
     }
-    const { fn, thisArg } = resolvePath(lent.value, rest);
+    const { fn, thisArg } = resolvePath(lent, rest);
     return this.#invoke(fn, thisArg, args, kwargs);
   }
 
@@ -519,179 +414,5 @@ export class RpcClient<T = unknown> implements Caller {
       currentFn = outerFn;
       currentThis = outerThis;
     }
-  }
-
-  /** The peer gives back `[names, counts]`: forget what it no longer holds. */
-  #takeBack(args: unknown[]): void {
-    const [names, counts] = args;
-    if (!Array.isArray(names) || !Array.isArray(counts) || names.length !== counts.length) {
-      throw new TypeError(`${RELEASE_PATH} takes [names, counts]`);
-    }
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i];
-      const count = counts[i];
-      if (typeof name !== "string" || typeof count !== "number" || !(count > 0)) continue;
-      const lent = name.charCodeAt(0) === 64 ? this.#exports.get(name) : undefined;
-      if (lent === undefined) continue;
-      lent.count -= count;
-      if (lent.count <= 0) {
-        this.#exports.delete(name);
-        this.#exportOf.delete(lent.value);
-      }
-    }
-  }
-
-  #lend(name: string, value: object): string {
-    const lent: Export = { name, value, count: 1 };
-    this.#exports.set(name, lent);
-    this.#exportOf.set(value, lent);
-    (this.#lending ??= []).push(lent);
-    return name;
-  }
-
-  /** Take back one sending of each of `entries` (their message was never sent). */
-  #unlend(entries: Export[]): void {
-    for (const lent of entries) {
-      if (--lent.count <= 0 && this.#exports.get(lent.name) === lent) {
-        this.#exports.delete(lent.name);
-        this.#exportOf.delete(lent.value);
-      }
-    }
-  }
-
-  /** The reference data under which the peer can call `value` back. */
-  #encodeReference(value: object): string {
-    const known = this.#exportOf.get(value);
-    if (known !== undefined) {
-      known.count++;
-      (this.#lending ??= []).push(known);
-      return known.name;
-    }
-    if (typeof value === "function") return this.#encodeProxy(value);
-    if (!isService(value)) {
-      throw new CodecError(
-        `Cannot encode an instance of ${value.constructor?.name ?? "an unknown class"}: ` +
-          "register a serializer for it, or expose its methods to pass it by reference",
-      );
-    }
-    const path = this.#servicePath?.(value) ?? servicePath(this.service, value);
-    if (path !== undefined) return path;
-    // Not part of the local service tree: lend it under a connection-local name.
-    return this.#lend(`@${this.#nextExport++}`, value);
-  }
-
-  /** A proxy passed on: back to its owner, as an agent address, or forwarded. */
-  #encodeProxy(value: object): string {
-    const state = proxyState(value);
-    if (state === undefined) {
-      throw new CodecError("Cannot encode a function: expose it or send data instead");
-    }
-    if (state.lease?.released) {
-      throw new CodecError(`${String(value)} was disposed and cannot be passed on`);
-    }
-    // Back to the side that owns the object: it gets the original.
-    if (state.caller === this) return `^${state.path}`;
-    // An agent proxy travels as its address; this side forwards calls of
-    // peers that cannot connect to it themselves.
-    const address = state.address;
-    if (address !== undefined) {
-      if (!this.#exports.has(address)) this.#lend(address, value);
-      return address;
-    }
-    // A reference of another connection: this side forwards its calls.
-    return this.#lend(`@${this.#nextExport++}`, value);
-  }
-
-  #decodeReference(path: unknown): unknown {
-    if (typeof path !== "string") throw new CodecError("A reference's data must be a path");
-    const first = path.charCodeAt(0);
-    if (first === 64 /* @ */) return this.#import(path);
-    if (first === 94 /* ^ */) return this.#original(path.slice(1));
-    if (agentAddressEnd(path) > 0) {
-      return this.#resolveAgent?.(path) ??
-        makeProxy({
-          caller: this,
-          path,
-          label: `RemoteProxy('${path}')`,
-          address: path,
-          lease: undefined,
-          parent: undefined,
-          children: undefined,
-        });
-    }
-    return createProxy(this, path);
-  }
-
-  /** The one proxy for the peer's lent reference `name`. */
-  #import(name: string): unknown {
-    const finalizer = this.#finalizer;
-    if (finalizer === undefined) return createProxy(this, name);
-    let lease = this.#imports.get(name);
-    const existing = lease?.proxy?.deref();
-    if (existing !== undefined) {
-      lease!.count++;
-      return existing;
-    }
-    lease = new ImportLease(name, this.#endLease);
-    const proxy = makeProxy({
-      caller: this,
-      path: name,
-      label: undefined,
-      address: undefined,
-      lease,
-      parent: undefined,
-      children: undefined,
-    });
-    lease.proxy = new WeakRef(proxy);
-    this.#imports.set(name, lease);
-    finalizer.register(proxy, lease, lease);
-    return proxy;
-  }
-
-  /** A reference to this side's own object, passed back by the peer. */
-  #original(path: string): unknown {
-    const end = path.charCodeAt(0) === 64 ? path.indexOf("/") : agentAddressEnd(path);
-    const lent = this.#exports.get(end < 0 ? path : path.slice(0, end));
-    try {
-      if (lent !== undefined) {
-        return end < 0 ? lent.value : resolveObject(lent.value, path.slice(end + 1));
-      }
-      return resolveObject(this.service, path);
-    } catch (cause) {
-      throw new CodecError(
-        `The peer passed back "${path.slice(0, 200)}", which this side does not serve`,
-        { cause },
-      );
-    }
-  }
-
-  /** The proxy of `lease` is gone: tell the owner, in the next batch. */
-  #giveBack(lease: ImportLease): void {
-    lease.released = true;
-    if (this.#imports.get(lease.name) === lease) this.#imports.delete(lease.name);
-    this.#finalizer?.unregister(lease);
-    if (this.#releaseRefused || this.channel.isClosed) return;
-    const batch = this.#releaseBatch ??= new Map();
-    batch.set(lease.name, (batch.get(lease.name) ?? 0) + lease.count);
-    if (batch.size >= RELEASE_BATCH) this.#flushReleases();
-    else if (this.#releaseTimer === undefined) {
-      const timer = setTimeout(() => this.#flushReleases(), RELEASE_DELAY_MS);
-      Deno.unrefTimer(timer);
-      this.#releaseTimer = timer;
-    }
-  }
-
-  #flushReleases(): void {
-    clearTimeout(this.#releaseTimer);
-    this.#releaseTimer = undefined;
-    const batch = this.#releaseBatch;
-    this.#releaseBatch = undefined;
-    if (batch === undefined || this.channel.isClosed) return;
-    this.channel.send([RELEASE_PATH, [[...batch.keys()], [...batch.values()]], {}]).catch(
-      (error) => {
-        // A peer that does not know releases (an older version): stop sending them.
-        if (error instanceof RemoteException) this.#releaseRefused = true;
-      },
-    );
   }
 }

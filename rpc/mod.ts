@@ -35,12 +35,12 @@
 
 export {
   currentCall,
-  RELEASE_PATH,
   type RpcCall,
   RpcClient,
   type RpcMonitor,
   type RpcOptions,
 } from "./client.ts";
+export { RELEASE_PATH } from "./references.ts";
 export { expose, isExposedFunction, Kwargs, kwargs } from "./expose.ts";
 export {
   type CallDirection,
