@@ -16,6 +16,7 @@ import {
   type CallMetricsSnapshot,
   type CallToken,
   CallTrace,
+  cutText,
 } from "../rpc/metrics.ts";
 
 /** An agent as listed in {@linkcode ContainerStats}. */
@@ -79,6 +80,9 @@ export interface CallRecorderOptions {
   /** Called with every finished call. */
   onCall?: ((event: CallEvent) => void) | undefined;
 }
+
+/** The longest error message a traced call keeps. */
+const MAX_ERROR_TEXT = 500;
 
 /** A traced call in flight: what `requestSent`/`requestReceived` return with a trace or hook. */
 class Pending {
@@ -157,8 +161,13 @@ export class CallRecorder implements RpcMonitor {
       seconds,
       ok,
     };
-    // One line: a RemoteException's message goes on with the remote traceback.
-    if (!ok) event.error = error instanceof Error ? error.message.split("\n", 1)[0] : typeof error;
+    // One line: a RemoteException's message goes on with the remote traceback. Cut:
+    // a message may quote a peer's argument of megabytes, and the trace keeps it.
+    if (!ok) {
+      event.error = error instanceof Error
+        ? cutText(String(error.message).split("\n", 1)[0]!, MAX_ERROR_TEXT)
+        : typeof error;
+    }
     this.trace?.push(event);
     if (this.#onCall !== undefined) {
       try {

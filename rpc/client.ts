@@ -6,6 +6,7 @@
  * @module
  */
 
+import { cutText } from "./metrics.ts";
 import type { Channel, Request } from "../channel/channel.ts";
 import { isPlainObject } from "../codecs/serializers.ts";
 import { NotExposedError, TimeoutError } from "../errors.ts";
@@ -157,16 +158,6 @@ const noop = () => {};
 /** The longest path a monitor sees; longer ones (a peer may send megabytes) are cut. */
 const MAX_MONITORED_PATH = 256;
 
-/**
- * `path` as monitors see it: cut to {@linkcode MAX_MONITORED_PATH} characters
- * and copied, so that metrics and traces that keep it never retain a peer's
- * huge string (a slice would keep the whole string alive).
- */
-function monitoredPath(path: string): string {
-  if (path.length <= MAX_MONITORED_PATH) return path;
-  return `${[...path.slice(0, MAX_MONITORED_PATH)].join("")}...`;
-}
-
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }
@@ -308,7 +299,7 @@ export class RpcClient<T = unknown> implements Caller {
       this.#dispatch(request, path, args, kwargs, undefined, undefined);
       return;
     }
-    const token = monitor.requestReceived(this.channel, monitoredPath(path));
+    const token = monitor.requestReceived(this.channel, cutText(path, MAX_MONITORED_PATH));
     if (monitor.runHandler === undefined) {
       this.#dispatch(request, path, args, kwargs, monitor, token);
     } else {

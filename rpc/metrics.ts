@@ -166,6 +166,16 @@ export function metricPath(path: string): string {
 }
 
 /**
+ * `text` cut to `max` characters (marked with `...`) and copied, for what
+ * monitors keep of a peer's data: a plain slice would keep the whole,
+ * possibly huge, string alive.
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${[...text.slice(0, max)].join("")}...`;
+}
+
+/**
  * Call counts, errors and latency histograms per path and direction.
  * Agent ids in paths are folded (see {@linkcode metricPath}), so the number
  * of entries stays bounded by the number of distinct methods, not agents;

@@ -401,21 +401,29 @@ export class RawPeer {
   }
 
   async #read(): Promise<void> {
-    let buffer = new Uint8Array(0);
-    const chunk = new Uint8Array(65536);
+    // Unparsed bytes are buffer[start, end); the buffer doubles when it must grow.
+    let buffer = new Uint8Array(65536);
+    let start = 0;
+    let end = 0;
     try {
       while (true) {
-        const count = await this.conn.read(chunk);
+        if (end === buffer.length) {
+          const next = new Uint8Array(
+            end - start < buffer.length / 2 ? buffer.length : 2 * buffer.length,
+          );
+          next.set(buffer.subarray(start, end));
+          end -= start;
+          start = 0;
+          buffer = next;
+        }
+        const count = await this.conn.read(buffer.subarray(end));
         if (count === null) break;
-        const next = new Uint8Array(buffer.length + count);
-        next.set(buffer);
-        next.set(chunk.subarray(0, count), buffer.length);
-        buffer = next;
-        while (buffer.length >= 4) {
-          const size = new DataView(buffer.buffer, buffer.byteOffset).getUint32(0);
-          if (buffer.length < 4 + size) break;
-          const payload = buffer.slice(4, 4 + size);
-          buffer = buffer.slice(4 + size);
+        end += count;
+        while (end - start >= 4) {
+          const size = new DataView(buffer.buffer, start).getUint32(0);
+          if (end - start < 4 + size) break;
+          const payload = buffer.slice(start + 4, start + 4 + size);
+          start += 4 + size;
           let message: unknown;
           try {
             message = this.#codec.decode(payload);

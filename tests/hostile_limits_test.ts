@@ -195,6 +195,33 @@ Deno.test("15.5: huge request paths are not kept by the container's call metrics
   }
 });
 
+Deno.test("15.5: error messages that quote huge arguments are not kept whole by the trace", async () => {
+  // Found by this suite: a traced container kept each failed call's error message,
+  // which user code often builds from the arguments (40 calls quoting 4 MB: 229 MB kept).
+  const server = await FixtureServer.start("container", "JsonCodec", {
+    exposeGc: true,
+    limits: { trace: 200 },
+  });
+  try {
+    await server.assertHealthy("warm up");
+    await server.collectGarbage();
+    const before = await server.rssBytes();
+    const peer = await RawPeer.connect(server);
+    for (let i = 0; i < 40; i++) {
+      await peer.write(frame(`[0,${i},["agents/1/fail",["${"a".repeat(4_000_000)}"],{}]]`));
+      await peer.waitFrames(i + 1, 30_000);
+    }
+    assert.equal(peer.frames.length, 40, "every call was answered");
+    await peer.close();
+    await server.collectGarbage();
+    const kept = (await server.rssBytes()) - before;
+    assert.ok(kept < 120_000_000, `${Math.round(kept / 1e6)} MB kept after 160 MB of arguments`);
+    await server.assertHealthy("after the failed calls");
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("15.6: at the descriptor limit the server neither spins nor dies, and recovers", async () => {
   const server = await FixtureServer.start("container", "JsonCodec", { nofile: 64 });
   try {
