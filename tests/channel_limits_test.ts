@@ -368,3 +368,28 @@ Deno.test("limits: requests held by handlers count against the budget; beyond it
   assert.equal(logged.length, 1, logged.join("\n"));
   await server.close();
 });
+
+Deno.test("limits: a client that reaches an HTTP server is told so", async () => {
+  const listener = Deno.listen(LOCAL);
+  const serving = (async () => {
+    const conn = await listener.accept();
+    await untilClosedAfter(conn, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  })();
+  const [, logged] = await captureWarnings(async () => {
+    const client = await openConnection(listener.addr as Deno.NetAddr);
+    const error = await client.send("ohai").catch((e) => e);
+    assert.ok(error instanceof ConnectionError);
+    assert.match(error.message, /The peer speaks HTTP \(it sent "HTTP \.\.\."\)/);
+  });
+  assert.equal(logged.length, 1);
+  await serving;
+  listener.close();
+});
+
+/** Answer with `text` once the peer sent something, then wait until it closes. */
+async function untilClosedAfter(conn: Deno.Conn, text: string): Promise<void> {
+  await conn.read(new Uint8Array(1024));
+  await writeAll(conn, new TextEncoder().encode(text));
+  await untilClosed(conn);
+  conn.close();
+}
