@@ -83,6 +83,25 @@ const clockObserver: TimerObserver = {
   },
 };
 
+/**
+ * Count the handler whose code calls this as waiting on the simulated clock
+ * until `promise` settles (see `Simulation.waitFor`). Outside a handler, or
+ * on a container that does not count, it only returns `promise`.
+ */
+export function waitFor<T>(promise: PromiseLike<T>): Promise<T> {
+  const result = Promise.resolve(promise);
+  const handler = context.getStore();
+  if (handler === undefined || !handler.open) return result;
+  if (handler.running) handler.activity.running--;
+  handler.sleeps++;
+  const done = () => {
+    handler.sleeps--;
+    if (handler.running) handler.activity.running++;
+  };
+  result.then(done, done);
+  return result;
+}
+
 /** One open outgoing call, as {@linkcode SimStatusDetail} lists it. */
 export interface OpenCall {
   /** The path called, e.g. `agents/3/report`. */

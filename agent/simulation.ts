@@ -6,7 +6,13 @@
  */
 
 import { AiomasError } from "../errors.ts";
-import { activityOf, type LinkDelays, type SimStatus, type SimStatusDetail } from "./activity.ts";
+import {
+  activityOf,
+  type LinkDelays,
+  type SimStatus,
+  type SimStatusDetail,
+  waitFor,
+} from "./activity.ts";
 import { Container } from "./container.ts";
 import { Manager } from "./manager.ts";
 
@@ -264,6 +270,48 @@ export class Simulation {
     if (!(timeout > 0)) throw new RangeError(`timeout must be > 0 seconds, got ${timeout}`);
     this.#timeout = timeout;
     this.#delays = options.linkDelays;
+  }
+
+  /**
+   * Await `promise` in a handler as if it were a sleep on the simulated
+   * clock: while it is pending, the handler counts as waiting, not running.
+   * Use it when a handler waits for something that another task of the
+   * simulation will do at a later simulated time (for example a promise that
+   * the agent's own clock-driven loop resolves), which the Simulation cannot
+   * see by itself. If nothing ever settles `promise`, the handler waits
+   * forever and the simulation does not notice.
+   *
+   * @example A handler that waits for the next price, set by a clock loop
+   * ```ts
+   * import { Agent, type Container, Simulation } from "@aiomas/aiomas/agent";
+   * import { expose } from "@aiomas/aiomas/rpc";
+   *
+   * class Market extends Agent {
+   *   #next = Promise.withResolvers<number>();
+   *
+   *   constructor(container: Container) {
+   *     super(container);
+   *     this.#tick().catch(console.error);
+   *   }
+   *
+   *   async #tick(): Promise<void> {
+   *     for (let hour = 1; hour <= 24; hour++) {
+   *       await this.container.clock.sleep(3600);
+   *       this.#next.resolve(30 + hour);
+   *       this.#next = Promise.withResolvers<number>();
+   *     }
+   *   }
+   *
+   *   @expose
+   *   nextPrice(): Promise<number> {
+   *     return Simulation.waitFor(this.#next.promise);
+   *   }
+   * }
+   * console.log(typeof Market); // function
+   * ```
+   */
+  static waitFor<T>(promise: PromiseLike<T>): Promise<T> {
+    return waitFor(promise);
   }
 
   /** The time of the last step (`undefined` before the first). */

@@ -15,7 +15,7 @@ import {
   spawnWorkerContainer,
 } from "../agent/mod.ts";
 import { Container, ExternalClock } from "../mod.ts";
-import type { Collector, Relay, Reporter, Walker } from "./fixtures/sim_agents.ts";
+import type { Barrier, Collector, Relay, Reporter, Walker } from "./fixtures/sim_agents.ts";
 
 const TCP = "tcp://127.0.0.1:0";
 const START = "2016-01-01T00:00:00Z";
@@ -307,5 +307,31 @@ Deno.test("Simulation: simulated link delays, by default and per link, in worker
   } finally {
     await child.close();
     await Promise.all([master.shutdown(), local.shutdown()]);
+  }
+});
+
+Deno.test("Simulation.waitFor: a handler awaiting a promise that the clock resolves later", async () => {
+  const master = await Container.create(TCP, external());
+  const child = await createManagedContainer(TCP, { clock: { external: START } });
+  try {
+    const [, addr] = await child.spawn(`${AGENTS}#Barrier`);
+    const barrier = await master.connect<Barrier>(addr);
+    // Marked: the handler waits on the simulation, the step goes on to 10.
+    const marked = barrier.waitMarked();
+    const sim = new Simulation([master, child], { timeout: 0.3 });
+    assert.equal(await sim.run(100), 10);
+    assert.equal(await marked, 10);
+    // Unmarked: the handler counts as running, and the diagnostic says so.
+    const plain = barrier.waitPlain(); // already resolved: it answers at once
+    assert.equal(await plain, 10);
+    const [, later] = await child.spawn(`${AGENTS}#Barrier`);
+    const waiting = (await master.connect<Barrier>(later)).waitPlain();
+    const error = await sim.step().then(() => undefined, (error) => error);
+    assert.ok(error instanceof SimulationTimeoutError, String(error));
+    assert.match(error.message, /1 handler\(s\) running: agents\/2\/waitPlain/);
+    void waiting.catch(() => {});
+  } finally {
+    child.stop();
+    await Promise.all([child.stopped, master.shutdown()]);
   }
 });
