@@ -5,6 +5,9 @@
  * @module
  */
 
+import { isPlainObject } from "../codecs/serializers.ts";
+import { isService } from "./router.ts";
+
 const EXPOSED = Symbol("aiomas.exposed");
 const FIELD_PREFIX = "aiomas.exposed:";
 
@@ -101,10 +104,20 @@ export function expose(
  */
 function exposedField(name: string, initial: unknown): unknown {
   if (typeof initial === "function") return markFunction(initial);
-  if (initial === undefined || initial === null || typeof initial === "object") return initial;
+  if (initial === undefined || initial === null) return initial;
+  // A sub-service, a Map of them (as a container's agents) or a plain object ("dict" service).
+  if (
+    typeof initial === "object" &&
+    (initial instanceof Map || isPlainObject(initial) || isService(initial))
+  ) {
+    return initial;
+  }
+  const what = typeof initial === "object"
+    ? `a ${initial.constructor?.name ?? "object"} without exposed members`
+    : `a ${typeof initial}`;
   throw new TypeError(
-    `@expose: the field ${name} holds a ${typeof initial}, which peers cannot call: expose ` +
-      "methods, functions or sub-services (objects with exposed members), or remove @expose",
+    `@expose: the field ${name} holds ${what}, which peers cannot call: expose methods, ` +
+      "functions or sub-services (objects with exposed members), or remove @expose",
   );
 }
 

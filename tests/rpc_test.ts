@@ -376,6 +376,11 @@ Deno.test("@expose refuses static methods and fields that hold plain values (iss
     name = "spam";
   }
   assert.throws(() => new Named(), /field name holds a string/);
+  class Data {
+    @expose
+    started = new Date(0);
+  }
+  assert.throws(() => new Data(), /field started holds a Date without exposed members/);
 });
 
 Deno.test("openConnection: callTimeout (and the deprecated timeout) is the default deadline", async () => {
