@@ -30,8 +30,9 @@ function markFunction<F extends object>(fn: F): F {
  * - As a field decorator: `@expose sub = new SubService()` exposes a
  *   sub-service under the field's name (`"sub/method"`), and
  *   `@expose double = (x: number) => 2 * x` the function the field starts
- *   with. A field starting with another value (a number, a string) is
- *   refused when the instance is made.
+ *   with. A field starting with another value (a number, a string, an
+ *   object without exposed members that is not a plain object or a `Map`)
+ *   is refused when the instance is made.
  * - Static methods, private members and accessors cannot be exposed: the
  *   decorator throws a `TypeError` when the class is defined.
  * - As a function: `expose(fn)` marks a plain function for a plain-object
