@@ -57,6 +57,8 @@ export class FixtureServer {
   readonly codecName: string;
   url = "";
   types: TypeIds = { point: 0, money: 1 };
+  /** The live view's URL of a container started with the `inspect` option. */
+  inspectUrl: string | undefined;
   /** The server's TLS files; clients use the same CA, certificate and key. */
   tls: TlsFiles | undefined;
   #child: Deno.ChildProcess;
@@ -124,9 +126,10 @@ export class FixtureServer {
       await server.#stderrDone;
       throw new Error(`fixture ${layer}/${codecName} exited at start:\n${server.#stderr}`);
     }
-    const { url, types } = JSON.parse(line);
+    const { url, types, inspect } = JSON.parse(line);
     server.url = url;
     server.types = types;
+    server.inspectUrl = inspect;
     return server;
   }
 

@@ -42,6 +42,7 @@ const codec = codecClass(codecName)!;
 const extraSerializers = serializersFor(codecName);
 const addr = { hostname: "127.0.0.1", port: 0 };
 let url: string;
+let inspectUrl: string | undefined;
 
 class CalculatorAgent extends Agent {
   #calculator = new Calculator();
@@ -100,5 +101,6 @@ if (layer === "channel") {
   new CalculatorAgent(container);
   new CalculatorAgent(container);
   url = container.addr;
+  inspectUrl = container.inspectUrl;
 }
-console.log(JSON.stringify({ url, types: typeIds(layer, codecName) }));
+console.log(JSON.stringify({ url, types: typeIds(layer, codecName), inspect: inspectUrl }));
