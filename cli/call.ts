@@ -5,12 +5,11 @@
  */
 
 import { dateSerializer } from "../agent/dates.ts";
-import { deadline as withDeadline } from "../agent/spawn.ts";
+import { openRetrying } from "../agent/link.ts";
 import type { TlsOptions } from "../channel/tls.ts";
 import type { CodecClass } from "../codecs/types.ts";
 import { ConnectionError, RemoteException, TimeoutError } from "../errors.ts";
 import type { RpcClient } from "../rpc/client.ts";
-import { openConnection } from "../rpc/server.ts";
 import {
   CLIENT_OPTIONS,
   codecOption,
@@ -30,38 +29,21 @@ import { CALL_USAGE, ExitCode, PING_USAGE, PROGRAM } from "./usage.ts";
 /** How long one connection attempt may take before the address counts as unreachable. */
 const CONNECT_TIMEOUT = 10;
 
-/** Open a plain RPC connection registering the serializers a container uses. */
-export async function connect(
+/**
+ * Open a plain RPC connection registering the serializers a container uses,
+ * retrying a refused attempt for `wait` seconds.
+ */
+export function connect(
   containerAddr: string,
   options: { codec: CodecClass; tls?: TlsOptions | undefined; wait: number },
 ): Promise<RpcClient> {
-  const deadline = performance.now() + options.wait * 1000;
-  for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
-    const attempt = openConnection(containerAddr, {
-      codec: options.codec,
-      tls: options.tls,
-      // As in a container: the dates first (typeid 0), then the reference serializer.
-      extraSerializers: [dateSerializer],
-      onError: (error) => console.error(`${PROGRAM}: ${error.message}`),
-    });
-    try {
-      return await withDeadline(
-        attempt,
-        CONNECT_TIMEOUT,
-        () =>
-          new ConnectionError(
-            `Cannot connect to ${containerAddr}: no answer within ${CONNECT_TIMEOUT} s`,
-          ),
-      );
-    } catch (error) {
-      // An attempt that timed out may still succeed later: never leave it open.
-      attempt.then((client) => client.close(), () => {});
-      // Give up only once the whole --wait window has passed.
-      const left = deadline - performance.now();
-      if (!(error instanceof ConnectionError) || left <= 0) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
-    }
-  }
+  return openRetrying(containerAddr, {
+    codec: options.codec,
+    tls: options.tls,
+    // As in a container: the dates first (typeid 0), then the reference serializer.
+    extraSerializers: [dateSerializer],
+    onError: (error) => console.error(`${PROGRAM}: ${error.message}`),
+  }, { retryFor: options.wait, connectTimeout: CONNECT_TIMEOUT, stopped: () => undefined });
 }
 
 async function checkAgent(
