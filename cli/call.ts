@@ -1,51 +1,21 @@
 /**
- * The `call` and `ping` commands: one plain RPC connection to a container.
+ * The `call` and `ping` commands.
  *
  * @module
  */
 
-import { dateSerializer } from "../agent/dates.ts";
-import { openRetrying } from "../agent/link.ts";
-import type { TlsOptions } from "../channel/tls.ts";
-import type { CodecClass } from "../codecs/types.ts";
-import { ConnectionError, RemoteException, TimeoutError } from "../errors.ts";
+import { ConnectionError } from "../errors.ts";
 import type { RpcClient } from "../rpc/client.ts";
-import {
-  CLIENT_OPTIONS,
-  codecOption,
-  isContainerUrl,
-  parse,
-  parseValue,
-  seconds,
-  splitTarget,
-  str,
-  tlsOption,
-  tokenOption,
-  UsageError,
-} from "./args.ts";
+import { CLIENT_OPTIONS, parse, parseValue, splitTarget, UsageError } from "./args.ts";
+import { clientSettings, singleTarget, withClient } from "./client.ts";
 import { formatResult } from "./output.ts";
-import { CALL_USAGE, ExitCode, PING_USAGE, PROGRAM } from "./usage.ts";
-
-/** How long one connection attempt may take before the address counts as unreachable. */
-const CONNECT_TIMEOUT = 10;
+import { CALL_USAGE, ExitCode, PING_USAGE } from "./usage.ts";
 
 /**
- * Open a plain RPC connection registering the serializers a container uses,
- * retrying a refused attempt for `wait` seconds.
+ * The class name of agent `aid`, asking `validate_aid` again until
+ * `waitUntil` (a `performance.now()` time) while the container does not know
+ * it; a `ConnectionError` if it never does.
  */
-export function connect(
-  containerAddr: string,
-  options: { codec: CodecClass; tls?: TlsOptions | undefined; wait: number },
-): Promise<RpcClient> {
-  return openRetrying(containerAddr, {
-    codec: options.codec,
-    tls: options.tls,
-    // As in a container: the dates first (typeid 0), then the reference serializer.
-    extraSerializers: [dateSerializer],
-    onError: (error) => console.error(`${PROGRAM}: ${error.message}`),
-  }, { retryFor: options.wait, connectTimeout: CONNECT_TIMEOUT, stopped: () => undefined });
-}
-
 async function checkAgent(
   client: RpcClient,
   containerAddr: string,
@@ -67,29 +37,6 @@ async function checkAgent(
     );
   }
   return name;
-}
-
-/** Report an error of `call`/`ping` on stderr and return the exit code. */
-export function reportClientError(command: string, error: unknown): number {
-  if (error instanceof RemoteException) {
-    console.error(`${PROGRAM} ${command}: the remote call failed; remote traceback:`);
-    console.error(error.remoteTraceback.trimEnd());
-    return ExitCode.Failure;
-  }
-  if (error instanceof TimeoutError) {
-    console.error(`${PROGRAM} ${command}: ${error.message}`);
-    return ExitCode.Timeout;
-  }
-  if (error instanceof ConnectionError) {
-    const line = error.message.split("\n")[0] ?? "";
-    const hint = /closed by the peer/.test(line)
-      ? " (do --codec and --tls-* match the container's?)"
-      : "";
-    console.error(`${PROGRAM} ${command}: ${line}${hint}`);
-    return ExitCode.Unreachable;
-  }
-  console.error(`${PROGRAM} ${command}: ${(error as Error)?.message ?? error}`);
-  return ExitCode.Failure;
 }
 
 /** `parseValue(text)`, with a usage error for JSON the codec refuses. */
@@ -145,16 +92,11 @@ export async function callCommand(args: string[]): Promise<number> {
       configurable: true,
     });
   }
-  const timeout = seconds(values.timeout, "timeout", "call");
-  const wait = seconds(values.wait, "wait", "call") ?? 0;
-  const codec = codecOption(values.codec, "call");
-  const tls = tlsOption(values, "call", str(values["tls-hostname"]));
-  const token = tokenOption(values, "call");
-
-  let client: RpcClient | undefined;
-  try {
-    const waitUntil = performance.now() + wait * 1000;
-    client = await connect(containerAddr, { codec, tls, wait });
+  const settings = clientSettings(values, "call");
+  const { timeout, token } = settings;
+  // The --wait window covers connecting and an agent id the container does not know yet.
+  const waitUntil = performance.now() + settings.wait * 1000;
+  return await withClient("call", containerAddr, settings, async (client) => {
     if (aid !== "") await checkAgent(client, containerAddr, aid, timeout, waitUntil);
     const path = aid === "" ? method : `agents/${aid}/${method}`;
     // Steering the Manager (agent 0) needs the connection to authenticate first.
@@ -164,11 +106,7 @@ export async function callCommand(args: string[]): Promise<number> {
     const result = await client.call(path, callArgs, kwargs, { timeout });
     console.log(formatResult(result));
     return ExitCode.Ok;
-  } catch (error) {
-    return reportClientError("call", error);
-  } finally {
-    await client?.close();
-  }
+  });
 }
 
 export async function pingCommand(args: string[]): Promise<number> {
@@ -177,38 +115,19 @@ export async function pingCommand(args: string[]): Promise<number> {
     console.log(PING_USAGE);
     return ExitCode.Ok;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      "expected exactly one address",
-      "ping",
-      'as in "aiomas ping tcp://127.0.0.1:5555/"',
-    );
-  }
-  const addr = positionals[0]!;
-  const [containerAddr, aid] = splitTarget(isContainerUrl(addr) ? `${addr}/` : addr, "ping");
-  const timeout = seconds(values.timeout, "timeout", "ping") ?? 5;
-  const wait = seconds(values.wait, "wait", "ping") ?? 0;
-  const codec = codecOption(values.codec, "ping");
-  const tls = tlsOption(values, "ping", str(values["tls-hostname"]));
-  const token = tokenOption(values, "ping");
-
-  let client: RpcClient | undefined;
-  try {
-    client = await connect(containerAddr, { codec, tls, wait });
+  const [containerAddr, aid] = singleTarget(positionals, "ping");
+  const settings = clientSettings(values, "ping", 5);
+  const { timeout, token } = settings;
+  return await withClient("ping", containerAddr, settings, async (client) => {
     const start = performance.now();
-    const name = await client.call("validate_aid", [aid === "" ? "0" : aid], {}, { timeout });
+    const name = aid === ""
+      ? await client.call("validate_aid", ["0"], {}, { timeout })
+      : await checkAgent(client, containerAddr, aid, timeout, 0);
     const rtt = performance.now() - start;
-    if (aid !== "" && typeof name !== "string") {
-      throw new ConnectionError(`No agent "${aid}" at ${containerAddr}`);
-    }
     const what = aid === "" ? containerAddr : `${containerAddr}${aid} (${name})`;
     // With a token, also check that the Manager accepts it.
     if (token !== undefined) await client.call("agents/0/authenticate", [token], {}, { timeout });
     console.log(`${what}: ${rtt.toFixed(3)} ms${token === undefined ? "" : "; token accepted"}`);
     return ExitCode.Ok;
-  } catch (error) {
-    return reportClientError("ping", error);
-  } finally {
-    await client?.close();
-  }
+  });
 }

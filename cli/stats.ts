@@ -6,20 +6,8 @@
  */
 
 import type { ContainerStats } from "../agent/stats.ts";
-import type { RpcClient } from "../rpc/client.ts";
-import {
-  CLIENT_OPTIONS,
-  codecOption,
-  isContainerUrl,
-  parse,
-  seconds,
-  splitTarget,
-  str,
-  tlsOption,
-  tokenOption,
-  UsageError,
-} from "./args.ts";
-import { connect, reportClientError } from "./call.ts";
+import { CLIENT_OPTIONS, parse, seconds, UsageError } from "./args.ts";
+import { clientSettings, singleTarget, withClient } from "./client.ts";
 import { ExitCode, STATS_USAGE } from "./usage.ts";
 
 function ms(seconds: number): string {
@@ -97,51 +85,38 @@ export async function statsCommand(args: string[]): Promise<number> {
     console.log(STATS_USAGE);
     return ExitCode.Ok;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      "expected exactly one container or agent address",
-      "stats",
-      'as in "aiomas stats tcp://127.0.0.1:5555/"',
-    );
-  }
-  const addr = positionals[0]!;
-  const [containerAddr] = splitTarget(isContainerUrl(addr) ? `${addr}/` : addr, "stats");
-  const timeout = seconds(values.timeout, "timeout", "stats") ?? 5;
-  const wait = seconds(values.wait, "wait", "stats") ?? 0;
-  const watch = values.watch === undefined ? undefined : seconds(values.watch, "watch", "stats");
+  const [containerAddr] = singleTarget(positionals, "stats");
+  const settings = clientSettings(values, "stats", 5);
+  const { timeout, token } = settings;
+  const watch = seconds(values.watch, "watch", "stats");
   if (watch !== undefined && !(watch > 0)) {
     throw new UsageError("--watch takes a number of seconds > 0", "stats", 'as in "--watch 1"');
   }
-  const codec = codecOption(values.codec, "stats");
-  const tls = tlsOption(values, "stats", str(values["tls-hostname"]));
-  const token = tokenOption(values, "stats");
-
-  let client: RpcClient | undefined;
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   if (watch !== undefined) Deno.addSignalListener("SIGINT", onSignal);
   try {
-    client = await connect(containerAddr, { codec, tls, wait });
-    if (token !== undefined) await client.call("agents/0/authenticate", [token], {}, { timeout });
-    while (true) {
-      const stats = await client.call("agents/0/stats", [], {}, { timeout }) as ContainerStats;
-      const text = values.json ? JSON.stringify(stats) : formatStats(stats);
-      // Like top: clear the terminal and print again.
-      console.log(watch !== undefined && !values.json ? `\x1b[H\x1b[2J${text}` : text);
-      if (watch === undefined) return ExitCode.Ok;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, watch * 1000);
-        stop.signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
-      if (stop.signal.aborted) return ExitCode.Ok;
-    }
-  } catch (error) {
-    return reportClientError("stats", error);
+    return await withClient("stats", containerAddr, settings, async (client) => {
+      if (token !== undefined) {
+        await client.call("agents/0/authenticate", [token], {}, { timeout });
+      }
+      while (true) {
+        const stats = await client.call("agents/0/stats", [], {}, { timeout }) as ContainerStats;
+        const text = values.json ? JSON.stringify(stats) : formatStats(stats);
+        // Like top: clear the terminal and print again.
+        console.log(watch !== undefined && !values.json ? `\x1b[H\x1b[2J${text}` : text);
+        if (watch === undefined) return ExitCode.Ok;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, watch * 1000);
+          stop.signal.addEventListener("abort", () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
+        if (stop.signal.aborted) return ExitCode.Ok;
+      }
+    });
   } finally {
     if (watch !== undefined) Deno.removeSignalListener("SIGINT", onSignal);
-    await client?.close();
   }
 }
