@@ -36,12 +36,12 @@ interface Export {
   count: number;
 }
 
-/** A reference the peer lent to this side: one proxy, however often it arrives. */
+/**
+ * One arrival of a reference the peer lent: each arrival is its own proxy
+ * and lease, given back on its own (the owner counts arrivals).
+ */
 class ImportLease implements Lease {
   released = false;
-  /** How often the reference arrived (the owner counts the same). */
-  count = 1;
-  proxy: WeakRef<object> | undefined;
   readonly name: string;
   readonly #end: (lease: ImportLease) => void;
 
@@ -92,8 +92,6 @@ export class ReferenceTable {
   #nextExport = 0;
   /** What the message being encoded lent so far (taken back if it fails). */
   #lending: Export[] | undefined;
-  /** What the peer lent to this side (`@<n>` names). */
-  #imports = new Map<string, ImportLease>();
   #finalizer: FinalizationRegistry<ImportLease> | undefined;
   #releaseBatch: Map<string, number> | undefined;
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
@@ -251,17 +249,11 @@ export class ReferenceTable {
     return createProxy(this.#caller, path);
   }
 
-  /** The one proxy for the peer's lent reference `name`. */
+  /** A proxy for this arrival of the peer's lent reference `name`, with its own lease. */
   #import(name: string): unknown {
     const finalizer = this.#finalizer;
     if (finalizer === undefined) return createProxy(this.#caller, name);
-    let lease = this.#imports.get(name);
-    const existing = lease?.proxy?.deref();
-    if (existing !== undefined) {
-      lease!.count++;
-      return existing;
-    }
-    lease = new ImportLease(name, this.#endLease);
+    const lease = new ImportLease(name, this.#endLease);
     const proxy = makeProxy({
       caller: this.#caller,
       path: name,
@@ -271,9 +263,8 @@ export class ReferenceTable {
       parent: undefined,
       children: undefined,
     });
-    lease.proxy = new WeakRef(proxy);
-    this.#imports.set(name, lease);
-    finalizer.register(proxy, lease, lease);
+    // No unregister token: a disposed lease is skipped when its proxy is collected.
+    finalizer.register(proxy, lease);
     return proxy;
   }
 
@@ -297,11 +288,9 @@ export class ReferenceTable {
   /** The proxy of `lease` is gone: tell the owner, in the next batch. */
   #giveBack(lease: ImportLease): void {
     lease.released = true;
-    if (this.#imports.get(lease.name) === lease) this.#imports.delete(lease.name);
-    this.#finalizer?.unregister(lease);
     if (this.#releaseRefused || this.#channel.isClosed) return;
     const batch = this.#releaseBatch ??= new Map();
-    batch.set(lease.name, (batch.get(lease.name) ?? 0) + lease.count);
+    batch.set(lease.name, (batch.get(lease.name) ?? 0) + 1);
     if (batch.size >= RELEASE_BATCH) this.#flushReleases();
     else if (this.#releaseTimer === undefined) {
       const timer = setTimeout(() => this.#flushReleases(), RELEASE_DELAY_MS);

@@ -46,7 +46,13 @@ class Worker {
 
   @expose
   same(progress: Remote<Progress>): boolean {
-    return progress === this.kept;
+    using p = progress;
+    return p === this.kept;
+  }
+
+  @expose
+  disposeKept(): void {
+    this.kept![Symbol.dispose]();
   }
 
   @expose
@@ -117,15 +123,18 @@ Deno.test("a callback disposed by the peer (using) is released at its owner, in 
   });
 });
 
-Deno.test("one proxy per lent object and connection; disposed proxies refuse calls", async () => {
+Deno.test("each arrival is its own proxy and lease; disposed proxies refuse calls", async () => {
   await withWorker(async (client, worker) => {
     const progress = new Progress();
     await client.remote.keep(ref(progress));
-    assert.equal(await client.remote.same(ref(progress)), true);
+    // Lent again: another proxy, given back on its own (here by `using`).
+    assert.equal(await client.remote.same(ref(progress)), false);
+    await client.remote.dispose(ref(progress));
+    // The kept proxy is unaffected by the others' disposal.
     assert.equal(await client.remote.callKept(), 1);
     assert.equal(client.lentCount, 1);
-    await client.remote.dispose(ref(progress));
-    await until(() => client.lentCount === 0, "released after dispose");
+    await client.remote.disposeKept();
+    await until(() => client.lentCount === 0, "released after the last proxy was disposed");
     await assert.rejects(client.remote.callKept(), /was disposed/);
     await assert.rejects(worker.kept!.report(2), AiomasError);
     // Lent again: a fresh, working proxy.
