@@ -145,3 +145,63 @@ Deno.test("a proxy is bound to an address: after a restart at the same address i
     await b.shutdown();
   }
 });
+
+Deno.test("on the wire: a peer's own reference passed back is ^<path>; its calls are forwarded back", async () => {
+  // A Python-like peer: it lends its service path "sub" and does not know "^" references.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const client = await openConnection(listener.addr);
+  const conn = await accepted;
+  try {
+    const getSub = client.remote.getSub();
+    assert.deepEqual(await readJsonFrame(conn), [0, 0, ["getSub", [], {}]]);
+    await writeAll(conn, frame('[1, 0, {"__type__": [0, "sub"]}]'));
+    const sub = await getSub;
+    // Passed back to its owner: the data says "yours, at sub".
+    const use = client.remote.use(sub);
+    assert.deepEqual(await readJsonFrame(conn), [0, 1, ["use", [{ __type__: [0, "^sub"] }], {}]]);
+    // The peer calls what it got (a reference to us at "^sub"); we forward to the peer's "sub".
+    await writeAll(conn, frame('[0, 0, ["^sub/spam", [2], {}]]'));
+    assert.deepEqual(await readJsonFrame(conn), [0, 2, ["sub/spam", [2], {}]]);
+    await writeAll(conn, frame('[1, 2, "spamspam"]'));
+    assert.deepEqual(await readJsonFrame(conn), [1, 0, "spamspam"]);
+    await writeAll(conn, frame("[1, 1, null]"));
+    await use;
+  } finally {
+    await client.close();
+    conn.close();
+    listener.close();
+  }
+});
+
+class Holder extends Agent {
+  @expose
+  sub = new (class {
+    @expose
+    name(): string {
+      return "sub of holder";
+    }
+  })();
+}
+
+class Asker extends Agent {
+  @expose
+  async ask(sub: Remote<{ name(): string }>): Promise<[string, string]> {
+    return [String(sub), await sub.name()];
+  }
+}
+
+Deno.test("a member of an agent proxy travels as the agent address plus its path", async () => {
+  const [a, b, c] = await Promise.all([1, 2, 3].map(() => Container.create(LOCAL)));
+  try {
+    const holder = new Holder(b);
+    const asker = new Asker(c);
+    const holderProxy = await a.connect<Holder>(holder.addr);
+    const askerProxy = await a.connect<Asker>(asker.addr);
+    const [label, name] = await askerProxy.ask(holderProxy.sub);
+    assert.equal(label, `AgentProxy('${holder.addr}/sub')`);
+    assert.equal(name, "sub of holder");
+  } finally {
+    await Promise.all([a, b, c].map((container) => container.shutdown()));
+  }
+});
