@@ -1,7 +1,7 @@
 /**
  * {@linkcode ReferenceTable}: what one RPC connection lent to its peer (local
- * objects and forwarded proxies, by name) and borrowed from it (one proxy per
- * lent name), how borrowed references are given back, and how references
+ * objects and forwarded proxies, by name) and borrowed from it (a proxy and
+ * a lease per arrival), how borrowed references are given back, and how references
  * travel: a service path, `@<n>`, `^<path>` or an agent address. See
  * docs/lifetimes.md.
  *
