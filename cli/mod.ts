@@ -1,6 +1,6 @@
 /**
  * The `aiomas` command line: serve agents from a module, call an exposed
- * method of a remote agent, and ping a container.
+ * method of a remote agent, ping a container, and print its figures.
  *
  * ```sh
  * deno run -A jsr:@aiomas/aiomas/cli serve tcp://127.0.0.1:5555 --agent ./agents.ts#Calculator
@@ -20,10 +20,12 @@
  *   method and print its result as JSON. Each argument and keyword value is
  *   read as JSON if it parses, else as a string.
  * - `ping ADDR`: print the round-trip time of a `validate_aid` call.
+ * - `stats ADDR [--json] [--watch S]`: print the figures of the container's
+ *   Manager (agents, connections, calls by path), once or like `top`.
  *
  * Exit codes: see {@linkcode ExitCode}.
  *
- * `call` and `ping` open one plain RPC connection (no client container): it
+ * `call`, `ping` and `stats` open one plain RPC connection (no client container): it
  * registers the date serializer first, as a container does, so custom-type
  * ids match the container's.
  *
