@@ -9,10 +9,10 @@
  * @module
  */
 
-import { timingSafeEqual } from "node:crypto";
 import { type Address, parseAddress } from "../channel/address.ts";
 import { AiomasError } from "../errors.ts";
 import { INSPECTOR_PAGE } from "./inspector_page.ts";
+import { sameSecret } from "./secret.ts";
 import type { ContainerStats, TracedCall } from "./stats.ts";
 
 /** What the live view's `/stats` and each `snapshot` event carry. */
@@ -123,13 +123,6 @@ async function childStats(
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-function sameSecret(given: string | null, token: string): boolean {
-  if (given === null) return false;
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /**
  * Serve the live view of `container` on `addr` (a TCP address; port `0`
  * picks a free one). Off loopback a `token` is required, because the view
@@ -173,7 +166,9 @@ export async function startInspector(
   const handler = (request: Request): Response | Promise<Response> => {
     const url = new URL(request.url);
     if (
-      token ? !sameSecret(url.searchParams.get("token"), token) : !LOOPBACK.test(hostOf(request))
+      token
+        ? !sameSecret(url.searchParams.get("token") ?? "", token)
+        : !LOOPBACK.test(hostOf(request))
     ) {
       return new Response("Forbidden: pass the live view's token", { status: 403 });
     }

@@ -33,6 +33,7 @@ import {
 import { Agent } from "./agent.ts";
 import { Container, type ContainerOptions } from "./container.ts";
 import { type ClockSpec, resolveClock, resolveCodec, resolveSerializers } from "./child_options.ts";
+import { MIN_TOKEN_LENGTH, sameSecret } from "./secret.ts";
 import type { ContainerStats } from "./stats.ts";
 import {
   canonicalModule,
@@ -168,17 +169,6 @@ function isSubclass(value: unknown, base: abstract new (...args: never[]) => unk
 
 /** How trusted a caller of a Manager method is. */
 type Trust = "trusted" | "peer";
-
-const MIN_TOKEN_LENGTH = 16;
-
-/** Compare two strings in time that depends only on their lengths. */
-function sameSecret(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let difference = x.length ^ y.length;
-  for (let i = 0; i < y.length; i++) difference |= (x[i] ?? 0) ^ y[i]!;
-  return difference === 0;
-}
 
 /** Check a {@linkcode ManagerAccess} value; `tls` tells whether the container uses TLS. */
 function checkAccess(access: ManagerAccess, tls: boolean): ManagerAccess {

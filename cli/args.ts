@@ -9,6 +9,7 @@ import { splitAgentAddress } from "../agent/container.ts";
 import { parseAddress } from "../channel/address.ts";
 import type { TlsOptions } from "../channel/tls.ts";
 import { dateSerializer } from "../agent/dates.ts";
+import { MIN_TOKEN_LENGTH } from "../agent/secret.ts";
 import { JsonCodec } from "../codecs/json.ts";
 import { MsgPackCodec } from "../codecs/msgpack.ts";
 import { MsgPackBloscCodec } from "../codecs/msgpack_blosc.ts";
@@ -171,9 +172,6 @@ export function tlsOption(
     ? { caFile, certFile, keyFile }
     : { caFile, certFile, keyFile, hostname };
 }
-
-/** The shortest Manager token accepted (as `ManagerAccess` requires). */
-const MIN_TOKEN_LENGTH = 16;
 
 /**
  * The Manager token: `--token`, else the environment variable `AIOMAS_TOKEN`
