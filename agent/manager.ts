@@ -90,17 +90,18 @@ export interface ManagedContainerOptions
   allowSpawn?: ((moduleUrl: string) => boolean) | undefined;
   /**
    * Who may steer the Manager over the network (call `spawn`, `setTime`,
-   * `stop`, and a Simulation's `simStatus`, `simPrepare`, `simSetTime`); see {@linkcode ManagerAccess}. Default: `"local"`, only this
-   * process. Ordinary agents answer every peer whatever this says.
+   * `stop`, `stats` and a Simulation's `sim...` methods); see
+   * {@linkcode ManagerAccess}. Default: `"local"`, only this process.
+   * Ordinary agents answer every peer whatever this says.
    */
   access?: ManagerAccess | undefined;
 }
 
 /**
- * Who may steer a {@linkcode Manager} (`spawn`, `setTime`, `stop`, and the
- * `sim...` methods of a `Simulation`) through a
- * connection. Direct calls in this process are always allowed, and so are
- * connections over `local://` (they come from this process too).
+ * Who may steer a {@linkcode Manager} (`spawn`, `setTime`, `stop`, `stats`,
+ * and the `sim...` methods of a `Simulation`) through a connection. Direct
+ * calls in this process are always allowed, and so are connections over
+ * `local://` (they come from this process too).
  *
  * - `"local"`: nobody else.
  * - `{ token }`: connections that called `authenticate(token)` first with
