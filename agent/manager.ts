@@ -44,23 +44,6 @@ import {
   resolveSpec,
 } from "./module_spec.ts";
 
-export {
-  BUILTIN_CODECS,
-  checkCodecName,
-  type ClockSpec,
-  resolveClock,
-  resolveCodec,
-  resolveSerializers,
-} from "./child_options.ts";
-export {
-  type AgentFactory,
-  agentFactory,
-  canonicalModule,
-  importSpec,
-  isAgentFactory,
-  isLocalModule,
-} from "./module_spec.ts";
-
 /** Options of {@linkcode createManagedContainer} and {@linkcode startContainer}. */
 export interface ManagedContainerOptions
   extends Omit<ContainerOptions, "clock" | "codec" | "extraSerializers"> {

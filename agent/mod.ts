@@ -73,23 +73,27 @@ export type {
 } from "../rpc/mod.ts";
 export { AddressError, AiomasError, ConnectionError } from "../errors.ts";
 export {
+  BUILTIN_CODECS,
+  type ClockSpec,
+  resolveClock,
+  resolveCodec,
+  resolveSerializers,
+} from "./child_options.ts";
+export {
   type AgentFactory,
   agentFactory,
-  BUILTIN_CODECS,
   canonicalModule,
-  type ClockSpec,
-  createManagedContainer,
   importSpec,
   isAgentFactory,
   isLocalModule,
+} from "./module_spec.ts";
+export {
+  createManagedContainer,
   type ManagedContainerOptions,
   Manager,
   type ManagerAccess,
   type ManagerOptions,
   type ManagerProxy,
-  resolveClock,
-  resolveCodec,
-  resolveSerializers,
   setTimeAll,
   startContainer,
   type StartContainerOptions,

@@ -8,11 +8,11 @@ import { Agent } from "../agent/agent.ts";
 import type { Container } from "../agent/container.ts";
 import {
   createManagedContainer,
-  importSpec,
   type ManagedContainerOptions,
   type Manager,
   type ManagerAccess,
 } from "../agent/manager.ts";
+import { importSpec } from "../agent/module_spec.ts";
 import { parseAddress } from "../channel/address.ts";
 import type { Channel } from "../channel/channel.ts";
 import type { Clock } from "../clocks/clock.ts";
