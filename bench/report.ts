@@ -318,8 +318,9 @@ function percent(value: number | undefined): string {
 }
 
 function goalText(g: Goal): string {
+  // One decimal, so that 97.8% against a goal of 98% does not print as 98%.
   const shown = g.unit === "ratio"
-    ? (x: number) => `${(100 * x).toFixed(0)}%`
+    ? (x: number) => `${(100 * x).toFixed(1).replace(/\.0$/, "")}%`
     : (x: number) => `${formatValue(x, g.unit)} ${g.unit}`;
   const status = g.met === null ? "n/a " : g.met ? "MET " : "MISS";
   const measured = g.value === null ? "not measured" : shown(g.value);
