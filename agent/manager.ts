@@ -425,7 +425,7 @@ export class Manager extends Agent {
 
   /**
    * A snapshot of this container (see {@linkcode Container.stats}), for a
-   * master's live view and `cli.ts stats`. It shows every agent and call, so
+   * master's live view and the command line's `stats`. It shows every agent and call, so
    * only connections that may steer the Manager may read it.
    */
   @expose

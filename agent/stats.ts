@@ -1,7 +1,7 @@
 /**
  * What a container reports about itself: {@linkcode ContainerStats}, made by
- * `container.stats()`, answered by a Manager's `stats()`, printed by
- * `cli.ts stats` and shown by the live view. {@linkcode CallRecorder} feeds
+ * `container.stats()`, answered by a Manager's `stats()`, printed by the
+ * command line's `stats` and shown by the live view. {@linkcode CallRecorder} feeds
  * it from the RPC layer's `onCall` hook.
  *
  * @module
@@ -11,6 +11,7 @@ import type { Clock } from "../clocks/clock.ts";
 import type { Channel } from "../channel/channel.ts";
 import type { RpcMonitor } from "../rpc/client.ts";
 import {
+  type CallDirection,
   type CallEvent,
   CallMetrics,
   type CallMetricsSnapshot,
@@ -87,7 +88,7 @@ const MAX_ERROR_TEXT = 500;
 /** A traced call in flight: what `requestSent`/`requestReceived` return with a trace or hook. */
 class Pending {
   constructor(
-    readonly direction: "in" | "out",
+    readonly direction: CallDirection,
     readonly path: string,
     readonly peer: string,
     readonly start: number,
@@ -122,9 +123,7 @@ export class CallRecorder implements RpcMonitor {
 
   /** @inheritdoc */
   requestSent(channel: Channel, path: string): unknown {
-    return this.#everyCall
-      ? new Pending("out", path, channel.peer, performance.now())
-      : this.metrics!.start("out", path);
+    return this.#start("out", channel, path);
   }
 
   /** @inheritdoc */
@@ -134,9 +133,7 @@ export class CallRecorder implements RpcMonitor {
 
   /** @inheritdoc */
   requestReceived(channel: Channel, path: string): unknown {
-    return this.#everyCall
-      ? new Pending("in", path, channel.peer, performance.now())
-      : this.metrics!.start("in", path);
+    return this.#start("in", channel, path);
   }
 
   /** @inheritdoc */
@@ -144,15 +141,21 @@ export class CallRecorder implements RpcMonitor {
     this.#finish(token, ok, error);
   }
 
+  #start(direction: CallDirection, channel: Channel, path: string): unknown {
+    return this.#everyCall
+      ? new Pending(direction, path, channel.peer, performance.now())
+      : this.metrics!.start(direction, path);
+  }
+
   #finish(token: unknown, ok: boolean, error: unknown): void {
     if (!(token instanceof Pending)) {
       this.metrics!.finish(token as CallToken, ok);
       return;
     }
+    // A Pending token: there is a trace or an onCall hook.
     const call = token;
     const seconds = (performance.now() - call.start) / 1000;
     this.metrics?.record({ direction: call.direction, path: call.path, seconds, ok });
-    if (this.trace === undefined && this.#onCall === undefined) return;
     const event: CallEvent = {
       time: Date.now(),
       direction: call.direction,

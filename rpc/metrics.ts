@@ -39,8 +39,6 @@ export interface CallEvent extends CallSample {
   time: number;
   /** The peer's address (for `"in"` calls the peer's socket address). */
   peer: string;
-  /** Size of the request frame's payload in bytes, when known. */
-  bytes?: number | undefined;
   /** The error's message when the call failed. */
   error?: string | undefined;
 }
@@ -127,12 +125,20 @@ function bucketOf(seconds: number): number {
   return Math.min(index, BUCKET_COUNT - 1);
 }
 
+/** The figures of one folded path in one direction. */
 class PathEntry {
   count = 0;
   errors = 0;
   /** Calls started; decides which ones are timed. */
   started = 0;
   histogram = new LatencyHistogram();
+
+  /** Count a finished call, and its latency if it was timed. */
+  add(ok: boolean, seconds: number | undefined): void {
+    this.count++;
+    if (!ok) this.errors++;
+    if (seconds !== undefined) this.histogram.add(seconds);
+  }
 }
 
 /** A timed call in flight: its entry and when it started. */
@@ -202,10 +208,8 @@ export class CallMetrics {
 
   /** Add one finished call, timed by the caller. */
   record(sample: CallSample): void {
-    const entry = (sample.direction === "in" ? this.#in : this.#out).entry(sample.path);
-    entry.count++;
-    if (!sample.ok) entry.errors++;
-    entry.histogram.add(sample.seconds);
+    (sample.direction === "in" ? this.#in : this.#out).entry(sample.path)
+      .add(sample.ok, sample.seconds);
   }
 
   /**
@@ -223,13 +227,8 @@ export class CallMetrics {
 
   /** The call of `token` finished: `ok`, or failed. */
   finish(token: CallToken, ok: boolean): void {
-    let entry: PathEntry;
-    if (token instanceof Timing) {
-      entry = token.entry;
-      entry.histogram.add((performance.now() - token.start) / 1000);
-    } else entry = token as PathEntry;
-    entry.count++;
-    if (!ok) entry.errors++;
+    if (token instanceof Timing) token.entry.add(ok, (performance.now() - token.start) / 1000);
+    else (token as PathEntry).add(ok, undefined);
   }
 
   /** Statistics per path as plain data, most frequent first. */
