@@ -11,6 +11,7 @@
 
 import { type Address, parseAddress } from "../channel/address.ts";
 import { AiomasError } from "../errors.ts";
+import { deadline } from "./deadline.ts";
 import { INSPECTOR_PAGE } from "./inspector_page.ts";
 import { sameSecret } from "./secret.ts";
 import type { ContainerStats, TracedCall } from "./stats.ts";
@@ -49,7 +50,7 @@ export interface InspectedContainer {
 
 const children = new WeakMap<object, Map<string, () => Promise<ContainerStats>>>();
 // A spawned container that does not answer within this time is shown as unreachable.
-const CHILD_DEADLINE_MS = 1000;
+const CHILD_DEADLINE = 1;
 
 /**
  * Include the container at `addr` in `master`'s live view, asking `stats`
@@ -97,14 +98,12 @@ async function childStats(
   addr: string,
   stats: () => Promise<ContainerStats>,
 ): Promise<ContainerStats> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await Promise.race([
+    return await deadline(
       stats(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("no answer within 1 s")), CHILD_DEADLINE_MS);
-      }),
-    ]);
+      CHILD_DEADLINE,
+      () => new Error(`no answer within ${CHILD_DEADLINE} s`),
+    );
   } catch (error) {
     return {
       addr,
@@ -116,8 +115,6 @@ async function childStats(
       recentCalls: [],
       error: `unreachable: ${error instanceof Error ? error.message : typeof error}`,
     };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

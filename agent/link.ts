@@ -9,6 +9,7 @@
 import { ConnectionError } from "../errors.ts";
 import type { RpcClient } from "../rpc/client.ts";
 import type { Caller, CallOptions } from "../rpc/proxy.ts";
+import { deadline } from "./deadline.ts";
 import { openConnection, type RpcConnectOptions } from "../rpc/server.ts";
 
 /** The first pause after a failed reconnect, in milliseconds; it doubles per failure. */
@@ -176,25 +177,18 @@ async function openWithin(
   const opening = openConnection(addr, options);
   // In-process transports connect at once and must not use timers (deterministic runs).
   if (!(seconds > 0) || addr.startsWith("local://")) return await opening;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new ConnectionError(
-            `Connecting to ${addr} gave up after ${seconds} s (connectTimeout): ` +
-              "the host does not answer",
-          ),
-        ),
-      seconds * 1000,
-    );
-  });
   try {
-    return await Promise.race([opening, expired]);
+    return await deadline(
+      opening,
+      seconds,
+      () =>
+        new ConnectionError(
+          `Connecting to ${addr} gave up after ${seconds} s (connectTimeout): ` +
+            "the host does not answer",
+        ),
+    );
   } catch (error) {
     opening.then((client) => client.close(), () => {});
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -18,6 +18,7 @@ import { type Address, parseAddress } from "../channel/address.ts";
 import type { CodecClass } from "../codecs/types.ts";
 import { AiomasError } from "../errors.ts";
 import type { Container } from "./container.ts";
+import { deadline } from "./deadline.ts";
 import { BUILTIN_CODECS, checkCodecName, type ClockSpec } from "./child_options.ts";
 import { watchContainer } from "./inspector.ts";
 import type { ManagerProxy } from "./manager.ts";
@@ -140,31 +141,6 @@ function childConfig(master: Container, addr: Address, options: SpawnOptions): C
     maxMessageSize: options.maxMessageSize,
     trace: options.trace ?? (master.inspectUrl === undefined ? undefined : 200),
   };
-}
-
-/**
- * Race `promise` against a deadline of `seconds`; the timer is always
- * cleared. On expiry it rejects with `onTimeout()`, or with an `AiomasError`
- * saying that `onTimeout` (a description) did not happen in time.
- */
-export function deadline<T>(
-  promise: Promise<T>,
-  seconds: number,
-  onTimeout: string | (() => Error),
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          typeof onTimeout === "string"
-            ? new AiomasError(`${onTimeout} did not happen within ${seconds} s`)
-            : onTimeout(),
-        ),
-      seconds * 1000,
-    );
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 /**
