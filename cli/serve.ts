@@ -31,7 +31,7 @@ import { describeError } from "./output.ts";
 import { ExitCode, PROGRAM, SERVE_USAGE } from "./usage.ts";
 
 /** Import `MODULE[#Export]` (relative to the working directory) and return a factory. */
-async function loadAgentClass(spec: string): Promise<[name: string, factory: AgentFactory]> {
+async function loadAgentClass(spec: string): Promise<[name: string, factory: MakeAgent]> {
   const hash = spec.lastIndexOf("#");
   if (spec === "" || hash === 0 || hash === spec.length - 1) {
     throw new UsageError(
@@ -41,16 +41,19 @@ async function loadAgentClass(spec: string): Promise<[name: string, factory: Age
     );
   }
   const cls = await importSpec(spec);
-  if (typeof cls !== "function") throw new TypeError(`"${spec}" does not name a class`);
+  if (typeof cls !== "function") {
+    throw new TypeError(`"${spec}" does not name a class: name an exported Agent subclass`);
+  }
   const create = (cls as { create?: unknown }).create;
   const name = cls.name || spec;
-  const factory: AgentFactory = typeof create === "function"
+  const factory: MakeAgent = typeof create === "function"
     ? (container) => create.call(cls, container)
     : (container) => new (cls as new (container: Container) => unknown)(container);
   return [name, factory];
 }
 
-type AgentFactory = (container: Container) => unknown;
+/** Makes one agent of a `--agent` class in `container`. */
+type MakeAgent = (container: Container) => unknown;
 
 function isAgent(value: unknown): value is Agent {
   return value instanceof Agent ||
@@ -60,6 +63,73 @@ function isAgent(value: unknown): value is Agent {
 
 function log(message: string): void {
   console.error(`${PROGRAM} serve: ${message}`);
+}
+
+/** `--clock` and `--start-date`: the container's clock. */
+function clockOption(
+  values: Record<string, unknown>,
+): { clock: Clock; clockName: "realtime" | "external" } {
+  const clockName = str(values.clock) ?? "realtime";
+  if (clockName !== "realtime" && clockName !== "external") {
+    throw new UsageError(
+      `unknown clock "${clockName}"`,
+      "serve",
+      "use --clock realtime or --clock external",
+    );
+  }
+  const startDate = str(values["start-date"]);
+  if (startDate !== undefined && clockName !== "external") {
+    throw new UsageError("--start-date needs --clock external", "serve");
+  }
+  try {
+    const clock = clockName === "external"
+      ? new ExternalClock(startDate ?? new Date())
+      : new RealtimeClock();
+    return { clock, clockName };
+  } catch (error) {
+    throw new UsageError(
+      `invalid --start-date: ${(error as Error).message}`,
+      "serve",
+      'give an ISO 8601 date, as in "2016-01-01T00:00:00Z"',
+    );
+  }
+}
+
+/** Who may steer the Manager: `--token`, `--open` or TLS, exactly one chosen. */
+function accessOption(token: string | undefined, open: boolean, tls: boolean): ManagerAccess {
+  if (token !== undefined && open) {
+    throw new UsageError(
+      "--token and --open exclude each other",
+      "serve",
+      "choose one: --token for a shared secret, --open for anyone",
+    );
+  }
+  if (token !== undefined) return { token };
+  if (open) return "open";
+  if (tls) return "tls";
+  throw new UsageError(
+    "choose who may steer the Manager (spawn, setTime, stop)",
+    "serve",
+    "give --token SECRET (or AIOMAS_TOKEN), TLS (--tls-ca/--tls-cert/--tls-key), " +
+      "or --open (unsafe on untrusted networks)",
+  );
+}
+
+/** `--inspect HOST:PORT` (or a `tcp://` URL) as an address, or `undefined`. */
+function inspectOption(values: Record<string, unknown>): string | undefined {
+  const inspectAt = str(values.inspect);
+  if (inspectAt === undefined) return undefined;
+  const inspect = inspectAt.includes("://") ? inspectAt : `tcp://${inspectAt}`;
+  try {
+    parseAddress(inspect);
+  } catch (error) {
+    throw new UsageError(
+      `invalid --inspect: ${(error as Error).message}`,
+      "serve",
+      'give HOST:PORT, as in "--inspect 127.0.0.1:8080"',
+    );
+  }
+  return inspect;
 }
 
 export async function serveCommand(args: string[]): Promise<number> {
@@ -96,30 +166,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       "serve",
     );
   }
-  const clockName = str(values.clock) ?? "realtime";
-  if (clockName !== "realtime" && clockName !== "external") {
-    throw new UsageError(
-      `unknown clock "${clockName}"`,
-      "serve",
-      "use --clock realtime or --clock external",
-    );
-  }
-  const startDate = str(values["start-date"]);
-  if (startDate !== undefined && clockName !== "external") {
-    throw new UsageError("--start-date needs --clock external", "serve");
-  }
-  let clock: Clock;
-  try {
-    clock = clockName === "external"
-      ? new ExternalClock(startDate ?? new Date())
-      : new RealtimeClock();
-  } catch (error) {
-    throw new UsageError(
-      `invalid --start-date: ${(error as Error).message}`,
-      "serve",
-      'give an ISO 8601 date, as in "2016-01-01T00:00:00Z"',
-    );
-  }
+  const { clock, clockName } = clockOption(values);
   const codec = codecOption(values.codec, "serve");
   const tls = tlsOption(values, "serve");
   if (tls) {
@@ -127,46 +174,11 @@ export async function serveCommand(args: string[]): Promise<number> {
       log(`TLS handshake with ${peer} failed: ${error.message}`);
   }
   const token = tokenOption(values, "serve");
-  if (token !== undefined && values.open) {
-    throw new UsageError(
-      "--token and --open exclude each other",
-      "serve",
-      "choose one: --token for a shared secret, --open for anyone",
-    );
-  }
-  const access: ManagerAccess | undefined = token !== undefined
-    ? { token }
-    : values.open
-    ? "open"
-    : tls
-    ? "tls"
-    : undefined;
-  if (access === undefined) {
-    throw new UsageError(
-      "choose who may steer the Manager (spawn, setTime, stop)",
-      "serve",
-      "give --token SECRET (or AIOMAS_TOKEN), TLS (--tls-ca/--tls-cert/--tls-key), " +
-        "or --open (unsafe on untrusted networks)",
-    );
-  }
+  const access = accessOption(token, values.open === true, tls !== undefined);
   const specs = (values.agent as string[] | undefined) ?? [];
-  const inspectAt = str(values.inspect);
-  const inspect = inspectAt === undefined || inspectAt.includes("://")
-    ? inspectAt
-    : `tcp://${inspectAt}`;
-  if (inspect !== undefined) {
-    try {
-      parseAddress(inspect);
-    } catch (error) {
-      throw new UsageError(
-        `invalid --inspect: ${(error as Error).message}`,
-        "serve",
-        'give HOST:PORT, as in "--inspect 127.0.0.1:8080"',
-      );
-    }
-  }
+  const inspect = inspectOption(values);
 
-  let factories: [string, AgentFactory][];
+  let factories: [string, MakeAgent][];
   try {
     factories = await Promise.all(specs.map(loadAgentClass));
   } catch (error) {
@@ -214,6 +226,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   };
   const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
+  const unlisten = () => {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  };
 
   try {
     for (const [name, factory] of factories) {
@@ -227,7 +242,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     }
   } catch (error) {
     log(`cannot create the agents: ${describeError(error)}`);
-    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    unlisten();
     await container.shutdown();
     return ExitCode.Failure;
   }
@@ -251,7 +266,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   stopping = true;
   log(`${reason}: shutting down`);
   await container.shutdown();
-  for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
+  unlisten();
   log("stopped");
   return ExitCode.Ok;
 }
