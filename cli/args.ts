@@ -43,6 +43,7 @@ export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | 
   return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
+/** The options of every command: codec, TLS files, Manager token, help. */
 export const COMMON_OPTIONS = {
   codec: { type: "string" },
   "tls-ca": { type: "string" },
@@ -52,6 +53,7 @@ export const COMMON_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** The options of the client commands (`call`, `ping`, `stats`). */
 export const CLIENT_OPTIONS = {
   ...COMMON_OPTIONS,
   timeout: { type: "string" },
@@ -65,6 +67,10 @@ const NEGATIVE = "\u0000";
 type ParseConfig = NonNullable<Parameters<typeof parseArgs>[0]>;
 type Options = NonNullable<ParseConfig["options"]>;
 
+/**
+ * Parse `args` with `options` (strict: an unknown option is a
+ * {@linkcode UsageError} for `command`); negative numbers are positionals.
+ */
 export function parse<T extends Options>(
   args: string[],
   options: T,
@@ -117,10 +123,12 @@ function parseError(error: Error & { code?: string }, command: Command): UsageEr
   return new UsageError(line.charAt(0).toLowerCase() + line.slice(1), command);
 }
 
+/** `value` if it is a string (a parsed option given once), else `undefined`. */
 export function str(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
+/** The option `--name` as a number of seconds `>= 0`, or `undefined` when not given. */
 export function seconds(value: unknown, name: string, command: Command): number | undefined {
   if (typeof value !== "string") return undefined;
   const number = Number(value);
@@ -136,6 +144,7 @@ const CODECS: Record<string, CodecClass> = {
   "msgpack-blosc": MsgPackBloscCodec,
 };
 
+/** The codec class `--codec` names (default `json`). */
 export function codecOption(value: unknown, command: Command): CodecClass {
   const name = str(value) ?? "json";
   const codec = lookup(CODECS, name);
@@ -149,6 +158,10 @@ export function codecOption(value: unknown, command: Command): CodecClass {
   return codec;
 }
 
+/**
+ * The TLS options from `--tls-ca`, `--tls-cert` and `--tls-key` (all or
+ * none), with `hostname` from `--tls-hostname`; `undefined` for plain TCP.
+ */
 export function tlsOption(
   values: Record<string, unknown>,
   command: Command,

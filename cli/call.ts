@@ -52,6 +52,7 @@ function argument(text: string, what: string): unknown {
   }
 }
 
+/** `aiomas call`: resolves with the exit code. */
 export async function callCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     ...CLIENT_OPTIONS,
@@ -109,6 +110,7 @@ export async function callCommand(args: string[]): Promise<number> {
   });
 }
 
+/** `aiomas ping`: resolves with the exit code. */
 export async function pingCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, CLIENT_OPTIONS, "ping");
   if (values.help) {

@@ -132,6 +132,7 @@ function inspectOption(values: Record<string, unknown>): string | undefined {
   return inspect;
 }
 
+/** `aiomas serve`: resolves with the exit code once the container has stopped. */
 export async function serveCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     ...COMMON_OPTIONS,

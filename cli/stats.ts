@@ -75,6 +75,7 @@ export function formatStats(stats: ContainerStats): string {
   return lines.join("\n");
 }
 
+/** `aiomas stats`: resolves with the exit code. */
 export async function statsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     ...CLIENT_OPTIONS,

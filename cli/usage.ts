@@ -47,6 +47,7 @@ Connection options:
   --token SECRET     the Manager's shared secret (default: $AIOMAS_TOKEN)
   -h, --help         show this help`;
 
+/** What `aiomas --help` prints. */
 export const TOP_USAGE = `Usage: ${PROGRAM} <command> [options]
 
 Commands:
@@ -60,6 +61,7 @@ Run "${PROGRAM} <command> --help" for a command's options.
 Exit codes: 0 ok, 1 remote error (call) or start failure (serve), 2 unreachable or
 no such agent, 3 timeout, 64 bad usage.`;
 
+/** What `aiomas serve --help` prints. */
 export const SERVE_USAGE = `Usage: ${PROGRAM} serve ADDR --agent MODULE[#Export] [options]
 
 Start a container on ADDR (tcp://host:port, port 0 for any free port, or
@@ -89,6 +91,7 @@ Options:
   --inspect HOST:PORT       serve the live view there (port 0: any free port); off
                             loopback it needs --token, which the page URL then carries${COMMON_HELP}`;
 
+/** What `aiomas call --help` prints. */
 export const CALL_USAGE = `Usage: ${PROGRAM} call AGENT_ADDR METHOD [ARGS...] [options]
 
 Call METHOD of the agent at AGENT_ADDR (tcp://host:port/<id>) and print the
@@ -115,6 +118,7 @@ Options:
 Exit codes: 0 ok, 1 the method raised (remote traceback on stderr),
 2 unreachable or no such agent, 3 timeout, 64 bad usage.`;
 
+/** What `aiomas stats --help` prints. */
 export const STATS_USAGE = `Usage: ${PROGRAM} stats ADDR [options]
 
 Ask the Manager of the container at ADDR (tcp://host:port/ or an agent address)
@@ -133,6 +137,7 @@ Options:
 Exit codes: 0 ok, 1 the Manager refused (e.g. a wrong token), 2 unreachable,
 3 timeout, 64 bad usage.`;
 
+/** What `aiomas ping --help` prints. */
 export const PING_USAGE = `Usage: ${PROGRAM} ping ADDR [options]
 
 Connect to the container at ADDR (tcp://host:port/ or an agent address
