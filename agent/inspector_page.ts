@@ -78,13 +78,12 @@ function bytes(n) {
   return n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB"
     : (n / 1048576).toFixed(1) + " MiB";
 }
-function rate(now, before, key, path) {
+// Calls per second of a path (in direction dir) since the snapshot before.
+function rate(now, before, dir, path) {
   if (!before) return "";
   const dt = (now.now - before.now) / 1000;
-  const old = path ? before.calls[path.dir].find((p) => p.path === path.path) : before;
-  const then = old ? (key ? old[key] : old.count) : 0;
-  const value = key ? now[key] : path.count;
-  return dt > 0 ? ((value - then) / dt).toFixed(1) + "/s" : "";
+  const old = before.calls[dir].find((p) => p.path === path.path);
+  return dt > 0 ? ((path.count - (old ? old.count : 0)) / dt).toFixed(1) + "/s" : "";
 }
 
 function renderContainer(stats) {
@@ -127,7 +126,7 @@ function renderContainer(stats) {
     for (const path of stats.calls[dir]) {
       table.append(el("tr", { "data-path": dir + " " + path.path }, el("td", {}, dir),
         el("td", {}, path.path), el("td", { class: "n" }, path.count),
-        el("td", { class: "n" }, rate(stats, before, "", { ...path, dir })),
+        el("td", { class: "n" }, rate(stats, before, dir, path)),
         el("td", { class: path.errors ? "n err" : "n" }, path.errors),
         el("td", { class: "n" }, ms(path.p50)), el("td", { class: "n" }, ms(path.p99))));
     }
