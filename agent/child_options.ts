@@ -76,7 +76,11 @@ export async function resolveCodec(
   if (codec === undefined || typeof codec === "function") return codec;
   const name = checkCodecName(codec);
   const value = Object.hasOwn(BUILTIN_CODECS, name) ? BUILTIN_CODECS[name] : await importSpec(name);
-  if (typeof value !== "function") throw new TypeError(`"${codec}" does not name a codec class`);
+  if (typeof value !== "function") {
+    throw new TypeError(
+      `"${codec}" does not name a codec class: name an exported class that implements Codec`,
+    );
+  }
   return value as CodecClass;
 }
 

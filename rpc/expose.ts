@@ -93,7 +93,10 @@ export function expose(
     (context.metadata as Record<string, unknown>)[FIELD_PREFIX + context.name] = true;
     return (initial: unknown) => exposedField(name, initial);
   }
-  throw new TypeError(`@expose does not apply to a ${(context as { kind: string }).kind}`);
+  throw new TypeError(
+    `@expose does not apply to a ${(context as { kind: string }).kind}: expose a method, or a ` +
+      "field holding a function or a sub-service",
+  );
 }
 
 /**
