@@ -144,20 +144,39 @@ function childConfig(master: Container, addr: Address, options: SpawnOptions): C
 }
 
 /**
- * Connect to the child's Manager, authorize the connection with the child's
- * secret, and show the child in the master's live view until `unwatch()`.
+ * Wait for the child to report its address (`reported`; `what` names the
+ * start in the timeout error), connect `master` to its Manager, authorize the
+ * connection with the child's secret, and show the child in the master's
+ * live view. The handle's `close()` runs once: it takes the child off the
+ * live view, then calls `stop(manager)`.
  */
-async function connectManager(
+async function attachChild(
   master: Container,
-  addr: string,
+  options: SpawnOptions,
   config: ChildConfig,
-  timeout: number,
-): Promise<{ manager: ManagerProxy; unwatch: () => void }> {
+  reported: Promise<string>,
+  what: string,
+  stop: (manager: ManagerProxy) => Promise<void>,
+): Promise<ContainerHandle> {
+  const timeout = options.startTimeout ?? options.timeout ?? DEFAULT_TIMEOUT;
+  const addr = await deadline(reported, timeout, what);
   const manager = await master.connect(`${addr}0`, {
     connectRetry: timeout,
   }) as unknown as ManagerProxy;
   await manager.authenticate(config.token);
-  return { manager, unwatch: watchContainer(master, addr, () => manager.stats()) };
+  const unwatch = watchContainer(master, addr, () => manager.stats());
+  let closing: Promise<void> | undefined;
+  return {
+    manager,
+    addr,
+    close() {
+      closing ??= (async () => {
+        unwatch();
+        await stop(manager);
+      })();
+      return closing;
+    },
+  };
 }
 
 /** Ask the Manager to stop; a lost connection means it is gone already. */
@@ -199,7 +218,6 @@ export async function spawnWorkerContainer(
   options: SpawnOptions = {},
 ): Promise<ContainerHandle> {
   const config = childConfig(master, addr, options);
-  const timeout = options.startTimeout ?? options.timeout ?? DEFAULT_TIMEOUT;
   const worker = new Worker(ENTRY, { type: "module", name: "aiomas container" });
   const ready = Promise.withResolvers<string>();
   const stopped = Promise.withResolvers<void>();
@@ -230,24 +248,24 @@ export async function spawnWorkerContainer(
     worker.terminate();
     stopped.resolve();
   };
-  try {
-    const containerAddr = await deadline(ready.promise, timeout, "Starting a worker container");
+  // Once started, a crash is logged: nobody awaits `ready` any more.
+  const reported = ready.promise.then((containerAddr) => {
     started = true;
-    const { manager, unwatch } = await connectManager(master, containerAddr, config, timeout);
-    let closing: Promise<void> | undefined;
-    return {
-      manager,
-      addr: containerAddr,
-      close() {
-        closing ??= (async () => {
-          unwatch();
-          if (!terminated) await requestStop(manager);
-          await deadline(stopped.promise, 2, "").catch(() => {});
-          terminate();
-        })();
-        return closing;
+    return containerAddr;
+  });
+  try {
+    return await attachChild(
+      master,
+      options,
+      config,
+      reported,
+      "Starting a worker container",
+      async (manager) => {
+        if (!terminated) await requestStop(manager);
+        await deadline(stopped.promise, 2, "").catch(() => {});
+        terminate();
       },
-    };
+    );
   } catch (error) {
     terminate();
     throw error;
@@ -297,7 +315,6 @@ export async function spawnProcessContainer(
   options: ProcessSpawnOptions = {},
 ): Promise<ProcessContainerHandle> {
   const config = childConfig(master, addr, options);
-  const timeout = options.startTimeout ?? options.timeout ?? DEFAULT_TIMEOUT;
   const permissions = ["--allow-net", "--allow-read", "--allow-import", "--allow-sys=hostname"];
   if (typeof config.addr === "object" && "path" in config.addr) {
     permissions.push(`--allow-write=${config.addr.path}`);
@@ -374,23 +391,18 @@ export async function spawnProcessContainer(
     await errors;
   };
   try {
-    const containerAddr = await deadline(ready.promise, timeout, "Starting a container process");
-    const { manager, unwatch } = await connectManager(master, containerAddr, config, timeout);
-    let closing: Promise<void> | undefined;
-    return {
-      manager,
-      addr: containerAddr,
-      pid: child.pid,
-      status,
-      close() {
-        closing ??= (async () => {
-          unwatch();
-          await requestStop(manager);
-          await release(2);
-        })();
-        return closing;
+    const handle = await attachChild(
+      master,
+      options,
+      config,
+      ready.promise,
+      "Starting a container process",
+      async (manager) => {
+        await requestStop(manager);
+        await release(2);
       },
-    };
+    );
+    return { ...handle, pid: child.pid, status };
   } catch (error) {
     await release(0);
     throw error;
