@@ -154,11 +154,14 @@ function isSubclass(value: unknown, base: abstract new (...args: never[]) => unk
 /** How trusted a caller of a Manager method is. */
 type Trust = "trusted" | "peer";
 
-/** Check a {@linkcode ManagerAccess} value; `tls` tells whether the container uses TLS. */
-function checkAccess(access: ManagerAccess, tls: boolean): ManagerAccess {
+/**
+ * Check a {@linkcode ManagerAccess} value; `tls` tells whether the container
+ * uses TLS (`undefined`: not known here, so `"tls"` is taken on trust).
+ */
+function checkAccess(access: ManagerAccess, tls: boolean | undefined): ManagerAccess {
   if (access === "local" || access === "open") return access;
   if (access === "tls") {
-    if (!tls) {
+    if (tls === false) {
       throw new TypeError(
         'Manager access "tls" needs a TLS container: pass the tls option ({ caFile, certFile, ' +
           "keyFile }) too, or use access { token }",
@@ -227,7 +230,8 @@ export class Manager extends Agent {
       ? { allowSpawn: options, access: undefined }
       : options;
     this.#allowSpawn = allowSpawn ?? isLocalModule;
-    this.#access = checkAccess(access ?? "local", access === "tls");
+    // The container does not say whether it uses TLS: createManagedContainer checks that.
+    this.#access = checkAccess(access ?? "local", undefined);
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#stop = resolve;
     this.stopped = promise;
