@@ -82,7 +82,7 @@ export function watchContainer(
 }
 
 /** The snapshot of `container` and of the containers it watches. */
-export async function inspectorSnapshot(
+async function inspectorSnapshot(
   container: InspectedContainer,
 ): Promise<InspectorSnapshot> {
   const watched = [...(children.get(container) ?? [])];

@@ -151,7 +151,7 @@ let libraryRoot: string | undefined;
  * Whether `url` (canonical) is one of this library's own modules (its layers
  * and root modules, not its tests, docs or examples).
  */
-export function isLibraryModule(url: string): boolean {
+function isLibraryModule(url: string): boolean {
   libraryRoot ??= LIBRARY_ROOT.protocol === "file:"
     ? canonicalModuleSync(LIBRARY_ROOT.href)?.replace(/\/?$/, "/")
     : LIBRARY_ROOT.href;

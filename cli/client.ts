@@ -116,7 +116,7 @@ export async function withClient(
 }
 
 /** Report an error of a client command on stderr and return the exit code. */
-export function reportClientError(command: Command, error: unknown): number {
+function reportClientError(command: Command, error: unknown): number {
   if (error instanceof RemoteException) {
     console.error(`${PROGRAM} ${command}: the remote call failed; remote traceback:`);
     console.error(error.remoteTraceback.trimEnd());

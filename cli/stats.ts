@@ -23,7 +23,7 @@ function table(rows: string[][], numeric: number): string {
 }
 
 /** The human-readable form of a container's stats. */
-export function formatStats(stats: ContainerStats): string {
+function formatStats(stats: ContainerStats): string {
   const lines = [
     `container ${stats.addr}  clock ${stats.clock.time.toFixed(3)} s  ` +
     `timers ${stats.clock.pendingTimers ?? "n/a"}  agents ${stats.agents.count}  ` +
