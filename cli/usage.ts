@@ -10,7 +10,7 @@
  * | code | meaning |
  * | --- | --- |
  * | 0 | success (`serve`: stopped by SIGINT/SIGTERM) |
- * | 1 | the remote method failed (`call`: the remote traceback is on stderr), or `serve` could not start (module, class or address) |
+ * | 1 | the remote method failed (`call`: the remote traceback is on stderr), the Manager refused the `--token` (`ping`, `stats`), or `serve` could not start (module, class or address) |
  * | 2 | unreachable: connection refused, lost or TLS refused, or no such agent in the container |
  * | 3 | timeout: no reply within `--timeout` seconds |
  * | 64 | bad usage (the problem and a hint are on stderr) |
@@ -24,7 +24,7 @@
 export const ExitCode = {
   /** Success. */
   Ok: 0,
-  /** The remote method failed, or `serve` could not start. */
+  /** The remote method failed, the Manager refused the token, or `serve` could not start. */
   Failure: 1,
   /** Connection refused or lost, TLS refused, or no such agent. */
   Unreachable: 2,
@@ -150,4 +150,5 @@ Options:
   --wait S           retry a refused connection for up to S seconds (default: 0)
   --tls-hostname H   name the server's certificate must be valid for${COMMON_HELP}
 
-Exit codes: 0 ok, 2 unreachable or no such agent, 3 timeout, 64 bad usage.`;
+Exit codes: 0 ok, 1 the Manager refused the --token, 2 unreachable or no such
+agent, 3 timeout, 64 bad usage.`;
