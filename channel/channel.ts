@@ -417,23 +417,22 @@ export class Channel implements AsyncIterable<Request> {
             // decoded size (while this side waits for replies of its own, it reads on).
             weight = size * DECODED_FACTOR;
             if (this.#budget!.request(this.#account, weight) !== "granted") {
-              if (weight > this.#budget!.limit) {
-                throw new ProtocolError(
-                  `A message of ${size} bytes takes about ${weight} bytes once decoded, more ` +
-                    `than the server's whole buffer budget (${this.#budget!.limit} bytes, ` +
-                    "maxBufferedBytes): raise maxBufferedBytes or send smaller messages",
-                );
+              if (this.#unanswered === 0) {
+                // One request at a time is always admitted (maxMessageSize bounds it);
+                // other connections can still claim their shares.
+                this.#budget!.take(this.#account, weight);
+              } else {
+                // Wait for answers (they free this connection's share) or memory
+                // elsewhere; frameTimeout bounds the wait.
+                if (this.#partialSince < 0 && this.#frameMs > 0) {
+                  this.#partialAt = this.#frames;
+                  this.#partialSince = now();
+                  this.#arm(this.#partialSince + this.#frameMs);
+                }
+                await this.#pause("budget");
+                if (this.#closeReason) return;
+                continue;
               }
-              // Wait for answers (they free this connection's share) or memory elsewhere;
-              // frameTimeout bounds the wait.
-              if (this.#partialSince < 0 && this.#frameMs > 0) {
-                this.#partialAt = this.#frames;
-                this.#partialSince = now();
-                this.#arm(this.#partialSince + this.#frameMs);
-              }
-              await this.#pause("budget");
-              if (this.#closeReason) return;
-              continue;
             }
           }
           read.start = start + 4 + size;

@@ -145,6 +145,11 @@ export class BufferBudget {
     if (this.#used > this.limit) this.#evictOverShare(this.share(), undefined, 0);
   }
 
+  /** Take `bytes` for `account` even beyond the limit, closing no one. */
+  take(account: BudgetAccount, bytes: number): void {
+    this.#take(account, bytes);
+  }
+
   /** Give back `bytes` of `account`. */
   release(account: BudgetAccount, bytes: number): void {
     if (bytes <= 0) return;
