@@ -139,11 +139,6 @@ function canonicalModuleSync(url: string): string | undefined {
   }
 }
 
-/** Whether canonical `url` lies inside the directory with canonical URL `root` (ending in `/`). */
-function isInside(url: string, root: string | undefined): boolean {
-  return root !== undefined && url.startsWith(root);
-}
-
 const LIBRARY_ROOT = new URL("../", import.meta.url);
 let libraryRoot: string | undefined;
 
@@ -177,9 +172,8 @@ function isLibraryModule(url: string): boolean {
 export function isLocalModule(moduleUrl: string): boolean {
   const url = canonicalModuleSync(moduleUrl);
   if (url === undefined || !url.startsWith("file:")) return false;
-  const cwd = canonicalModuleSync(cwdUrl());
-  return isInside(url, cwd === undefined ? undefined : `${cwd.replace(/\/$/, "")}/`) &&
-    !isLibraryModule(url);
+  const cwd = canonicalModuleSync(cwdUrl())?.replace(/\/?$/, "/");
+  return cwd !== undefined && url.startsWith(cwd) && !isLibraryModule(url);
 }
 
 /**
