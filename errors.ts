@@ -77,7 +77,8 @@ function lastLine(text: string): string {
 
 /**
  * A connection was refused, reset or closed, so a request cannot be sent or
- * its reply will never come.
+ * its reply will never come; also raised by `container.connect()` when the
+ * container at the address has no agent with that id.
  *
  * @example
  * ```ts
