@@ -16,7 +16,7 @@
  * @module
  */
 
-import { type ChildConfig, READY_LINE } from "./spawn.ts";
+import { type ChildConfig, readLines, READY_LINE } from "./spawn.ts";
 import { startContainer, type StartContainerOptions } from "./manager.ts";
 
 interface WorkerScope {
@@ -64,26 +64,10 @@ function runWorker(scope: WorkerScope): void {
  */
 function watchStdin(): Promise<string> {
   const { promise, resolve } = Promise.withResolvers<string>();
-  (async () => {
-    const buffer = new Uint8Array(4096);
-    const decoder = new TextDecoder();
-    let line = "";
-    let done = false;
-    try {
-      for (let n; (n = await Deno.stdin.read(buffer)) !== null;) {
-        if (done) continue; // the master writes nothing after the config
-        line += decoder.decode(buffer.subarray(0, n), { stream: true });
-        const newline = line.indexOf("\n");
-        if (newline >= 0) {
-          done = true;
-          resolve(line.slice(0, newline));
-        }
-      }
-    } catch {
-      // A broken pipe also means the master is gone.
-    }
-    Deno.exit(0);
-  })();
+  // Only the first line counts: the master writes nothing after the config.
+  readLines(Deno.stdin.readable, resolve)
+    .catch(() => {}) // a broken pipe also means the master is gone
+    .finally(() => Deno.exit(0));
   return promise;
 }
 

@@ -272,8 +272,11 @@ export async function spawnWorkerContainer(
   }
 }
 
-/** Read `stream` line by line; `onLine` gets each line without its newline. */
-async function readLines(
+/**
+ * Read `stream` line by line; `onLine` gets each line without its newline.
+ * @internal
+ */
+export async function readLines(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void,
 ): Promise<void> {
