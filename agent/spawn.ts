@@ -344,9 +344,9 @@ export async function spawnProcessContainer(
   // other users can see. The pipe is held until close(): the child exits when it closes
   // (also when we die).
   const stdin = child.stdin.getWriter();
-  stdin.write(new TextEncoder().encode(`${JSON.stringify(config)}\n`)).catch(() => {});
-  const ready = Promise.withResolvers<string>();
   const encoder = new TextEncoder();
+  stdin.write(encoder.encode(`${JSON.stringify(config)}\n`)).catch(() => {});
+  const ready = Promise.withResolvers<string>();
   let isReady = false;
   const output = readLines(child.stdout, (line) => {
     if (!isReady && line.startsWith(`${READY_LINE} `)) {

@@ -242,10 +242,15 @@ export function linkStats(kind: LinkStats["kind"], peer: string, channel: Channe
 
 /** What a container passes to {@linkcode buildStats}. */
 export interface StatsSource {
+  /** The container's address. */
   addr: string;
+  /** The container's clock. */
   clock: Clock;
+  /** The container's agents by id. */
   agents: ReadonlyMap<string, object>;
+  /** Its open connections, described. */
   links: LinkStats[];
+  /** What recorded its calls. */
   recorder: CallRecorder;
 }
 
