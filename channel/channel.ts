@@ -21,6 +21,7 @@ import { ReadBuffer } from "./read_buffer.ts";
 import { EXCEPTION, REQUEST, Request, RESULT } from "./request.ts";
 import { formatTraceback } from "./traceback.ts";
 import type { Transport } from "./transport.ts";
+import { KEEP_GROWN_MS, now, Watchdog, type WatchLimits } from "./watchdog.ts";
 
 export { EXCEPTION, REQUEST, Request, RESULT };
 export {
@@ -42,10 +43,6 @@ const REPLY_BUFFER_LIMIT = 16 * 1024 * 1024;
 const WEIGHED_SIZE = 1024;
 const DECODED_FACTOR = 4;
 const RESOLVED = Promise.resolve();
-// A grown read buffer is released after this long without a big frame.
-const KEEP_GROWN_MS = 1000;
-
-const now = () => performance.now();
 
 /**
  * A request-reply channel over one connection. Both sides may send requests;
@@ -101,19 +98,11 @@ export class Channel implements AsyncIterable<Request> {
   #unanswered = 0;
   #paused: "requests" | "budget" | undefined;
   #resume: (() => void) | undefined;
-  // Timers: one per channel, armed for the earliest deadline and re-armed when it fires.
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
+  // Timers: made when first needed (channel/watchdog.ts).
+  #watch: Watchdog | undefined;
+  #limits: WatchLimits;
   #inProcess: boolean;
-  #frameMs: number;
-  #idleMs: number;
-  #heartbeatMs: number;
   #frames = 0;
-  #partialAt = -1;
-  #partialSince = -1;
-  #lastHeard: number;
-  #lastActivity: number;
-  #pingSent = false;
   // With heartbeats: the peer takes the bytes of a big message, so it is
   // alive (a long upload gets no answer until it is complete).
   #onWritten: (() => void) | undefined;
@@ -133,9 +122,11 @@ export class Channel implements AsyncIterable<Request> {
       ((error) => console.warn(`aiomas: closing connection to ${this.peer}: ${error.message}`));
     const limits = channelLimits(options);
     this.#inProcess = transport.inProcess === true;
-    this.#frameMs = this.#inProcess ? 0 : limits.frameMs;
-    this.#idleMs = limits.idleMs;
-    this.#heartbeatMs = limits.heartbeatMs;
+    this.#limits = {
+      frameMs: this.#inProcess ? 0 : limits.frameMs,
+      idleMs: limits.idleMs,
+      heartbeatMs: limits.heartbeatMs,
+    };
     this.#maxConcurrent = limits.maxConcurrent;
     this.#budget = options.bufferBudget;
     if (this.#budget) {
@@ -146,16 +137,9 @@ export class Channel implements AsyncIterable<Request> {
       };
     }
     this.#read = new ReadBuffer(this.#budget, this.#account);
-    this.#lastHeard = this.#lastActivity = now();
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    if (this.#heartbeatMs > 0) {
-      this.#onWritten = () => {
-        this.#lastHeard = now();
-        this.#pingSent = false;
-      };
-      this.#arm(this.#lastHeard + this.#heartbeatMs);
-    }
-    if (this.#idleMs > 0) this.#arm(this.#lastActivity + this.#idleMs);
+    if (limits.heartbeatMs > 0 || limits.idleMs > 0) this.#watchdog();
+    if (limits.heartbeatMs > 0) this.#onWritten = () => this.#watch!.heard();
     queueMicrotask(() => this.#readLoop());
   }
 
@@ -368,7 +352,7 @@ export class Channel implements AsyncIterable<Request> {
         this.#queuedBytes -= size;
         this.#bytesOut += size;
         if (this.#account) this.#budget!.release(this.#account, size);
-        if (this.#idleMs > 0) this.#lastActivity = now();
+        if (this.#limits.idleMs > 0) this.#watch!.lastActivity = now();
         if (this.#queuedBytes <= HIGH_WATER_MARK) this.#wakeDrainWaiters();
       }
     } catch (cause) {
@@ -392,7 +376,9 @@ export class Channel implements AsyncIterable<Request> {
 
   async #readLoop(): Promise<void> {
     const read = this.#read;
-    const watchReads = this.#heartbeatMs > 0 || this.#idleMs > 0;
+    const watch = this.#limits.heartbeatMs > 0 || this.#limits.idleMs > 0
+      ? this.#watchdog()
+      : undefined;
     try {
       while (!this.#closeReason) {
         // Parse every complete frame in the buffer.
@@ -424,11 +410,7 @@ export class Channel implements AsyncIterable<Request> {
               } else {
                 // Wait for answers (they free this connection's share) or memory
                 // elsewhere; frameTimeout bounds the wait.
-                if (this.#partialSince < 0 && this.#frameMs > 0) {
-                  this.#partialAt = this.#frames;
-                  this.#partialSince = now();
-                  this.#arm(this.#partialSince + this.#frameMs);
-                }
+                if (this.#limits.frameMs > 0) this.#watchdog().waitingForBudget(this.#frames);
                 await this.#pause("budget");
                 if (this.#closeReason) return;
                 continue;
@@ -440,13 +422,9 @@ export class Channel implements AsyncIterable<Request> {
           this.#dispatch(buf.subarray(start + 4, start + 4 + size), weight);
           if (this.#closeReason) return;
         }
-        if (read.start === read.end) this.#partialSince = -1;
-        else if (this.#partialAt !== this.#frames && this.#frameMs > 0) {
-          // A new frame started arriving: it has frameTimeout to complete.
-          this.#partialAt = this.#frames;
-          this.#partialSince = now();
-          this.#arm(this.#partialSince + this.#frameMs);
-        }
+        if (read.start === read.end) {
+          if (this.#watch !== undefined) this.#watch.partialSince = -1;
+        } else if (this.#limits.frameMs > 0) this.#watchdog().frameArriving(this.#frames);
         let target = read.prepare(now);
         while (typeof target === "string") {
           if (target === "over") {
@@ -463,7 +441,7 @@ export class Channel implements AsyncIterable<Request> {
         }
         if (read.grownIdleSince >= 0) {
           if (this.#inProcess) read.releaseIdle(Infinity);
-          else this.#arm(read.grownIdleSince + KEEP_GROWN_MS);
+          else this.#watchdog().arm(read.grownIdleSince + KEEP_GROWN_MS);
         }
         const count = await this.#transport.read(target);
         if (count === null) {
@@ -472,10 +450,7 @@ export class Channel implements AsyncIterable<Request> {
         }
         read.filled(count);
         this.#bytesIn += count;
-        if (watchReads) {
-          this.#lastHeard = now();
-          this.#pingSent = false;
-        }
+        watch?.heard();
       }
     } catch (error) {
       if (this.#closeReason) return;
@@ -505,7 +480,7 @@ export class Channel implements AsyncIterable<Request> {
    */
   async #pause(kind: "requests" | "budget"): Promise<void> {
     this.#paused = kind;
-    if (kind === "requests") this.#partialSince = this.#partialAt = -1;
+    this.#watch?.paused(kind === "requests");
     let cancelRoom: (() => void) | undefined;
     await new Promise<void>((resolve) => {
       this.#resume = resolve;
@@ -513,9 +488,7 @@ export class Channel implements AsyncIterable<Request> {
     });
     cancelRoom?.();
     this.#paused = undefined;
-    this.#lastHeard = now();
-    this.#pingSent = false;
-    if (this.#heartbeatMs > 0) this.#arm(this.#lastHeard + this.#heartbeatMs);
+    this.#watch?.resumed();
   }
 
   /** Resume a paused read loop if the reason for its pause is gone. */
@@ -530,90 +503,19 @@ export class Channel implements AsyncIterable<Request> {
     resume();
   }
 
-  /** Arm the channel's timer for `at` (a `performance.now()` time) unless it fires earlier. */
-  #arm(at: number): void {
-    if (this.#closeReason || (this.#timer !== undefined && this.#timerAt <= at)) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    const timer = setTimeout(() => {
-      try {
-        this.#tick();
-      } catch (error) {
-        // Nothing may escape a timer: that would end the process.
-        this.#shutDown(
-          new ConnectionError(`Connection to ${this.peer} failed: ${error}`, { cause: error }),
-        );
-      }
-    }, Math.max(0, at - now()));
-    Deno.unrefTimer(timer);
-    this.#timer = timer;
-  }
-
-  /** The timer fired: enforce the frame timeout, heartbeat and idle timeout; release memory. */
-  #tick(): void {
-    const late = now() - this.#timerAt;
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-    if (this.#closeReason) return;
-    const t = now();
-    let next = Infinity;
-    if (this.#partialSince >= 0 && this.#frameMs > 0) {
-      if (t - this.#partialSince >= this.#frameMs) {
-        const { start, end } = this.#read;
-        const length = this.#frameLength();
-        return this.#fail(
-          new ProtocolError(
-            end - start >= length
-              ? `A message of ${length} bytes waited ${this.#frameMs / 1000} s (frameTimeout) ` +
-                "for room in the server's buffer budget (maxBufferedBytes)"
-              : `A frame did not complete within ${this.#frameMs / 1000} s (frameTimeout): ` +
-                `${end - start} of ${length} bytes arrived`,
-          ),
-        );
-      }
-      next = this.#partialSince + this.#frameMs;
-    }
-    const beat = this.#heartbeatMs;
-    if (beat > 0 && this.#paused) {
-      // Not reading, so nothing can be heard: show the peer that this side lives.
-      this.#ping();
-      next = Math.min(next, t + beat);
-    } else if (beat > 0) {
-      const silent = t - this.#lastHeard;
-      // A late timer means this process was busy, not that the peer is silent.
-      if (silent >= 3 * beat && late < beat) {
-        return this.#fail(
-          new ConnectionError(
-            `no answer for ${(3 * beat / 1000).toFixed(1)} s (heartbeat every ` +
-              `${beat / 1000} s): the peer or the network is down`,
-          ),
-        );
-      }
-      if (silent >= beat && !this.#pingSent) {
-        this.#pingSent = true;
-        this.#ping();
-      }
-      next = Math.min(
-        next,
-        late >= beat ? t + beat : this.#lastHeard + (this.#pingSent ? 3 * beat : beat),
-      );
-    }
-    if (this.#idleMs > 0) {
-      const busy = this.#pending.size > 0 || this.#unanswered > 0 || this.#queuedBytes > 0;
-      if (busy || this.#partialSince >= 0) this.#lastActivity = Math.max(this.#lastActivity, t);
-      else if (t - Math.max(this.#lastActivity, this.#lastHeard) >= this.#idleMs) {
-        return this.#shutDown(
-          new ConnectionError(
-            `Connection to ${this.peer} closed after ${this.#idleMs / 1000} s idle (idleTimeout)`,
-          ),
-        );
-      }
-      next = Math.min(next, Math.max(this.#lastActivity, this.#lastHeard) + this.#idleMs);
-    }
-    if (this.#read.releaseIdle(t - KEEP_GROWN_MS)) {
-      next = Math.min(next, this.#read.grownIdleSince + KEEP_GROWN_MS);
-    }
-    if (next < Infinity) this.#arm(next);
+  /** The channel's watchdog, made on first use. */
+  #watchdog(): Watchdog {
+    return this.#watch ??= new Watchdog({
+      peer: this.peer,
+      read: this.#read,
+      isClosed: () => this.#closeReason !== undefined,
+      isPaused: () => this.#paused !== undefined,
+      isBusy: () => this.#pending.size > 0 || this.#unanswered > 0 || this.#queuedBytes > 0,
+      frameLength: () => this.#frameLength(),
+      ping: () => this.#ping(),
+      fail: (error) => this.#fail(error),
+      shutDown: (reason) => this.#shutDown(reason),
+    }, this.#limits);
   }
 
   /** Send a heartbeat request; its answer is dropped like any late reply. */
@@ -697,8 +599,7 @@ export class Channel implements AsyncIterable<Request> {
     if (this.#closeReason) return;
     this.#closeReason = reason;
     this.#transport.close();
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#watch?.stop();
     for (const pending of this.#pending.values()) pending.reject(reason);
     this.#pending.clear();
     for (const receiver of this.#receivers.splice(0)) receiver.reject(reason);
