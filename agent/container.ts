@@ -5,29 +5,25 @@
  * @module
  */
 
-import {
-  type Address,
-  formatAddress,
-  parseAddress,
-  type ResolvedAddress,
-} from "../channel/address.ts";
-import { type ConnectionOptions, createChannel, type Server } from "../channel/server.ts";
-import { createMemoryPair } from "../channel/memory.ts";
+import { type Address, parseAddress } from "../channel/address.ts";
+import type { ConnectionOptions, Server } from "../channel/server.ts";
 import type { Clock } from "../clocks/clock.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
 import type { SerializerSpec } from "../codecs/types.ts";
-import { AddressError, ConnectionError } from "../errors.ts";
-import { RpcClient, type RpcOptions } from "../rpc/client.ts";
+import { ConnectionError } from "../errors.ts";
+import type { RpcClient, RpcOptions } from "../rpc/client.ts";
 import { agentAddressEnd } from "../rpc/references.ts";
 import type { CallEvent, CallTrace } from "../rpc/metrics.ts";
-import { expose } from "../rpc/expose.ts";
 import { type Caller, type DynamicRemote, makeProxy, type RemoteOf } from "../rpc/proxy.ts";
 import { startServer } from "../rpc/server.ts";
 import { type Activity, createActivity, registerActivity } from "./activity.ts";
+import { advertisedAddress, checkContainerAddress, splitAgentAddress } from "./addresses.ts";
 import { Agent } from "./agent.ts";
+import { ContainerService } from "./container_service.ts";
 import { dateSerializer } from "./dates.ts";
 import { type Inspector, startInspector } from "./inspector.ts";
 import { ContainerLink, openRetrying } from "./link.ts";
+import { openSelfConnection, type SelfConnection } from "./self_connection.ts";
 import {
   buildStats,
   CallRecorder,
@@ -139,98 +135,6 @@ export interface ConnectOptions {
 /** Connection options as a container passes them to the RPC layer. */
 type ContainerConnectionOptions = Omit<ContainerOptions, "clock"> & RpcOptions;
 
-/** The root service of a container, as Python aiomas exposes it. */
-class ContainerService {
-  @expose
-  agents: Map<string, Agent> = new Map();
-
-  @expose
-  validate_aid(aid: unknown): string | null {
-    // An id typed as a number (`validate_aid 1` on the command line) means the id "1".
-    const id = Number.isSafeInteger(aid) && (aid as number) >= 0 ? String(aid) : aid;
-    return (typeof id === "string" && this.agents.get(id)?.constructor.name) || null;
-  }
-}
-
-/**
- * Split `tcp://host:port/aid` into the container's address (with `/`) and the id.
- *
- * @example
- * ```ts
- * import { splitAgentAddress } from "@aiomas/aiomas/agent";
- * console.log(splitAgentAddress("tcp://127.0.0.1:5555/3")); // [ "tcp://127.0.0.1:5555/", "3" ]
- * ```
- */
-export function splitAgentAddress(addr: string): [container: string, aid: string] {
-  if (typeof addr !== "string") {
-    throw new AddressError(
-      `An agent address is a string such as "tcp://127.0.0.1:5555/0", not ${describe(addr)}`,
-    );
-  }
-  const scheme = /^[a-z]+:\/\//.exec(addr);
-  // The container part ends after "]" for "ipc://[path]", else at the first "/" after "://".
-  const end = scheme === null
-    ? -1
-    : addr[scheme[0].length] === "["
-    ? addr.indexOf("]", scheme[0].length) + 1
-    : addr.indexOf("/", scheme[0].length);
-  if (scheme === null || end === 0 || end === scheme[0].length) {
-    throw new AddressError(
-      `Invalid agent address "${addr}": expected "tcp://host:port/<id>" or "ipc://[path]/<id>"`,
-    );
-  }
-  if (end < 0 || end >= addr.length || addr[end] !== "/" || end === addr.length - 1) {
-    const container = end < 0 ? addr : addr.slice(0, end);
-    throw new AddressError(
-      `"${addr}" has no agent id: an agent address is the container's address, "/" and the ` +
-        `agent's id, as in "${container}/0"`,
-    );
-  }
-  const aid = addr.slice(end + 1);
-  if (aid.includes("/")) {
-    throw new AddressError(
-      `Invalid agent address "${addr}": an agent id has no "/"; expected "${
-        addr.slice(0, end)
-      }/<id>"`,
-    );
-  }
-  return [addr.slice(0, end + 1), aid];
-}
-
-/** A value as an error message may show it (without calling into it). */
-function describe(value: unknown): string {
-  return value === null ? "null" : typeof value === "string" ? `"${value}"` : typeof value;
-}
-
-/**
- * Check the address given to `Container.create`: defined, a valid address, and
- * (as a string) a container's address without an agent id.
- */
-function containerAddress(addr: unknown): Address {
-  if (typeof addr !== "string" && (typeof addr !== "object" || addr === null)) {
-    throw new AddressError(
-      `Container.create needs the address to listen on, such as "tcp://127.0.0.1:5555" ` +
-        `(port 0 picks a free port) or { hostname: "127.0.0.1", port: 0 }; got ${describe(addr)}`,
-    );
-  }
-  try {
-    parseAddress(addr as Address);
-  } catch (error) {
-    throw new AddressError((error as Error).message, { cause: error });
-  }
-  if (typeof addr === "string" && !addr.startsWith("unix://")) {
-    const path = /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/]*)(\/.*)?$/.exec(addr)?.[1];
-    if (path !== undefined && path !== "/") {
-      const container = addr.slice(0, addr.length - path.length);
-      throw new AddressError(
-        `"${addr}" is an agent address, not a container's: a container listens on ` +
-          `"${container}" and numbers its agents itself`,
-      );
-    }
-  }
-  return addr as Address;
-}
-
 const retryDelay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -279,7 +183,7 @@ export class Container {
   #links = new Map<string, ContainerLink>();
   #connectRetry: number;
   #connectTimeout: number;
-  #self: { client: RpcClient; close(): Promise<void> } | undefined;
+  #self: SelfConnection | undefined;
   #shutDown = false;
   #activity: Activity | undefined;
   #recorder: CallRecorder;
@@ -314,7 +218,7 @@ export class Container {
    *   no such directory, a host that does not resolve).
    */
   static async create(addr: Address, options?: ContainerOptions): Promise<Container> {
-    addr = containerAddress(addr);
+    addr = checkContainerAddress(addr);
     options ??= {};
     // The address is known once the server is bound, so the service comes first.
     const service = new ContainerService();
@@ -606,38 +510,13 @@ export class Container {
   #selfClient(): RpcClient {
     if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
     if (this.#self === undefined) {
-      const [near, far] = createMemoryPair([this.addr, this.addr]);
-      const options = this.#connectionOptions;
-      let client: RpcClient | undefined;
-      const serving = createChannel(far, {
-        ...options,
-        setup: (channel) => new RpcClient(channel, this.#service, options),
-      });
-      createChannel(near, {
-        ...options,
-        setup: (channel) => client = new RpcClient(channel, this.#service, options),
-      });
-      const self = {
-        client: client!,
-        close: async () => {
-          await client!.close();
-          await serving.close();
-        },
-      };
+      const self = openSelfConnection(this.addr, this.#service, this.#connectionOptions);
       this.#self = self;
       // Should the in-memory connection ever close, the next call makes a new one.
-      serving.closed.then(() => {
+      self.closed.then(() => {
         if (this.#self === self && !this.#shutDown) this.#self = undefined;
       });
     }
     return this.#self.client;
   }
-}
-
-/** A container's address: the bound address, with the host name for wildcard binds. */
-function advertisedAddress(bound: ResolvedAddress): string {
-  if ("hostname" in bound && (bound.hostname === "0.0.0.0" || bound.hostname === "::")) {
-    return `${formatAddress({ hostname: Deno.hostname(), port: bound.port })}/`;
-  }
-  return `${formatAddress(bound)}/`;
 }

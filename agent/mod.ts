@@ -24,12 +24,8 @@
  */
 
 export { Agent } from "./agent.ts";
-export {
-  type ConnectOptions,
-  Container,
-  type ContainerOptions,
-  splitAgentAddress,
-} from "./container.ts";
+export { splitAgentAddress } from "./addresses.ts";
+export { type ConnectOptions, Container, type ContainerOptions } from "./container.ts";
 export { dateSerializer, formatPythonDate } from "./dates.ts";
 export { type InspectorSnapshot, watchContainer } from "./inspector.ts";
 export { type AgentInfo, type ContainerStats, type LinkStats, type TracedCall } from "./stats.ts";

@@ -5,7 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { splitAgentAddress } from "../agent/container.ts";
+import { splitAgentAddress } from "../agent/addresses.ts";
 import { parseAddress } from "../channel/address.ts";
 import type { TlsOptions } from "../channel/tls.ts";
 import { dateSerializer } from "../agent/dates.ts";
