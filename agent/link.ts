@@ -93,11 +93,6 @@ export class ContainerLink implements Caller {
     return opening;
   }
 
-  /** Use `client` as this link's connection (the container's own in-memory one). */
-  adopt(client: RpcClient): void {
-    this.#client = client;
-  }
-
   /** Send a call over the open connection, or over a new one. */
   call(
     path: string,
