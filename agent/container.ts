@@ -6,6 +6,7 @@
  */
 
 import { type Address, parseAddress } from "../channel/address.ts";
+import type { Channel } from "../channel/channel.ts";
 import type { ConnectionOptions, Server } from "../channel/server.ts";
 import type { Clock } from "../clocks/clock.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
@@ -37,8 +38,9 @@ import {
  * Options of {@linkcode Container.create}; every one is optional.
  *
  * Declared here: `clock` (default a new `RealtimeClock`), `extraSerializers`
- * (none), `callTimeout` (no call deadline), `connectRetry` (`0`), `metrics`
- * (`true`), `trace` (`0`), `onCall`, `inspect`, `inspectToken`.
+ * (none), `callTimeout` (no call deadline), `connectRetry` (`0`), `connectTimeout`
+ * (`10`), `metrics`
+ * (`true`), `trace` (`0`), `onCall`, `inspect`, `inspectToken`, `onConnection`.
  *
  * Inherited from the channel layer's `ConnectionOptions` and `ChannelOptions`
  * (see their documentation): `codec` (default `JsonCodec`), `tls` (plain
@@ -109,6 +111,13 @@ export interface ContainerOptions extends Omit<ConnectionOptions, "setup" | "ext
   inspect?: Address | undefined;
   /** A secret the live view requires as `?token=` (required off loopback). */
   inspectToken?: string | undefined;
+  /**
+   * Called with each connection the container opens or accepts (not the
+   * in-memory one to its own agents) before it reads its first message:
+   * the place to log `channel.peer`, and `channel.closed` to see it end.
+   * It must not throw.
+   */
+  onConnection?: ((channel: Channel) => void) | undefined;
 }
 
 /**
@@ -133,7 +142,10 @@ export interface ConnectOptions {
 }
 
 /** Connection options as a container passes them to the RPC layer. */
-type ContainerConnectionOptions = Omit<ContainerOptions, "clock"> & RpcOptions;
+type ContainerConnectionOptions =
+  & Omit<ContainerOptions, "clock">
+  & RpcOptions
+  & Pick<ConnectionOptions, "setup">;
 
 const retryDelay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -232,6 +244,7 @@ export class Container {
     const created: { container?: Container } = {};
     const connectionOptions: ContainerConnectionOptions = {
       ...options,
+      setup: options.onConnection,
       monitor: combineMonitors(activity, recorder.active ? recorder : undefined),
       extraSerializers: [dateSerializer, ...(options.extraSerializers ?? [])],
       servicePath: (value) =>

@@ -14,7 +14,6 @@ import {
 } from "../agent/manager.ts";
 import { importSpec } from "../agent/module_spec.ts";
 import { parseAddress } from "../channel/address.ts";
-import type { Channel } from "../channel/channel.ts";
 import type { Clock } from "../clocks/clock.ts";
 import { ExternalClock } from "../clocks/external.ts";
 import { RealtimeClock } from "../clocks/realtime.ts";
@@ -188,9 +187,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     return ExitCode.Failure;
   }
 
-  // `setup` is not part of the container options, but the container hands its options down
-  // to every connection it makes or accepts; it is only used here to log connections.
-  const options: ManagedContainerOptions & { setup: (channel: Channel) => void } = {
+  const options: ManagedContainerOptions = {
     codec,
     clock,
     tls,
@@ -199,7 +196,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     // Off loopback the live view needs a secret: the Manager's token.
     inspectToken: token,
     onError: (error, channel) => log(`closing connection ${channel.peer}: ${error.message}`),
-    setup: (channel) => {
+    onConnection: (channel) => {
       log(`connection ${channel.peer} opened`);
       channel.closed.then(() => log(`connection ${channel.peer} closed`));
     },

@@ -4,6 +4,7 @@ import { spawnWorkerContainer } from "@aiomas/aiomas/agent";
 import {
   AddressError,
   Agent,
+  type Channel,
   ConnectionError,
   Container,
   expose,
@@ -118,6 +119,24 @@ Deno.test("one connection per pair of containers, even for concurrent first conn
   assert.equal(b.connectionCount, 1);
   await a.shutdown();
   await b.shutdown();
+});
+
+Deno.test("onConnection sees each socket connection opened or accepted, not the in-memory one", async () => {
+  const events: string[] = [];
+  const watch = (name: string) => (channel: Channel) => {
+    events.push(`${name} opened`);
+    channel.closed.then(() => events.push(`${name} closed`));
+  };
+  const a = await Container.create(LOCAL, { onConnection: watch("a") });
+  const b = await Container.create(LOCAL, { onConnection: watch("b") });
+  const remote = new Callee(b);
+  const local = new Callee(a);
+  assert.equal(await (await a.connect<Callee>(remote.addr)).spam(1), "spam");
+  assert.equal(await (await a.connect<Callee>(local.addr)).spam(1), "spam");
+  assert.deepEqual(events.sort(), ["a opened", "b opened"]);
+  await a.shutdown();
+  await b.shutdown();
+  assert.deepEqual(events.sort(), ["a closed", "a opened", "b closed", "b opened"]);
 });
 
 Deno.test("either side calls the other's agents over the shared connection", async () => {
