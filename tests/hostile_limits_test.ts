@@ -224,12 +224,8 @@ Deno.test("15.5: error messages that quote huge arguments are not kept whole by 
 
 Deno.test({
   name: "15.5: a message just under maxMessageSize is served with the default limits",
-  // Missing fix (channel): a held request is weighed 4x its size against the buffer
-  // budget while its frame's read buffer is still charged, so a 60 MB message needs
-  // 300 MB of the 256 MiB default budget: it waits for room only its own buffer holds
-  // until frameTimeout (30 s) closes the connection. The limits must not refuse what
-  // maxMessageSize (64 MiB) allows.
-  ignore: true,
+  // Found by this suite: the first version of the held-request budget weighed a
+  // 60 MB message 4x while its read buffer was still charged, and refused it.
   fn: async () => {
     const server = await FixtureServer.start("rpc", "MsgPackCodec");
     try {
