@@ -11,6 +11,8 @@ import { describe } from "./describe.ts";
 import { Ext, Timestamp } from "./msgpack_ext.ts";
 import {
   extraKeys,
+  IMPLICIT_KEYS,
+  implicitKey,
   MAX_DEPTH,
   nestedInLeaf,
   type SerializerRegistry,
@@ -340,6 +342,9 @@ export class MsgPackReader {
         order.push(key as string);
       }
       const item = this.#read(depth + 1);
+      if (typeof item === "function" && IMPLICIT_KEYS.has(key as string)) {
+        throw implicitKey(key as string);
+      }
       if (key === "__proto__") {
         Object.defineProperty(out, key, {
           value: item,

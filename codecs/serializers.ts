@@ -358,6 +358,7 @@ export class SerializerRegistry {
     for (const key in record) {
       const item = record[key];
       const revived = this.reviveTree(item, depth + 1);
+      if (typeof revived === "function" && IMPLICIT_KEYS.has(key)) throw implicitKey(key);
       // defineProperty, not assignment: a "__proto__" key is data, never the prototype.
       if (revived !== item) Object.defineProperty(record, key, { value: revived });
     }
@@ -370,6 +371,29 @@ export function nestedInLeaf(id: unknown): CodecError {
   return new CodecError(
     `A ${TYPE_TAG} tag inside the data of serializer ${describe(id)}, which takes plain data ` +
       "only: custom types may not nest there",
+  );
+}
+
+/**
+ * Keys the runtime and libraries call on ordinary objects without being asked
+ * (`await` calls `then`, `JSON.stringify` calls `toJSON`, `String()`, `+` and
+ * template literals call `toString`/`valueOf`). A decoded map may not hold a
+ * function (a peer's reference) under one of them: looking at the data would
+ * call the peer.
+ */
+export const IMPLICIT_KEYS: ReadonlySet<string> = new Set([
+  "then",
+  "toJSON",
+  "toString",
+  "valueOf",
+  "toLocaleString",
+]);
+
+/** The error for a reference under one of the {@linkcode IMPLICIT_KEYS}. */
+export function implicitKey(key: string): CodecError {
+  return new CodecError(
+    `A reference as the value of the key "${key}", which the runtime calls implicitly ` +
+      "(await, String(), JSON.stringify): refused, as looking at the data would call the peer",
   );
 }
 

@@ -91,12 +91,6 @@ for (const layer of LAYERS) {
 for (const layer of ["rpc", "container"]) {
   Deno.test({
     name: `hostile data never turns into a call back to the attacker (${layer} servers)`,
-    // Missing fix (issue 15 item 1, "decide which custom types may nest inside
-    // which"): a reference may still be the value of a plain map's (or a
-    // @serializable instance's) `valueOf` or `toString` key, so user code as
-    // plain as `a + b` or `${message}` on an argument calls the attacker back
-    // ("x" with no arguments). Not a crash: such calls have an owner.
-    ignore: true,
     async fn() {
       for (const codec of CODECS) {
         const server = await FixtureServer.start(layer, codec);

@@ -14,9 +14,12 @@ import {
   RemoteException,
   startServer as startChannelServer,
 } from "../mod.ts";
-import { JsonCodec } from "../codecs/mod.ts";
+import { CodecError, createCodec, JsonCodec, MsgPackCodec } from "../codecs/mod.ts";
+import { createProxy } from "../rpc/proxy.ts";
 import { expose, openConnection, startServer } from "../rpc/mod.ts";
 import { frame, readJsonFrame, writeAll } from "./helpers.ts";
+
+const noCaller = { call: () => Promise.resolve(null) };
 
 /** A raw server that answers each request with `reply(id)` (a JSON text). */
 function rawServer(reply: (id: number) => string) {
@@ -63,10 +66,32 @@ Deno.test("a remote call nobody awaits cannot end the process when it fails", as
   await new Promise((resolve) => setTimeout(resolve, 10));
 });
 
-Deno.test("a reply whose then is a peer's proxy rejects instead of calling it", async () => {
-  // {"then": <reference to "x">}: resolving a promise with it would call the proxy.
-  const server = rawServer((id) => `[1,${id},{"then":{"__type__":[0,"x"]}}]`);
-  const client = await openConnection(server.url);
+Deno.test("a reference under then, toJSON, toString or valueOf is refused by the codecs", () => {
+  // Looking at such data (await, JSON.stringify, String(), +) would call the peer.
+  for (const codec of [JsonCodec, MsgPackCodec]) {
+    for (const key of ["then", "toJSON", "toString", "valueOf", "toLocaleString"]) {
+      const peer = createCodec(codec, []);
+      const ours = createCodec(codec, []);
+      ours.addSerializer(Object, () => "", (path) => createProxy(noCaller, String(path)));
+      const bytes = peer.encode(new Map([[key, new Map([["__type__", [0, "x"]]])]]));
+      assert.throws(() => ours.decode(bytes), CodecError, `${codec.name} ${key}`);
+      // Under any other key a reference is fine.
+      const fine = peer.encode(new Map([["peer", new Map([["__type__", [0, "x"]]])]]));
+      assert.equal(typeof (ours.decode(fine) as { peer: unknown }).peer, "function");
+    }
+  }
+});
+
+Deno.test("a reply that is a thenable (from a serializer) rejects instead of being called", async () => {
+  class Sneaky {}
+  const thenable = () =>
+    [
+      Sneaky,
+      () => 0,
+      () => ({ then: (resolve: (v: unknown) => void) => resolve("sneaked") }),
+    ] as const;
+  const server = rawServer((id) => `[1,${id},{"__type__":[0,1]}]`);
+  const client = await openConnection(server.url, { extraSerializers: [thenable] });
   try {
     await assert.rejects(client.remote.anything(), ProtocolError);
   } finally {
