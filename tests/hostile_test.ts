@@ -12,11 +12,12 @@
 
 import assert from "node:assert/strict";
 import { CODECS, LAYERS } from "./fixtures_hostile/service.ts";
-import { FixtureServer } from "./hostile_harness.ts";
+import { FixtureServer, RawPeer, sleep } from "./hostile_harness.ts";
 import {
   connectionFloodBatch,
   garbageBatch,
   halfSentBatch,
+  hostileValues,
   ISSUE_15_1,
   mutantsBatch,
   pathsBatch,
@@ -105,3 +106,30 @@ for (const layer of ["rpc", "container"]) {
     },
   });
 }
+
+Deno.test("hostile answers to a server's heartbeat pings", async () => {
+  for (const codec of CODECS) {
+    const server = await FixtureServer.start("container", codec, { limits: { heartbeat: 0.1 } });
+    try {
+      const values = hostileValues(server);
+      let next = 0;
+      let pings = 0;
+      const peers = await Promise.all(Array.from({ length: 20 }, () => RawPeer.connect(server)));
+      for (const peer of peers) {
+        peer.onRequest = (id) => {
+          pings++;
+          const value = values[next++ % values.length];
+          void peer.send([next % 3 === 0 ? 2 : 1, id, value]);
+          if (next % 5 === 0) void peer.send([1, id, value]); // twice
+        };
+      }
+      await sleep(1000);
+      assert.ok(pings > 0, "the server pinged");
+      await server.assertHealthy("while peers answer pings with hostile values");
+      await Promise.all(peers.map((peer) => peer.close()));
+      await server.assertHealthy("after the peers left");
+    } finally {
+      await server.stop();
+    }
+  }
+});
