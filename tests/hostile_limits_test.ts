@@ -42,7 +42,7 @@ Deno.test("15.5: beyond maxConnections new connections are closed; once some clo
       new TextEncoder().encode(JSON.stringify([0, 0, ["validate_aid", ["1"], {}]])),
     );
     await Promise.all(peers.map((peer) => peer.write(ask)));
-    await Promise.all(peers.map((peer) => peer.waitFrames(1, 5000)));
+    await Promise.all(peers.map((peer) => peer.waitFrames(1, 20_000)));
     const served = peers.filter((peer) => peer.frames.length > 0).length;
     const closed = peers.filter((peer) => peer.closed).length;
     assert.ok(served <= 20, `at most maxConnections served, got ${served}`);
