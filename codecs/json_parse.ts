@@ -8,7 +8,7 @@
  */
 
 import { CodecError } from "../errors.ts";
-import { MAX_DEPTH } from "./serializers.ts";
+import { defineProtoKey, MAX_DEPTH } from "./serializers.ts";
 
 /** Python refuses to read integers longer than this (`sys.int_info.default_max_str_digits`). */
 export const MAX_INTEGER_DIGITS = 4300;
@@ -229,16 +229,8 @@ class Parser {
       this.pos++;
       this.space();
       const item = this.value(depth + 1);
-      if (key === "__proto__") {
-        Object.defineProperty(out, key, {
-          value: item,
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
-      } else {
-        out[key] = item;
-      }
+      if (key === "__proto__") defineProtoKey(out, item);
+      else out[key] = item;
       this.space();
       const c = text.charCodeAt(this.pos++);
       if (c === 0x7d) return out;

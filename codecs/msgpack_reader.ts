@@ -10,6 +10,7 @@ import { CodecError } from "../errors.ts";
 import { describe } from "./describe.ts";
 import { Ext, Timestamp } from "./msgpack_ext.ts";
 import {
+  defineProtoKey,
   extraKeys,
   IMPLICIT_KEYS,
   implicitKey,
@@ -345,16 +346,8 @@ export class MsgPackReader {
       if (typeof item === "function" && IMPLICIT_KEYS.has(key as string)) {
         throw implicitKey(key as string);
       }
-      if (key === "__proto__") {
-        Object.defineProperty(out, key, {
-          value: item,
-          writable: true,
-          enumerable: true,
-          configurable: true,
-        });
-      } else {
-        out[key as string] = item;
-      }
+      if (key === "__proto__") defineProtoKey(out, item);
+      else out[key as string] = item;
     }
     return out;
   }

@@ -495,6 +495,20 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
  */
 export const MAX_DEPTH = 512;
 
+/**
+ * Give a decoded map the key `"__proto__"` as an own data property
+ * (assignment would set the map's prototype instead). The decoders call
+ * this only for that key and assign every other key directly.
+ */
+export function defineProtoKey(map: Record<string, unknown>, value: unknown): void {
+  Object.defineProperty(map, "__proto__", {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
+}
+
 /** Resolve an `extraSerializers` entry to its triple. */
 export function resolveSerializer(spec: SerializerSpec): SerializerTriple {
   if ("__serializer__" in spec && typeof spec.__serializer__ === "function") {
