@@ -97,26 +97,12 @@ function probeOf(member: SimulationMember, index: number): Probe {
     return {
       name: container.addr,
       status: (detail) => activity.status(detail),
-      prepare: (t) => {
-        try {
-          activity.prepare(t);
-          return Promise.resolve();
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      },
+      prepare: (t) => Promise.try(() => activity.prepare(t)),
       setTime: async (t) => {
         activity.setTime(t);
         return await activity.status();
       },
-      setDelays: (delays) => {
-        try {
-          activity.setDelays(delays);
-          return Promise.resolve();
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      },
+      setDelays: (delays) => Promise.try(() => activity.setDelays(delays)),
     };
   }
   if (
