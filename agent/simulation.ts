@@ -14,6 +14,7 @@ import {
   waitFor,
 } from "./activity.ts";
 import { Container } from "./container.ts";
+import { deadline as withDeadline } from "./deadline.ts";
 import { Manager } from "./manager.ts";
 
 /**
@@ -167,8 +168,8 @@ interface Deadline {
   target: number | undefined;
 }
 
-/** The rejection of a probe that took too long. */
-const LATE = Symbol("late");
+/** The rejection of a probe that took too long (never shown: it is caught and replaced). */
+const LATE = new AiomasError("a simulation member did not answer in time");
 
 function checkTime(t: number, current: number | undefined): void {
   if (typeof t !== "number" || !Number.isFinite(t)) {
@@ -408,37 +409,30 @@ export class Simulation {
     ask: (probe: Probe) => Promise<S>,
     deadline: Deadline,
   ): Promise<S[]> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(LATE), Math.max(0, deadline.at - performance.now()));
-    });
+    const seconds = Math.max(0, deadline.at - performance.now()) / 1000;
     try {
-      return await Promise.race([Promise.all(this.#probes.map(ask)), late]);
+      return await withDeadline(Promise.all(this.#probes.map(ask)), seconds, () => LATE);
     } catch (error) {
       if (error === LATE) throw await this.#timeoutError(deadline.target);
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
   async #timeoutError(time: number | undefined): Promise<SimulationTimeoutError> {
-    const grace = 1000;
+    const grace = 1; // seconds
     const reports: SimulationMemberReport[] = await Promise.all(
       this.#probes.map(async (probe): Promise<SimulationMemberReport> => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(LATE), grace);
-        });
         try {
-          return await Promise.race([probe.status(true) as Promise<SimStatusDetail>, late]);
+          return await withDeadline(
+            probe.status(true) as Promise<SimStatusDetail>,
+            grace,
+            () => LATE,
+          );
         } catch (error) {
           const why = error === LATE
-            ? `did not answer within ${grace / 1000} s (is its event loop blocked?)`
+            ? `did not answer within ${grace} s (is its event loop blocked?)`
             : `failed to report: ${(error as Error)?.message ?? error}`;
           return { addr: probe.name, error: why };
-        } finally {
-          clearTimeout(timer);
         }
       }),
     );
