@@ -194,19 +194,6 @@ export interface LinkDelays {
   links?: readonly { from: string; to: string; delay: number }[];
 }
 
-/** The container address (`scheme://host:port/`) that an agent address starts with. */
-function containerOf(address: string): string | undefined {
-  const scheme = address.indexOf("://");
-  if (scheme <= 0) return undefined;
-  let i = scheme + 3;
-  if (address[i] === "[") {
-    i = address.indexOf("]", i);
-    if (i < 0) return undefined;
-  }
-  const slash = address.indexOf("/", i);
-  return slash < 0 ? undefined : address.slice(0, slash + 1);
-}
-
 function checkDelay(delay: unknown, what: string): number {
   if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
     throw new RangeError(`${what} must be a number of seconds >= 0, got ${String(delay)}`);
@@ -293,13 +280,12 @@ export class Activity implements RpcMonitor {
   }
 
   /**
-   * Wrap the caller of a proxy for the agent at `address` so that its calls
-   * take the link's delay in clock time each way: the request leaves after
-   * the delay, and the reply is handed over after the delay.
+   * Wrap the caller of a proxy for an agent of the container at `to` (its
+   * address, `tcp://host:port/`) so that its calls take the link's delay in
+   * clock time each way: the request leaves after the delay, and the reply
+   * is handed over after the delay.
    */
-  linkCaller(caller: Caller, address: string): Caller {
-    const to = containerOf(address);
-    if (to === undefined) return caller;
+  linkCaller(caller: Caller, to: string): Caller {
     const clock = this.clock;
     return {
       call: (path, args, kwargs, options) => {

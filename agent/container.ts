@@ -430,6 +430,7 @@ export class Container {
       );
     }
     return this.#proxy(
+      containerAddr,
       link,
       agentAddr,
       `agents/${aid}`,
@@ -437,10 +438,17 @@ export class Container {
     ) as RemoteOf<T>;
   }
 
-  #proxy(caller: Caller, address: string, path: string, label: string): DynamicRemote {
+  /** A proxy calling `path` through `caller`, a link to the container at `containerAddr`. */
+  #proxy(
+    containerAddr: string,
+    caller: Caller,
+    address: string,
+    path: string,
+    label: string,
+  ): DynamicRemote {
     return makeProxy({
       // On an ExternalClock, calls take the Simulation's simulated link delays.
-      caller: this.#activity?.linkCaller(caller, address) ?? caller,
+      caller: this.#activity?.linkCaller(caller, containerAddr) ?? caller,
       path,
       label,
       address,
@@ -470,7 +478,13 @@ export class Container {
         this.#link(containerAddr).call(path, args, kwargs, options),
     };
     const rest = address.slice(end); // "" or "/member/..."
-    return this.#proxy(caller, address, `agents/${aid}${rest}`, `AgentProxy('${address}')`);
+    return this.#proxy(
+      containerAddr,
+      caller,
+      address,
+      `agents/${aid}${rest}`,
+      `AgentProxy('${address}')`,
+    );
   }
 
   /**
