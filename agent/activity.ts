@@ -50,6 +50,18 @@ class Handler {
   get running(): boolean {
     return this.open && this.sleeps === 0 && this.calls === 0;
   }
+
+  /** The handler starts waiting on one more sleep (timer, awaited promise) or call. */
+  wait(on: "sleeps" | "calls"): void {
+    if (this.running) this.activity.running--;
+    this[on]++;
+  }
+
+  /** One sleep or call the handler waited on is over. */
+  resume(on: "sleeps" | "calls"): void {
+    this[on]--;
+    if (this.running) this.activity.running++;
+  }
 }
 
 /** An outgoing request whose reply has not arrived yet. */
@@ -70,16 +82,12 @@ const clockObserver: TimerObserver = {
   timerScheduled(when: number): unknown {
     const handler = context.getStore();
     if (handler === undefined || !handler.open) return undefined;
-    if (handler.running) handler.activity.running--;
-    handler.sleeps++;
+    handler.wait("sleeps");
     handler.wake = when;
     return handler;
   },
   timerDone(token: unknown): void {
-    if (token === undefined) return;
-    const handler = token as Handler;
-    handler.sleeps--;
-    if (handler.running) handler.activity.running++;
+    (token as Handler | undefined)?.resume("sleeps");
   },
 };
 
@@ -92,12 +100,8 @@ export function waitFor<T>(promise: PromiseLike<T>): Promise<T> {
   const result = Promise.resolve(promise);
   const handler = context.getStore();
   if (handler === undefined || !handler.open) return result;
-  if (handler.running) handler.activity.running--;
-  handler.sleeps++;
-  const done = () => {
-    handler.sleeps--;
-    if (handler.running) handler.activity.running++;
-  };
+  handler.wait("sleeps");
+  const done = () => handler.resume("sleeps");
   result.then(done, done);
   return result;
 }
@@ -353,10 +357,8 @@ export class Activity implements RpcMonitor {
 
   #open(path: string, peer: string): Call {
     let parent = context.getStore();
-    if (parent !== undefined && parent.open) {
-      if (parent.running) parent.activity.running--;
-      parent.calls++;
-    } else parent = undefined;
+    if (parent !== undefined && parent.open) parent.wait("calls");
+    else parent = undefined;
     const call = new Call(path, peer, parent);
     this.calls.add(call);
     return call;
@@ -371,11 +373,7 @@ export class Activity implements RpcMonitor {
 
   #close(call: Call): void {
     this.calls.delete(call);
-    const parent = call.parent;
-    if (parent !== undefined) {
-      parent.calls--;
-      if (parent.running) parent.activity.running++;
-    }
+    call.parent?.resume("calls");
   }
 
   requestReceived(channel: Channel, path: string): unknown {
