@@ -11,7 +11,7 @@ import type { Channel, Request } from "../channel/channel.ts";
 import { isPlainObject } from "../codecs/serializers.ts";
 import { NotExposedError, TimeoutError } from "../errors.ts";
 import { type Caller, type CallOptions, createProxy, proxyState, type RemoteOf } from "./proxy.ts";
-import { agentAddressEnd, ReferenceTable, RELEASE_PATH } from "./references.ts";
+import { ReferenceTable, RELEASE_PATH, splitLentPath } from "./references.ts";
 import { resolvePath } from "./router.ts";
 
 /** Options of an RPC connection. */
@@ -362,9 +362,7 @@ export class RpcClient<T = unknown> implements Caller {
    */
   #forward(path: string, args: unknown[], kwargs: Record<string, unknown>): unknown {
     if (path.charCodeAt(0) === 94 /* ^ */) return this.call(path.slice(1), args, kwargs);
-    const end = path.charCodeAt(0) === 64 ? path.indexOf("/") : agentAddressEnd(path);
-    const name = end < 0 ? path : path.slice(0, end);
-    const rest = end < 0 ? "" : path.slice(end + 1);
+    const [name, rest = ""] = splitLentPath(path);
     const lent = this.#references.lent(name);
     if (lent === undefined) {
       throw new NotExposedError(

@@ -70,6 +70,17 @@ export function agentAddressEnd(path: string): number {
   return end < 0 ? path.length : end;
 }
 
+/**
+ * Split a path that starts with a lent name into that name and the rest:
+ * `@3/sub/m` into `@3` and `sub/m`, `tcp://h:p/0/m` into `tcp://h:p/0` and
+ * `m`; the rest is `undefined` when the path is the name alone (or names
+ * nothing lent: then the name is the whole path).
+ */
+export function splitLentPath(path: string): [name: string, rest: string | undefined] {
+  const end = path.charCodeAt(0) === 64 /* @ */ ? path.indexOf("/") : agentAddressEnd(path);
+  return end < 0 ? [path, undefined] : [path.slice(0, end), path.slice(end + 1)];
+}
+
 /** Options of a {@linkcode ReferenceTable}: the reference options of `RpcOptions`. */
 export interface ReferenceOptions {
   /** The path of a local service passed to the peer, tried before the generic search. */
@@ -270,12 +281,10 @@ export class ReferenceTable {
 
   /** A reference to this side's own object, passed back by the peer. */
   #original(path: string): unknown {
-    const end = path.charCodeAt(0) === 64 ? path.indexOf("/") : agentAddressEnd(path);
-    const lent = this.#exports.get(end < 0 ? path : path.slice(0, end));
+    const [name, rest] = splitLentPath(path);
+    const lent = this.#exports.get(name);
     try {
-      if (lent !== undefined) {
-        return end < 0 ? lent.value : resolveObject(lent.value, path.slice(end + 1));
-      }
+      if (lent !== undefined) return resolveObject(lent.value, rest ?? "");
       return resolveObject(this.#service, path);
     } catch (cause) {
       throw new CodecError(
