@@ -23,7 +23,7 @@ import { Agent } from "./agent.ts";
 import { ContainerService } from "./container_service.ts";
 import { dateSerializer } from "./dates.ts";
 import { type Inspector, startInspector } from "./inspector.ts";
-import { ContainerLink, openRetrying } from "./link.ts";
+import { ContainerLink, openRetrying, pause } from "./link.ts";
 import { openSelfConnection, type SelfConnection } from "./self_connection.ts";
 import {
   buildStats,
@@ -146,8 +146,6 @@ type ContainerConnectionOptions =
   & Omit<ContainerOptions, "clock">
   & RpcOptions
   & Pick<ConnectionOptions, "setup">;
-
-const retryDelay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * A container hosts agents behind one server socket. Agents call agents in
@@ -414,7 +412,7 @@ export class Container {
         if (failure !== undefined) throw failure;
         break;
       }
-      await retryDelay(Math.min(delay, left));
+      await pause(Math.min(delay, left));
     }
     if (name === null) {
       throw new ConnectionError(

@@ -131,7 +131,10 @@ export interface RetryPolicy {
   stopped: () => string | undefined;
 }
 
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolve after `ms` milliseconds: the wait between two connection attempts. */
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /**
  * Open an RPC connection to `addr`, retrying refused attempts until
