@@ -351,7 +351,10 @@ export class Container {
     let aid: string;
     if (name !== undefined) {
       if (name === "" || name.includes("/") || agents.has(name)) {
-        throw new TypeError(`Invalid or duplicate agent name "${name}" in ${this.addr}`);
+        throw new TypeError(
+          `Invalid or duplicate agent name "${name}" in ${this.addr}: a name is not empty, ` +
+            'has no "/" and is not taken yet (leave it out to get the next number)',
+        );
       }
       aid = name;
     } else {
