@@ -223,7 +223,10 @@ export class ExternalClock implements Clock {
       throw new RangeError(`setTime(t=${String(t)}): t must be a finite number`);
     }
     if (this.#firing) {
-      throw new Error(`setTime(${t}) called from inside a timer callback at time ${this.#time}`);
+      throw new Error(
+        `setTime(${t}) called from inside a timer callback at time ${this.#time}: ` +
+          "move the clock from the code that drives it, once setTime() has returned",
+      );
     }
     if (t < this.#time) {
       throw new RangeError(

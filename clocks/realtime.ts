@@ -29,12 +29,12 @@ function now(): number {
   return performance.now() / 1000;
 }
 
-/** A call scheduled on a {@linkcode RealtimeClock}: one live `setTimeout` at a time. */
 /** How many timers of one clock are pending (shared by the clock and its timers). */
 interface PendingCount {
   value: number;
 }
 
+/** A call scheduled on a {@linkcode RealtimeClock}: one live `setTimeout` at a time. */
 class RealtimeTimer implements TimerHandle {
   readonly when: number;
   #pending: PendingCount;
