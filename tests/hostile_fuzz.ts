@@ -21,12 +21,11 @@ import {
   garbageBatch,
   mutantsBatch,
   pathsBatch,
-  randomValue,
   repliesBatch,
-  Rng,
   structuresBatch,
   tagsBatch,
 } from "./hostile_attacks.ts";
+import { randomValue, Rng } from "./hostile_generators.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

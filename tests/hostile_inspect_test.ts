@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { FixtureServer, pool, sleep } from "./hostile_harness.ts";
-import { pathsBatch, Rng, structuresBatch, tagsBatch } from "./hostile_attacks.ts";
+import { pathsBatch, structuresBatch, tagsBatch } from "./hostile_attacks.ts";
+import { Rng } from "./hostile_generators.ts";
 
 /** Send `text` on a fresh TCP connection to the view; read a little, then hang up. */
 async function raw(port: number, text: string | Uint8Array, read = true): Promise<void> {

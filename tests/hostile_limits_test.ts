@@ -13,7 +13,7 @@ import { openConnection } from "../rpc/mod.ts";
 import { JsonCodec, MsgPackCodec } from "../codecs/mod.ts";
 import { frame } from "./helpers.ts";
 import { FixtureServer, RawPeer, sleep, within } from "./hostile_harness.ts";
-import { request } from "./hostile_attacks.ts";
+import { request } from "./hostile_generators.ts";
 
 Deno.test("15.5: a frame that stops half-way is closed after frameTimeout; others are served meanwhile", async () => {
   const server = await FixtureServer.start("rpc", "MsgPackCodec", { limits: { frameTimeout: 1 } });

@@ -17,18 +17,16 @@ import {
   connectionFloodBatch,
   garbageBatch,
   halfSentBatch,
-  hostileValues,
-  ISSUE_15_1,
   mutantsBatch,
   pathsBatch,
   repliesBatch,
   requestFloodBatch,
-  Rng,
   sendEach,
   structuresBatch,
   tagsBatch,
   TEST_SCALE,
 } from "./hostile_attacks.ts";
+import { hostileValues, ISSUE_15_1, Rng } from "./hostile_generators.ts";
 
 const SEED = Number(Deno.env.get("HOSTILE_SEED") ?? 15);
 

@@ -8,7 +8,8 @@
  */
 
 import { FixtureServer, pool, RawPeer } from "./hostile_harness.ts";
-import { garbage, halfSentBatch, mutantsBatch, Rng, tagsBatch } from "./hostile_attacks.ts";
+import { halfSentBatch, mutantsBatch, tagsBatch } from "./hostile_attacks.ts";
+import { garbage, Rng } from "./hostile_generators.ts";
 import { createPki, hasOpenssl } from "./pki.ts";
 
 Deno.test({
