@@ -346,7 +346,7 @@ export class Container {
    * (`"0"`, `"1"`, ...). Called by the `Agent` constructor.
    */
   register(agent: Agent, name?: string): string {
-    if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
+    if (this.#shutDown) throw new ConnectionError(this.#shutDownText());
     const agents = this.#service.agents;
     let aid: string;
     if (name !== undefined) {
@@ -389,7 +389,7 @@ export class Container {
     options?: ConnectOptions,
   ): Promise<RemoteOf<T>> {
     options ??= {};
-    if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
+    if (this.#shutDown) throw new ConnectionError(this.#shutDownText());
     const [containerAddr, aid] = splitAgentAddress(agentAddr);
     const link = this.#link(containerAddr);
     const retryFor = options.connectRetry ?? options.timeout ?? this.#connectRetry;
@@ -505,6 +505,11 @@ export class Container {
     ]);
   }
 
+  /** Why a shut-down container refuses agents, connections and calls. */
+  #shutDownText(): string {
+    return `Container ${this.addr} is shut down: create a new container to host or call agents`;
+  }
+
   /** The link to the container at `containerAddr` (made on first use). */
   #link(containerAddr: string): ContainerLink {
     let link = this.#links.get(containerAddr);
@@ -530,13 +535,13 @@ export class Container {
     return openRetrying(containerAddr, { ...this.#connectionOptions, router: this.#service }, {
       retryFor,
       connectTimeout: this.#connectTimeout,
-      stopped: () => this.#shutDown ? `Container ${this.addr} is shut down` : undefined,
+      stopped: () => this.#shutDown ? this.#shutDownText() : undefined,
     });
   }
 
   /** The in-memory connection this container uses to call its own agents. */
   #selfClient(): RpcClient {
-    if (this.#shutDown) throw new ConnectionError(`Container ${this.addr} is shut down`);
+    if (this.#shutDown) throw new ConnectionError(this.#shutDownText());
     if (this.#self === undefined) {
       const self = openSelfConnection(this.addr, this.#service, this.#connectionOptions);
       this.#self = self;

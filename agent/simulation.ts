@@ -111,7 +111,9 @@ function probeOf(member: SimulationMember, index: number): Probe {
     typeof member?.simSetTime !== "function"
   ) {
     throw new TypeError(
-      `Simulation member ${index} is neither a Container, a Manager nor a Manager proxy`,
+      `Simulation member ${index} is neither a Container, a Manager nor a Manager proxy: pass ` +
+        "local containers or managers, handle.manager of a spawned container, or a proxy " +
+        'from connect() to a Manager (agent "0" of a managed container)',
     );
   }
   return {
@@ -121,7 +123,12 @@ function probeOf(member: SimulationMember, index: number): Probe {
     setTime: (t) => member.simSetTime(t),
     setDelays: (delays) => {
       if (typeof member.simDelays !== "function") {
-        return Promise.reject(new TypeError(`Simulation member ${index} has no simDelays()`));
+        return Promise.reject(
+          new TypeError(
+            `Simulation member ${index} has no simDelays(), so it cannot take linkDelays: ` +
+              "run it with this version of aiomas, or leave linkDelays out",
+          ),
+        );
       }
       return member.simDelays(delays);
     },
