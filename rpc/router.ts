@@ -33,22 +33,60 @@ function notFound(name: string, where: string): NotExposedError {
   return new NotExposedError(`Name "${quoted(name)}" not found in "${quoted(where)}"`);
 }
 
+function notExposed(name: string, where: string): NotExposedError {
+  return new NotExposedError(`"${quoted(name)}" in "${quoted(where)}" is not exposed`);
+}
+
+/** `path` split at `/`; a `NotExposedError` for more than `MAX_SEGMENTS` segments. */
+function splitPath(path: string): string[] {
+  const segments = path.split("/", MAX_SEGMENTS + 1);
+  if (segments.length > MAX_SEGMENTS) {
+    throw new NotExposedError(`Path "${quoted(path)}" has too many segments`);
+  }
+  return segments;
+}
+
+/**
+ * Walk `segments[start..end)` of `path` from `service` through exposed
+ * members; `at` is where `segments[start]` begins in `path`.
+ */
+function walk(
+  service: unknown,
+  segments: readonly string[],
+  start: number,
+  end: number,
+  path: string,
+  at: number,
+): unknown {
+  for (let i = start; i < end; i++) {
+    const name = segments[i]!;
+    if (name === "" || name === "." || name === "..") {
+      throw new NotExposedError(`Invalid path "${quoted(path)}": empty or relative segment`);
+    }
+    service = member(service, name, path, at === 0 ? 0 : at - 1);
+    at += name.length + 1;
+  }
+  return service;
+}
+
 /**
  * The exposed member `name` of `service`, or a `NotExposedError`. Never runs
  * a getter and never looks at `Object.prototype` or `Function.prototype`.
+ * `path.slice(0, at)` is the path of `service`, for error messages (sliced
+ * only when one is thrown).
  */
-function member(service: unknown, name: string, where: string): unknown {
-  if (typeof service !== "object" || service === null) throw notFound(name, where);
+function member(service: unknown, name: string, path: string, at: number): unknown {
+  if (typeof service !== "object" || service === null) throw notFound(name, path.slice(0, at));
   if (service instanceof Map) {
-    if (!service.has(name)) throw notFound(name, where);
+    if (!service.has(name)) throw notFound(name, path.slice(0, at));
     return service.get(name);
   }
   if (isPlainObject(service)) {
     const descriptor = Object.getOwnPropertyDescriptor(service, name);
-    if (descriptor === undefined) throw notFound(name, where);
+    if (descriptor === undefined) throw notFound(name, path.slice(0, at));
     const value = descriptor.value;
     if (isExposedFunction(value) || (typeof value === "object" && value !== null)) return value;
-    throw new NotExposedError(`"${quoted(name)}" in "${quoted(where)}" is not exposed`);
+    throw notExposed(name, path.slice(0, at));
   }
   for (
     let holder: object | null = service;
@@ -63,9 +101,9 @@ function member(service: unknown, name: string, where: string): unknown {
         return value;
       }
     }
-    throw new NotExposedError(`"${quoted(name)}" in "${quoted(where)}" is not exposed`);
+    throw notExposed(name, path.slice(0, at));
   }
-  throw notFound(name, where);
+  throw notFound(name, path.slice(0, at));
 }
 
 /**
@@ -88,36 +126,23 @@ export function resolvePath(
   path: string,
   refs?: ReadonlyMap<string, object>,
 ): ResolvedCall {
-  const segments = path.split("/", MAX_SEGMENTS + 1);
-  if (segments.length > MAX_SEGMENTS) {
-    throw new NotExposedError(`Path "${quoted(path)}" has too many segments`);
-  }
+  const segments = splitPath(path);
   let service: unknown = root;
-  let where = "";
   let start = 0;
   const first = segments[0]!;
   if (first.startsWith("@")) {
     service = refs?.get(first);
     if (service === undefined) throw notFound(first, "");
-    where = first;
     start = 1;
   }
-  for (let i = start; i < segments.length; i++) {
-    const name = segments[i]!;
-    if (name === "" || name === "." || name === "..") {
-      throw new NotExposedError(`Invalid path "${quoted(path)}": empty or relative segment`);
-    }
-    const value = member(service, name, where);
-    if (i === segments.length - 1) {
-      if (isExposedFunction(value)) {
-        return { fn: value as ResolvedCall["fn"], thisArg: service };
-      }
-      throw new NotExposedError(`"${quoted(path)}" is not an exposed function`);
-    }
-    service = value;
-    where = where === "" ? name : `${where}/${name}`;
+  const last = segments.length - 1;
+  if (last < start) throw new NotExposedError(`Invalid path "${quoted(path)}"`);
+  const thisArg = walk(service, segments, start, last, path, start === 0 ? 0 : first.length + 1);
+  const fn = walk(thisArg, segments, last, last + 1, path, path.length - segments[last]!.length);
+  if (!isExposedFunction(fn)) {
+    throw new NotExposedError(`"${quoted(path)}" is not an exposed function`);
   }
-  throw new NotExposedError(`Invalid path "${quoted(path)}"`);
+  return { fn: fn as ResolvedCall["fn"], thisArg };
 }
 
 /**
@@ -135,20 +160,8 @@ export function resolvePath(
  */
 export function resolveObject(root: unknown, path: string): unknown {
   if (path === "") return root;
-  const segments = path.split("/", MAX_SEGMENTS + 1);
-  if (segments.length > MAX_SEGMENTS) {
-    throw new NotExposedError(`Path "${quoted(path)}" has too many segments`);
-  }
-  let service: unknown = root;
-  let where = "";
-  for (const name of segments) {
-    if (name === "" || name === "." || name === "..") {
-      throw new NotExposedError(`Invalid path "${quoted(path)}": empty or relative segment`);
-    }
-    service = member(service, name, where);
-    where = where === "" ? name : `${where}/${name}`;
-  }
-  return service;
+  const segments = splitPath(path);
+  return walk(root, segments, 0, segments.length, path, 0);
 }
 
 const mounts = new WeakMap<object, { parent: object; name: string }>();
@@ -236,7 +249,7 @@ function searchFields(root: object, target: object, depth: number): string | und
       for (const name of Object.keys(node)) {
         let value: unknown;
         try {
-          value = member(node, name, path);
+          value = member(node, name, path, path.length);
         } catch {
           continue;
         }
