@@ -112,19 +112,53 @@ async function assertRefused(client: RpcClient, path: string, args: unknown[]): 
   );
 }
 
-Deno.test("15.2: spawn specs cannot walk out of the served directory", async () => {
+type Served = Awaited<ReturnType<typeof serve>>;
+type Evil = Awaited<ReturnType<typeof evilModule>>;
+
+/**
+ * In a temporary directory with an evil module: serve from the directory
+ * `cwd(base)` gives (made by `prepare`), let a peer ask the Manager to spawn
+ * every one of `attempts`, and check each is refused, evaluates nothing and
+ * leaves the process alive; then `after` runs with the peer.
+ */
+async function spawnAttacks(
+  cwd: (base: string, evil: Evil) => Promise<string>,
+  attempts: (base: string, evil: Evil) => unknown[][],
+  after: (client: RpcClient) => Promise<void>,
+): Promise<void> {
   const base = await Deno.makeTempDir({ prefix: "aiomas-hostile-" });
-  const project = `${base}/project`;
-  await Deno.mkdir(project);
-  const evil = await evilModule(base);
-  await Deno.symlink(evil.dir, `${project}/link`);
-  const server = await serve(project, ["--open"]);
+  let server: Served | undefined;
   try {
+    const evil = await evilModule(base);
+    server = await serve(await cwd(base, evil), ["--open"]);
     const client = await peer(server.url);
     try {
-      const specs = [
-        `file://${project}/../evil/evil.ts#Evil`,
-        `file://${project}/%2e%2e/evil/evil.ts#Evil`,
+      for (const [spec, ...args] of attempts(base, evil)) {
+        await assertRefused(client, "agents/0/spawn", [spec, ...args]);
+        assert.ok(!evil.pwned(), `${spec} evaluated a module outside the served directory`);
+        assert.ok(server.alive(), `serve died on ${spec}\n${server.stderr()}`);
+      }
+      await after(client);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await server?.stop();
+    await Deno.remove(base, { recursive: true });
+  }
+}
+
+Deno.test("15.2: spawn specs cannot walk out of the served directory", async () => {
+  await spawnAttacks(
+    async (base, evil) => {
+      await Deno.mkdir(`${base}/project`);
+      await Deno.symlink(evil.dir, `${base}/project/link`);
+      return `${base}/project`;
+    },
+    (base, evil) =>
+      [
+        `file://${base}/project/../evil/evil.ts#Evil`,
+        `file://${base}/project/%2e%2e/evil/evil.ts#Evil`,
         "./%2e%2e/evil/evil.ts#Evil",
         "./.%2E/evil/evil.ts#Evil",
         "./..%2fevil/evil.ts#Evil",
@@ -137,32 +171,18 @@ Deno.test("15.2: spawn specs cannot walk out of the served directory", async () 
         "https://127.0.0.1:1/evil.ts#Evil",
         "jsr:@std/assert#assert",
         "npm:left-pad#default",
-      ];
-      for (const spec of specs) {
-        await assertRefused(client, "agents/0/spawn", [spec]);
-        assert.ok(!evil.pwned(), `${spec} evaluated the module outside the directory`);
-        assert.ok(server.alive(), `serve died on ${spec}\n${server.stderr()}`);
-      }
-      assert.equal(await client.call("agents/1/add", [1, 2], {}), 3);
-    } finally {
-      await client.close();
-    }
-  } finally {
-    await server.stop();
-    await Deno.remove(base, { recursive: true });
-  }
+      ].map((spec) => [spec]),
+    async (client) => assert.equal(await client.call("agents/1/add", [1, 2], {}), 3),
+  );
 });
 
 Deno.test("15.3: the library's own exports are no factories, and child options never come from a peer", async () => {
-  const base = await Deno.makeTempDir({ prefix: "aiomas-hostile-" });
-  const evil = await evilModule(base);
   // The library lies inside the working directory, as with `deno task cli serve` in a checkout.
-  const server = await serve(REPO, ["--open"]);
-  try {
-    const client = await peer(server.url);
-    try {
+  await spawnAttacks(
+    () => Promise.resolve(REPO),
+    (_base, evil) => {
       const evilSpec = `file://${evil.dir}/evil.ts#Evil`;
-      const attempts: unknown[][] = [
+      return [
         ["./agent/spawn.ts#spawnWorkerContainer", "tcp://127.0.0.1:0", { codec: evilSpec }],
         ["./agent/spawn.ts#spawnWorkerContainer", "tcp://127.0.0.1:0", {
           codec: `data:application/typescript,Deno.writeTextFileSync("${evil.dir}/pwned","x")`,
@@ -180,24 +200,16 @@ Deno.test("15.3: the library's own exports are no factories, and child options n
         ["./cli.ts#main", ["serve", "tcp://127.0.0.1:0", "--agent", evilSpec, "--open"]],
         ["./tests/hostile_harness.ts#FixtureServer"],
       ];
-      for (const [spec, ...args] of attempts) {
-        await assertRefused(client, "agents/0/spawn", [spec, ...args]);
-        assert.ok(!evil.pwned(), `${spec} ran code from outside the directory`);
-        assert.ok(server.alive(), `serve died on ${spec}\n${server.stderr()}`);
-      }
+    },
+    async (client) => {
       // An agent class of the project can still be spawned.
       const [, addr] = await client.call("agents/0/spawn", [
         "./tests/fixtures_cli/agents.ts#Probe",
       ], {}) as [unknown, string];
       const aid = addr.slice(addr.lastIndexOf("/") + 1);
       assert.equal(await client.call(`agents/${aid}/add`, [2, 3], {}), 5);
-    } finally {
-      await client.close();
-    }
-  } finally {
-    await server.stop();
-    await Deno.remove(base, { recursive: true });
-  }
+    },
+  );
 });
 
 Deno.test("15.4: a peer without the token cannot steer the Manager; the master with it can", async () => {

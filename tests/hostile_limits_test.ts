@@ -168,9 +168,12 @@ Deno.test({
   },
 });
 
-Deno.test("15.5: huge request paths are not kept by the container's call metrics and trace", async () => {
-  // Found by this suite: metrics and the trace kept every distinct path a peer sent,
-  // megabytes each (100 paths of 4 MB: 440 MB of RSS kept), enough to end the process.
+/**
+ * RSS a traced container server keeps after one connection sent it `count`
+ * frames made by `frameOf`, each answered before the next (measured after a
+ * full garbage collection).
+ */
+async function rssKeptAfter(count: number, frameOf: (i: number) => Uint8Array): Promise<number> {
   const server = await FixtureServer.start("container", "JsonCodec", {
     exposeGc: true,
     limits: { trace: 200 },
@@ -180,68 +183,39 @@ Deno.test("15.5: huge request paths are not kept by the container's call metrics
     await server.collectGarbage();
     const before = await server.rssBytes();
     const peer = await RawPeer.connect(server);
-    for (let i = 0; i < 40; i++) {
-      await peer.write(frame(`[0,${i},["${`${i}-`.padEnd(4_000_000, "a")}",[],{}]]`));
+    for (let i = 0; i < count; i++) {
+      await peer.write(frameOf(i));
+      await peer.waitFrames(i + 1, 30_000);
     }
-    await peer.waitFrames(40, 60_000);
-    assert.equal(peer.frames.length, 40, "every request was answered (with an exception)");
+    assert.equal(peer.frames.length, count, "every request was answered");
     await peer.close();
     await server.collectGarbage();
     const kept = (await server.rssBytes()) - before;
-    assert.ok(kept < 80_000_000, `${Math.round(kept / 1e6)} MB kept after 160 MB of paths`);
-    await server.assertHealthy("after the huge paths");
+    await server.assertHealthy("after the attack");
+    return kept;
   } finally {
     await server.stop();
   }
+}
+
+Deno.test("15.5: huge request paths are not kept by the container's call metrics and trace", async () => {
+  // Found by this suite: metrics and the trace kept every distinct path a peer sent,
+  // megabytes each (100 paths of 4 MB: 440 MB of RSS kept), enough to end the process.
+  const kept = await rssKeptAfter(
+    40,
+    (i) => frame(`[0,${i},["${`${i}-`.padEnd(4_000_000, "a")}",[],{}]]`),
+  );
+  assert.ok(kept < 80_000_000, `${Math.round(kept / 1e6)} MB kept after 160 MB of paths`);
 });
 
 Deno.test("15.5: error messages that quote huge arguments are not kept whole by the trace", async () => {
   // Found by this suite: a traced container kept each failed call's error message,
   // which user code often builds from the arguments (40 calls quoting 4 MB: 229 MB kept).
-  const server = await FixtureServer.start("container", "JsonCodec", {
-    exposeGc: true,
-    limits: { trace: 200 },
-  });
-  try {
-    await server.assertHealthy("warm up");
-    await server.collectGarbage();
-    const before = await server.rssBytes();
-    const peer = await RawPeer.connect(server);
-    for (let i = 0; i < 40; i++) {
-      await peer.write(frame(`[0,${i},["agents/1/fail",["${"a".repeat(4_000_000)}"],{}]]`));
-      await peer.waitFrames(i + 1, 30_000);
-    }
-    assert.equal(peer.frames.length, 40, "every call was answered");
-    await peer.close();
-    await server.collectGarbage();
-    const kept = (await server.rssBytes()) - before;
-    assert.ok(kept < 120_000_000, `${Math.round(kept / 1e6)} MB kept after 160 MB of arguments`);
-    await server.assertHealthy("after the failed calls");
-  } finally {
-    await server.stop();
-  }
-});
-
-Deno.test({
-  name: "15.5: a message just under maxMessageSize is served with the default limits",
-  // Found by this suite: the first version of the held-request budget weighed a
-  // 60 MB message 4x while its read buffer was still charged, and refused it.
-  fn: async () => {
-    const server = await FixtureServer.start("rpc", "MsgPackCodec");
-    try {
-      const client = await openConnection(server.url, { codec: MsgPackCodec });
-      try {
-        const big = new Uint8Array(60_000_000).fill(7);
-        const echoed = await within(client.remote.echo(big), 25_000, "no reply") as Uint8Array;
-        assert.equal(echoed.length, big.length);
-      } finally {
-        await client.close();
-      }
-      await server.assertHealthy("after the big message");
-    } finally {
-      await server.stop();
-    }
-  },
+  const kept = await rssKeptAfter(
+    40,
+    (i) => frame(`[0,${i},["agents/1/fail",["${"a".repeat(4_000_000)}"],{}]]`),
+  );
+  assert.ok(kept < 120_000_000, `${Math.round(kept / 1e6)} MB kept after 160 MB of arguments`);
 });
 
 Deno.test("15.6: at the descriptor limit the server neither spins nor dies, and recovers", async () => {
@@ -282,25 +256,36 @@ Deno.test("15.6: at the descriptor limit the server neither spins nor dies, and 
   }
 });
 
-Deno.test({
-  name: "15.7: valid JSON with an 8.4-million-character string and a 16-digit number decodes",
-  fn: async () => {
-    const server = await FixtureServer.start("rpc", "JsonCodec");
+/** Echo `value` through a good client of an rpc fixture server with `codec`; the echoed value. */
+async function echoed(codec: "JsonCodec" | "MsgPackCodec", value: unknown): Promise<unknown> {
+  const server = await FixtureServer.start("rpc", codec);
+  try {
+    const client = await openConnection(server.url, {
+      codec: codec === "JsonCodec" ? JsonCodec : MsgPackCodec,
+    });
     try {
-      const client = await openConnection(server.url, { codec: JsonCodec });
-      try {
-        const value = ["x".repeat(8_400_000), 0.1234567890123456, 2 ** 53 + 2];
-        const echoed = await within(client.remote.echo(value), 60_000, "no reply") as unknown[];
-        assert.equal((echoed[0] as string).length, 8_400_000);
-        assert.equal(echoed[1], 0.1234567890123456);
-      } finally {
-        await client.close();
-      }
-      await server.assertHealthy("after the big message");
+      return await within(client.remote.echo(value), 60_000, "no reply");
     } finally {
-      await server.stop();
+      await client.close();
+      await server.assertHealthy("after the big message");
     }
-  },
+  } finally {
+    await server.stop();
+  }
+}
+
+Deno.test("15.5: a message just under maxMessageSize is served with the default limits", async () => {
+  // Found by this suite: the first version of the held-request budget weighed a
+  // 60 MB message 4x while its read buffer was still charged, and refused it.
+  const big = new Uint8Array(60_000_000).fill(7);
+  assert.equal((await echoed("MsgPackCodec", big) as Uint8Array).length, big.length);
+});
+
+Deno.test("15.7: valid JSON with an 8.4-million-character string and a 16-digit number decodes", async () => {
+  const value = ["x".repeat(8_400_000), 0.1234567890123456, 2 ** 53 + 2];
+  const result = await echoed("JsonCodec", value) as unknown[];
+  assert.equal((result[0] as string).length, 8_400_000);
+  assert.equal(result[1], 0.1234567890123456);
 });
 
 Deno.test({

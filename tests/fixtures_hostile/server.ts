@@ -44,29 +44,25 @@ const addr = { hostname: "127.0.0.1", port: 0 };
 let url: string;
 let inspectUrl: string | undefined;
 
+// The container's agents serve the same calculator (exposed fields holding its methods).
+const shared = new Calculator();
 class CalculatorAgent extends Agent {
-  #calculator = new Calculator();
   @expose
-  add(a: number, b: number): number {
-    return this.#calculator.add(a, b);
-  }
+  add = shared.add;
   @expose
-  echo(value: unknown): unknown {
-    return value;
-  }
+  echo = shared.echo;
   @expose
-  fail(message: string): never {
-    return this.#calculator.fail(message);
-  }
+  fail = shared.fail;
   @expose
-  async callBack(
-    peer: { echo(value: unknown): Promise<unknown> },
-    value: unknown,
-  ): Promise<unknown> {
-    return await peer.echo(value);
-  }
+  callBack = shared.callBack;
   @expose
-  sub = new Calculator().sub;
+  hold = shared.hold;
+  @expose
+  holding = shared.holding;
+  @expose
+  release = shared.release;
+  @expose
+  sub = shared.sub;
 }
 
 if (layer === "channel") {
