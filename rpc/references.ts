@@ -250,7 +250,7 @@ export class ReferenceTable {
         makeProxy({
           caller: this.#caller,
           path,
-          label: `RemoteProxy('${path}')`,
+          label: undefined, // prints as RemoteProxy('<path>')
           address: path,
           lease: undefined,
           parent: undefined,
