@@ -23,7 +23,7 @@ import { Agent } from "./agent.ts";
 import { ContainerService } from "./container_service.ts";
 import { dateSerializer } from "./dates.ts";
 import { type Inspector, startInspector } from "./inspector.ts";
-import { ContainerLink, openRetrying, pause } from "./link.ts";
+import { ContainerLink, openRetrying, waitToRetry } from "./link.ts";
 import { openSelfConnection, type SelfConnection } from "./self_connection.ts";
 import {
   buildStats,
@@ -396,7 +396,7 @@ export class Container {
     const deadline = performance.now() + retryFor * 1000;
     let name: unknown;
     // Until the deadline: retry a refused or lost connection, and an agent not there yet.
-    for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
+    for (let attempt = 0;; attempt++) {
       let failure: ConnectionError | undefined;
       try {
         if (containerAddr === this.addr) name = this.validateAid(aid);
@@ -410,12 +410,10 @@ export class Container {
         failure = error;
       }
       if (failure === undefined && name !== null) break;
-      const left = deadline - performance.now();
-      if (left <= 0 || this.#shutDown) {
+      if (this.#shutDown || !await waitToRetry(attempt, deadline)) {
         if (failure !== undefined) throw failure;
         break;
       }
-      await pause(Math.min(delay, left));
     }
     if (name === null) {
       throw new ConnectionError(

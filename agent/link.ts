@@ -131,9 +131,18 @@ export interface RetryPolicy {
   stopped: () => string | undefined;
 }
 
-/** Resolve after `ms` milliseconds: the wait between two connection attempts. */
-export function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Wait before the retry that follows failed attempt number `attempt` (from
+ * `0`): 10 ms, doubling up to 500 ms, and never past `deadline` (a
+ * `performance.now()` time). Resolves `false`, at once, when the deadline
+ * has passed: then give up.
+ */
+export async function waitToRetry(attempt: number, deadline: number): Promise<boolean> {
+  const left = deadline - performance.now();
+  if (left <= 0) return false;
+  const ms = Math.min(10 * 2 ** Math.min(attempt, 6), 500, left);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return true;
 }
 
 /**
@@ -148,7 +157,7 @@ export async function openRetrying(
   const stop = policy.stopped();
   if (stop !== undefined) throw new ConnectionError(stop);
   const deadline = performance.now() + policy.retryFor * 1000;
-  for (let delay = 10;; delay = Math.min(2 * delay, 500)) {
+  for (let attempt = 0;; attempt++) {
     try {
       const client = await openWithin(addr, options, policy.connectTimeout);
       const stop = policy.stopped();
@@ -159,9 +168,7 @@ export async function openRetrying(
       return client;
     } catch (error) {
       if (!(error instanceof ConnectionError) || policy.stopped() !== undefined) throw error;
-      const left = deadline - performance.now();
-      if (left <= 0) throw error;
-      await pause(Math.min(delay, left));
+      if (!await waitToRetry(attempt, deadline)) throw error;
     }
   }
 }
