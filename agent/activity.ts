@@ -247,13 +247,19 @@ function macrotask(): Promise<void> {
 export class Activity implements RpcMonitor {
   /** The container's address (set once it is known). */
   addr = "";
+  /** Requests sent since the container started (the Simulation's probes not counted). */
   requestsSent = 0;
+  /** Requests received since the container started (probes not counted). */
   requestsReceived = 0;
+  /** Replies sent to counted requests. */
   repliesSent = 0;
+  /** Replies received to counted requests. */
   repliesReceived = 0;
   /** Open handlers that wait on nothing known. */
   running = 0;
+  /** Outgoing calls (and connections being opened) whose reply has not arrived. */
   readonly calls = new Set<Call>();
+  /** Incoming requests whose reply is not sent yet. */
   readonly handlers = new Set<Handler>();
   /** The time of the coming step, between {@linkcode Activity.prepare} and `setTime`. */
   #pendingTime: number | undefined;
