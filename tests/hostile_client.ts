@@ -53,11 +53,16 @@ export function hostileAnswers(codecName: string): HostileAnswer[] {
   return answers;
 }
 
-/** Serve as a hostile container: answer validate_aid("<i>") with answers[i]. */
+/**
+ * Serve as a hostile container: answer validate_aid("<i>") with answers[i]
+ * and calls with the answers in turn; send the client hostile requests on the
+ * first connection; record any other request (a call back into hostile data).
+ */
 function hostileContainer(codecName: string, answers: HostileAnswer[]) {
   const codec = createCodec(codecClass(codecName)!, []);
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const others: unknown[] = [];
+  const replies = { count: 0 };
   const conns = new Set<Deno.Conn>();
   // A value the codec cannot carry (bytes in JSON) is answered with null instead.
   const encode = (type: number, id: number, value: unknown) => {
@@ -67,8 +72,26 @@ function hostileContainer(codecName: string, answers: HostileAnswer[]) {
       return codec.encode([type, id, null]);
     }
   };
+  let first = true;
+  const sendBurst = async (conn: Deno.Conn) => {
+    for (const [i, [, value]] of answers.entries()) {
+      for (
+        const content of [["validate_aid", [value], {}], ["agents/0/add", [value, 1], {
+          k: value,
+        }], value]
+      ) {
+        await writeAll(conn, frame(encode(0, 100_000 + i, content))).catch(() => {});
+      }
+    }
+  };
   const serve = async (conn: Deno.Conn) => {
     conns.add(conn);
+    if (first) {
+      // The client serves its container too: the first connection brings it hostile
+      // requests, once it has answered a harmless one.
+      first = false;
+      await writeAll(conn, frame(encode(0, 99_999, ["validate_aid", ["0"], {}]))).catch(() => {});
+    }
     let buffer = new Uint8Array(0);
     const chunk = new Uint8Array(65536);
     try {
@@ -95,7 +118,11 @@ function hostileContainer(codecName: string, answers: HostileAnswer[]) {
             const [replyType, value] =
               answers[(request[1][0] as unknown as number) % answers.length];
             await writeAll(conn, frame(encode(replyType, id, value)));
-          } else others.push(message);
+          } else if (type === 0) others.push(message);
+          else if (id >= 99_999) {
+            replies.count++;
+            if (id === 99_999) void sendBurst(conn);
+          }
         }
       }
     } catch {
@@ -111,6 +138,7 @@ function hostileContainer(codecName: string, answers: HostileAnswer[]) {
   return {
     url: `tcp://127.0.0.1:${port}/`,
     others,
+    replies,
     async close() {
       listener.close();
       for (const conn of conns) conn.close();
@@ -129,6 +157,8 @@ export interface ClientRun {
   out: string;
   /** Requests other than validate_aid and the calls: calls back into hostile answers. */
   callbacks: unknown[];
+  /** How many of the hostile requests sent to the client it answered. */
+  answered: number;
 }
 
 /** Run the container client fixture against a hostile container answering `attack`. */
@@ -162,7 +192,7 @@ export async function attackClient(codecName: string, attack: HostileAnswer[]): 
     const err = new TextDecoder().decode(stderr);
     assert.equal(code, 0, `the container client died (exit ${code})\n${out}\n${err}`);
     const lines = out.trim().split("\n").map((line) => JSON.parse(line));
-    return { answers, lines, out, callbacks: hostile.others };
+    return { answers, lines, out, callbacks: hostile.others, answered: hostile.replies.count };
   } finally {
     await hostile.close();
   }
