@@ -11,7 +11,7 @@
  * (`bench/server.ts`), with one-process rows beside them.
  *
  * ```sh
- * deno task bench                     # the full report (about 6 minutes)
+ * deno task bench                     # the full report (2-3 minutes)
  * deno task bench -- --quick          # short repetitions: a smoke run
  * deno task bench -- --only net,codec # only these modules
  * ```

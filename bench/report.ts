@@ -45,7 +45,7 @@ export interface Failure {
 export interface Report {
   /** When the run started (ISO 8601). */
   date: string;
-  /** Versions and machine: Deno, V8, OS, CPU count, load average at the start. */
+  /** Versions and machine: Deno, V8, OS, CPU count, load average at the end of the run. */
   environment: Record<string, string | number>;
   /** Whether the run was `--quick`. */
   quick: boolean;
@@ -609,7 +609,7 @@ export function formatSummary(report: Report): string {
     `| --- | --- | ---: | ---: | --- | ---: |`,
     ...lines.map((line) => `| ${line.map((c) => c.replace(/\|/g, "\\|")).join(" | ")} |`),
     "",
-    "Goals (medians of this run, two processes; ratios of rows measured in the same run):",
+    "Goals (medians of this run; ratios of rows measured in the same run):",
     "",
     ...report.goals.map((g) => `- ${goalText(g).replace(/^(MET|MISS|n\/a) +/, "**$1** ")}`),
   ].join("\n");
