@@ -69,6 +69,7 @@ export {
   type ContainerStats,
   dateSerializer,
   formatPythonDate,
+  type LinkDelays,
   type LinkStats,
   Manager,
   type OpenCall,
