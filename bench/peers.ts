@@ -24,7 +24,7 @@
 import { newWebSocketRpcSession, RpcSession, RpcTarget, type RpcTransport } from "npm:capnweb@0.12";
 // deno-lint-ignore no-import-prefix
 import { createBirpc } from "npm:birpc@4";
-import { CoalescingWriter, readFrames } from "./raw.ts";
+import { CoalescingWriter, readFrames, serveEach } from "./raw.ts";
 import type { BenchServer, PeerClient, PeerKind } from "./server.ts";
 
 /** The echo service of the Cap'n Web rows. */
@@ -98,33 +98,15 @@ export function startPeerServer(
     );
     return { port: server.addr.port, close: () => server.shutdown() };
   }
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const serving = (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      conns.add(conn);
-      const stream = framedStream(conn);
-      if (kind === "birpc") {
-        createBirpc<Record<string, never>, { echo(x: unknown): unknown }>(
-          { echo: (x: unknown) => x },
-          { post: stream.post, on: stream.on, ...BIRPC_JSON },
-        );
-      } else new RpcSession(capnwebTransport(stream), new EchoTarget());
-    }
-  })().catch(() => {});
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      }
-      await serving;
-    },
-  };
+  return serveEach(Deno.listen({ hostname: "127.0.0.1", port: 0 }), (conn) => {
+    const stream = framedStream(conn);
+    if (kind === "birpc") {
+      createBirpc<Record<string, never>, { echo(x: unknown): unknown }>(
+        { echo: (x: unknown) => x },
+        { post: stream.post, on: stream.on, ...BIRPC_JSON },
+      );
+    } else new RpcSession(capnwebTransport(stream), new EchoTarget());
+  });
 }
 
 /** Connect a peer library's client to its server at 127.0.0.1:`port`. */

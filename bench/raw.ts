@@ -192,7 +192,40 @@ export interface RawClient {
  * reply; replies come back in order and each one's number is checked.
  */
 export function rawEchoClient(conn: Deno.Conn, batched: boolean): RawClient {
-  const waiters: Array<{ seq: number; resolve(): void; reject(error: unknown): void }> = [];
+  const replies = orderedReplies<number>(conn, "raw echo", (seq, buffer, start, size) => {
+    const got = size >= 4
+      ? (buffer[start] << 24 | buffer[start + 1] << 16 | buffer[start + 2] << 8 |
+        buffer[start + 3]) >>> 0
+      : -1;
+    return size !== ECHO_PAYLOAD || got !== seq
+      ? `raw echo: wrong reply (${size} B, #${got}, expected #${seq})`
+      : undefined;
+  });
+  const writer = batched ? new CoalescingWriter(conn) : undefined;
+  return {
+    call(seq) {
+      const reply = replies.expect(seq);
+      if (replies.failed) return reply;
+      if (writer) writer.echo(seq);
+      else writeAll(conn, makeFrame(ECHO_PAYLOAD, seq)).catch((error) => replies.fail(error));
+      return reply;
+    },
+    close: () => closeQuietly(conn),
+  };
+}
+
+/**
+ * Replies that come back on `conn` in the order of their calls: `expect()`
+ * queues a call's expectation and resolves once `check` accepts its reply
+ * (`check` returns an error text, or `undefined`). The first failure, or the
+ * end of the connection, rejects every waiting call and every later one.
+ */
+function orderedReplies<T>(
+  conn: Deno.Conn,
+  what: string,
+  check: (expected: T, buffer: Uint8Array, start: number, size: number) => string | undefined,
+): { expect(expected: T): Promise<void>; fail(error: Error): void; readonly failed: boolean } {
+  const waiters: Array<{ expected: T; resolve(): void; reject(error: unknown): void }> = [];
   let head = 0;
   let failure: Error | undefined;
   const fail = (error: Error) => {
@@ -202,44 +235,43 @@ export function rawEchoClient(conn: Deno.Conn, batched: boolean): RawClient {
   };
   readFrames(conn, (buffer, start, size) => {
     const waiter = waiters[head];
-    if (waiter === undefined) return fail(new Error("raw echo: unexpected reply"));
+    if (waiter === undefined) return fail(new Error(`${what}: unexpected reply`));
     waiters[head++] = undefined!;
     if (head > 1024 && head * 2 > waiters.length) {
       waiters.splice(0, head);
       head = 0;
     }
-    const seq = size >= 4
-      ? (buffer[start] << 24 | buffer[start + 1] << 16 | buffer[start + 2] << 8 |
-        buffer[start + 3]) >>> 0
-      : -1;
-    if (size !== ECHO_PAYLOAD || seq !== waiter.seq) {
-      const error = new Error(
-        `raw echo: wrong reply (${size} B, #${seq}, expected #${waiter.seq})`,
-      );
+    const problem = check(waiter.expected, buffer, start, size);
+    if (problem !== undefined) {
+      const error = new Error(problem);
       waiter.reject(error);
       return fail(error);
     }
     waiter.resolve();
   }).then(
-    () => fail(new Error("raw echo: connection closed")),
+    () => fail(new Error(`${what}: connection closed`)),
     (error) => fail(error instanceof Error ? error : new Error(String(error))),
   );
-  const writer = batched ? new CoalescingWriter(conn) : undefined;
   return {
-    call(seq) {
+    expect(expected) {
       if (failure) return Promise.reject(failure);
-      const reply = new Promise<void>((resolve, reject) => waiters.push({ seq, resolve, reject }));
+      const reply = new Promise<void>((resolve, reject) =>
+        waiters.push({ expected, resolve, reject })
+      );
       reply.catch(() => {}); // the caller may be gone when a failure rejects every waiter
-      if (writer) writer.echo(seq);
-      else writeAll(conn, makeFrame(ECHO_PAYLOAD, seq)).catch((error) => fail(error));
       return reply;
     },
-    close() {
-      try {
-        conn.close();
-      } catch { /* closed */ }
+    fail,
+    get failed() {
+      return failure !== undefined;
     },
   };
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* closed */ }
 }
 
 /**
@@ -304,46 +336,46 @@ export async function connectRaw(port: number): Promise<Deno.Conn> {
  */
 export function rawUploadClient(conn: Deno.Conn, size: number): RawClient {
   const frame = makeFrame(size, 0, 0x5a);
-  const waiters: Array<{ resolve(): void; reject(error: unknown): void }> = [];
-  let head = 0;
-  let failure: Error | undefined;
-  const fail = (error: Error) => {
-    failure ??= error;
-    for (let i = head; i < waiters.length; i++) waiters[i].reject(failure);
-    waiters.length = head = 0;
-  };
-  readFrames(conn, (buffer, start, n) => {
-    const waiter = waiters[head];
-    if (waiter === undefined) return fail(new Error("raw upload: unexpected reply"));
-    waiters[head++] = undefined!;
-    if (head > 1024 && head * 2 > waiters.length) {
-      waiters.splice(0, head);
-      head = 0;
-    }
+  const replies = orderedReplies<number>(conn, "raw upload", (sent, buffer, start, n) => {
     const got = n === 4 ? new DataView(buffer.buffer, start, 4).getUint32(0) : -1;
-    if (got !== size) {
-      const error = new Error(`raw upload: server received ${got} B, sent ${size} B`);
-      waiter.reject(error);
-      return fail(error);
-    }
-    waiter.resolve();
-  }).then(
-    () => fail(new Error("raw upload: connection closed")),
-    (error) => fail(error instanceof Error ? error : new Error(String(error))),
-  );
+    return got !== sent ? `raw upload: server received ${got} B, sent ${sent} B` : undefined;
+  });
   const writer = new CoalescingWriter(conn);
   return {
     call() {
-      if (failure) return Promise.reject(failure);
-      const reply = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
-      reply.catch(() => {}); // the caller may be gone when a failure rejects every waiter
-      writer.copy(frame);
+      const reply = replies.expect(size);
+      if (!replies.failed) writer.copy(frame);
       return reply;
     },
-    close() {
-      try {
-        conn.close();
-      } catch { /* closed */ }
+    close: () => closeQuietly(conn),
+  };
+}
+
+/**
+ * Accept connections on `listener` (with Nagle's algorithm off) and hand
+ * each to `serve`; `close()` stops listening, closes every open connection
+ * and waits for the accept loop to end.
+ */
+export function serveEach(
+  listener: Deno.TcpListener,
+  serve: (conn: Deno.TcpConn) => unknown,
+): { port: number; close(): Promise<void> } {
+  const conns = new Set<Deno.TcpConn>();
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      conns.add(conn);
+      // A connection served by a promise is forgotten when it ends; others stay until close().
+      const served = serve(conn);
+      if (served instanceof Promise) served.catch(() => {}).finally(() => conns.delete(conn));
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    async close() {
+      listener.close();
+      for (const conn of conns) closeQuietly(conn);
+      await serving;
     },
   };
 }

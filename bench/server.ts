@@ -24,7 +24,7 @@ import { JsonCodec } from "../codecs/json.ts";
 import { MsgPackCodec } from "../codecs/msgpack.ts";
 import type { CodecClass } from "../codecs/types.ts";
 import { expose, startServer as startRpcServer } from "../rpc/mod.ts";
-import { type RawKind, serveRaw } from "./raw.ts";
+import { type RawKind, serveEach, serveRaw } from "./raw.ts";
 
 /** The peer libraries' servers (`peers.ts`). */
 export type PeerKind = "birpc" | "capnweb" | "capnweb-ws";
@@ -139,27 +139,7 @@ export async function startBenchServer(
     });
     return { port: (server.addr as { port: number }).port, close: () => server.close() };
   }
-  const listener = Deno.listen(LOCAL);
-  const conns = new Set<Deno.Conn>();
-  const serving = (async () => {
-    for await (const conn of listener) {
-      conn.setNoDelay(true);
-      conns.add(conn);
-      serveRaw(conn, kind).finally(() => conns.delete(conn));
-    }
-  })().catch(() => {});
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      for (const conn of conns) {
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      }
-      await serving;
-    },
-  };
+  return serveEach(Deno.listen(LOCAL), (conn) => serveRaw(conn, kind));
 }
 
 /** This process's resident set size in bytes (VmRSS), after a forced GC when exposed. */
