@@ -12,25 +12,10 @@ import {
   startServer,
   type TcpAddress,
 } from "@aiomas/aiomas/channel";
-import { captureWarnings, frame, readJsonFrame, untilClosed, writeAll } from "./helpers.ts";
+import { captureWarnings, frame, readJsonFrame, untilClosed, within, writeAll } from "./helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Resolve with `promise`'s value, or reject after `ms` (a generous bound, not a timing check). */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function echoServer(options = {}) {
   return startServer(LOCAL, (channel) => {

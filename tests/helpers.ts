@@ -65,3 +65,18 @@ export async function captureWarnings<T>(fn: () => Promise<T>): Promise<[T, stri
     console.warn = original;
   }
 }
+
+/** Resolve with `promise`'s value, or reject after `ms` (a generous bound, not a timing check). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
