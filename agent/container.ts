@@ -243,7 +243,7 @@ export class Container {
     const connectionOptions: ContainerConnectionOptions = {
       ...options,
       setup: options.onConnection,
-      monitor: combineMonitors(activity, recorder.active ? recorder : undefined),
+      monitor: combineMonitors(activity, recorder.monitor),
       extraSerializers: [dateSerializer, ...(options.extraSerializers ?? [])],
       servicePath: (value) =>
         value instanceof Agent && value.container.#service === service

@@ -116,9 +116,14 @@ export class CallRecorder implements RpcMonitor {
     this.#everyCall = this.trace !== undefined || this.#onCall !== undefined;
   }
 
-  /** Whether it records anything (else it need not be installed). */
-  get active(): boolean {
-    return this.metrics !== undefined || this.trace !== undefined || this.#onCall !== undefined;
+  /**
+   * The monitor to install on connections: `undefined` when nothing is
+   * recorded, the metrics alone when there is neither trace nor hook (one
+   * call less per event on the hot path), else this recorder.
+   */
+  get monitor(): RpcMonitor | undefined {
+    if (this.#everyCall) return this;
+    return this.metrics === undefined ? undefined : new MetricsMonitor(this.metrics);
   }
 
   /** @inheritdoc */
@@ -179,6 +184,31 @@ export class CallRecorder implements RpcMonitor {
         console.warn(`aiomas: onCall hook failed: ${hookError}`);
       }
     }
+  }
+}
+
+/** Feeds {@linkcode CallMetrics} straight from the RPC layer (no trace, no hook). */
+class MetricsMonitor implements RpcMonitor {
+  constructor(readonly metrics: CallMetrics) {}
+
+  requestSent(_channel: Channel, path: string): unknown {
+    return this.metrics.start("out", path);
+  }
+
+  replyReceived(token: unknown, ok: boolean): void {
+    this.metrics.finish(token as CallToken, ok);
+  }
+
+  watchReply(token: unknown, reply: Promise<unknown>): void {
+    this.metrics.watch(token as CallToken, reply);
+  }
+
+  requestReceived(_channel: Channel, path: string): unknown {
+    return this.metrics.start("in", path);
+  }
+
+  replySent(token: unknown, ok: boolean): void {
+    this.metrics.finish(token as CallToken, ok);
   }
 }
 

@@ -4,6 +4,9 @@
  * - agent-to-agent calls between two containers on loopback, sequential and
  *   with 256 in flight, with the JSON and the MsgPack codec (compare with the
  *   raw echo of `net_bench.ts`);
+ * - the cost of call metrics (issue 20): pipelined agent calls with metrics on
+ *   and off, paired on shared processes (`measure.ts` `pairedCost`), with the
+ *   callee container in a subprocess and with both in this process;
  * - 1,000,000 idle agents in one container: creation time and heap per agent
  *   (in a subprocess with `--v8-flags=--expose-gc`, see `one_million.ts`);
  * - 10,000 agents in each of two containers, every one calling random agents
@@ -20,31 +23,29 @@ import type { CodecClass } from "../codecs/types.ts";
 import { expose } from "../rpc/mod.ts";
 import type { RemoteOf } from "../rpc/proxy.ts";
 import { mulberry32 } from "../tests/prng.ts";
-import { interleave, type Measurement, repeatRate } from "./measure.ts";
+import { interleave, type Measurement, pairedCost, repeatRate } from "./measure.ts";
 import {
   type BenchOptions,
   type Caller,
   type CallTarget,
   callWorkloads,
   effort,
+  pairedEffort,
+  PIPELINED,
   RAW_BATCHED,
   Target,
+  TwinTargets,
 } from "./net_bench.ts";
 import type { OneMillionResult } from "./one_million.ts";
+import { EchoAgent } from "./server.ts";
 
 const fmt = (n: number) => n.toLocaleString("en-US");
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 const GROUP = "agents, 1 process (2 containers)";
-/** The label of the agent rows without call metrics (`metrics: false`). */
-export const METRICS_OFF = "agent calls (JSON), metrics off";
-
-/** The callee of the two-container rows. */
-class Echo extends Agent {
-  @expose
-  echo(x: unknown): unknown {
-    return x;
-  }
-}
+/** The group of the two-process agent rows. */
+const TWO_GROUP = "agents, 2 processes";
+/** Issue 20's cost rows (percent, paired): client and server in separate processes, and in one. */
+export const METRICS_COST = `agent calls (JSON), ${PIPELINED}: with call metrics / without, paired`;
 
 /** Two containers in this process, an `Echo` agent in one, a proxy to it in the other. */
 class AgentTarget implements CallTarget {
@@ -62,7 +63,7 @@ class AgentTarget implements CallTarget {
       Container.create(LOCAL, { codec, metrics }),
     ]);
     const [near, far] = this.#containers;
-    const echo = await near.connect<Echo>(new Echo(far).addr);
+    const echo = await near.connect<EchoAgent>(new EchoAgent(far).addr);
     this.caller = {
       call: (i) =>
         echo.echo(i).then((reply) => {
@@ -86,10 +87,34 @@ export function agentCallRows(options: BenchOptions = {}): Promise<Measurement[]
   return interleave([
     ...callWorkloads(GROUP, RAW_BATCHED, new Target("raw-batch", "json", false), options),
     ...callWorkloads(GROUP, "agent calls (JSON)", new AgentTarget(), options),
-    // Issue 20: call metrics are on by default; this row turns them off.
-    ...callWorkloads(GROUP, METRICS_OFF, new AgentTarget(undefined, false), options),
     ...callWorkloads(GROUP, "agent calls (MsgPack)", new AgentTarget(MsgPackCodec), options),
   ], effort(options));
+}
+
+/**
+ * Issue 20's cost of call metrics (on by default): pipelined agent calls
+ * with metrics on both sides against calls with `metrics: false`, in
+ * alternating pairs ({@linkcode pairedCost}), with the callee container in a
+ * subprocess (one process serving both) and, beside that, with both
+ * containers in this process (each call then pays both sides' bookkeeping).
+ */
+export async function metricsCost(options: BenchOptions = {}): Promise<Measurement[]> {
+  const twins = new TwinTargets("agent", "json", { metrics: false }, {});
+  const paired = (group: string, targets: readonly CallTarget[]) => {
+    const [without, withMetrics] = targets.map((target, i) =>
+      callWorkloads(
+        group,
+        i === 0 ? "agent calls (JSON), metrics off (paired)" : "agent calls (JSON), metrics on",
+        target,
+        options,
+      )[1]
+    );
+    return pairedCost(METRICS_COST, without, withMetrics, pairedEffort(options));
+  };
+  return [
+    ...await paired(TWO_GROUP, twins.targets),
+    ...await paired(GROUP, [new AgentTarget(undefined, false), new AgentTarget()]),
+  ];
 }
 
 /** An agent of the swarm: answers pings and pings random agents of the other container. */
@@ -167,7 +192,7 @@ export async function oneMillion(count = 1_000_000): Promise<OneMillionResult> {
 
 /** The agent rows. */
 export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
-  const rows = await agentCallRows(options);
+  const rows = [...await agentCallRows(options), ...await metricsCost(options)];
   const million = await oneMillion();
   const label = `${million.agents.toLocaleString("en-US")} idle agents`;
   rows.push(

@@ -217,3 +217,82 @@ export async function interleave(
   }
   return rows;
 }
+
+/** Options of {@linkcode pairedCost}. */
+export interface PairedCostOptions {
+  /** Alternating pairs of repetitions (at least 3). */
+  pairs: number;
+  /** Seconds one repetition should last (sizes the work from the warm-up). */
+  target: number;
+}
+
+/**
+ * The cost of a feature, measured so that the noise between processes and
+ * connections does not pass for it: `without` and `with` (two workloads that
+ * differ only in the feature, served by the same processes) run in
+ * alternating pairs, in ABBA order so that a drift of the machine hits both
+ * alike. Returns both rows (median rate over all their repetitions) and a
+ * third, `name`, in percent: the median over the pairs of `with / without`,
+ * with min..max.
+ */
+export async function pairedCost(
+  name: string,
+  without: Workload,
+  withFeature: Workload,
+  options: PairedCostOptions,
+): Promise<Measurement[]> {
+  const ratios: number[] = [];
+  const rates = [[], []] as [number[], number[]];
+  const workloads = [without, withFeature] as const;
+  const counts = [0, 0];
+  try {
+    for (const w of workloads) await w.setup?.();
+    for (const [k, w] of workloads.entries()) {
+      const start = performance.now();
+      await w.run(w.warmup);
+      const seconds = Math.max((performance.now() - start) / 1000, 1e-6);
+      counts[k] = Math.max(w.minCount ?? 1, Math.round(w.warmup * options.target / seconds));
+    }
+    for (let pair = 0; pair < Math.max(3, options.pairs); pair++) {
+      const rate = [0, 0];
+      for (const k of pair % 2 === 0 ? [0, 1] : [1, 0]) {
+        const start = performance.now();
+        await workloads[k].run(counts[k]);
+        rate[k] = counts[k] * (workloads[k].scale ?? 1) / ((performance.now() - start) / 1000);
+        rates[k].push(rate[k]);
+      }
+      ratios.push(100 * rate[1] / rate[0]);
+    }
+  } catch (error) {
+    const failed = (n: string): Measurement => ({
+      group: without.group,
+      name: n,
+      unit: without.unit,
+      value: NaN,
+      error: errorText(error),
+    });
+    console.error(`bench: ${without.group} / ${name} FAILED: ${errorText(error)}`);
+    return [failed(without.name), failed(withFeature.name), failed(name)];
+  } finally {
+    for (const w of workloads) {
+      try {
+        await w.teardown?.();
+      } catch (error) {
+        console.error(`bench: ${w.name}: teardown failed: ${errorText(error)}`);
+      }
+    }
+  }
+  const row = (w: Workload, samples: number[]): Measurement => ({
+    group: w.group,
+    name: w.name,
+    unit: w.unit,
+    ...summarize(samples),
+    runs: samples.length,
+    baseline: w === withFeature ? without.name : w.baseline,
+  });
+  return [
+    row(without, rates[0]),
+    row(withFeature, rates[1]),
+    { group: without.group, name, unit: "%", ...summarize(ratios), runs: ratios.length },
+  ];
+}

@@ -11,12 +11,14 @@
  * @module
  */
 
+import { Container } from "../agent/mod.ts";
 import { openConnection as openChannel } from "../channel/mod.ts";
 import { expose, openConnection as openRpc, ref } from "../rpc/mod.ts";
 import {
   inFlight,
   interleave,
   type Measurement,
+  pairedCost,
   sequentialLatencies,
   type Workload,
 } from "./measure.ts";
@@ -27,10 +29,14 @@ import {
   type Callback,
   codecClass,
   type CodecName,
+  ECHO_AGENT_ID,
+  type EchoAgent,
   importPeers,
   type PeerKind,
   type ServerKind,
+  type ServerProcesses,
   spawnServer,
+  spawnServers,
   startBenchServer,
 } from "./server.ts";
 
@@ -127,6 +133,23 @@ export async function connectCaller(
           if (reply !== i) throw wrong("RPC", reply, i);
         }),
       close: () => client.close(),
+    };
+  }
+  if (kind === "agent") {
+    // A container of its own (with the server's `metrics` option) and a proxy to the echo agent.
+    const container = await Container.create("tcp://127.0.0.1:0", {
+      codec: codecClass(codec),
+      metrics: options.metrics,
+    });
+    const agent = await container.connect<EchoAgent>(
+      `tcp://127.0.0.1:${port}/${ECHO_AGENT_ID}`,
+    );
+    return {
+      call: (i) =>
+        agent.echo(i).then((reply) => {
+          if (reply !== i) throw wrong("agent", reply, i);
+        }),
+      close: () => container.shutdown(),
     };
   }
   if (kind === "birpc" || kind === "capnweb" || kind === "capnweb-ws") {
@@ -299,10 +322,91 @@ export function peerWorkloads(group: string, options: BenchOptions): Workload[] 
 export const HEARTBEAT = 1;
 
 /**
- * Issue 16's rows (two processes): pipelined RPC JSON with heartbeats on
- * both sides (compared with the same calls without), and calls that each
- * pass a fresh callback that the server calls back once, with the release
- * of lent references on (the default) and off.
+ * Two servers in one subprocess, each with a client connection of its own
+ * from this process, differing only in their options: `targets[0]` serves
+ * with `without`, `targets[1]` with `withFeature`.
+ */
+export class TwinTargets {
+  #users = 0;
+  #process: ServerProcesses | undefined;
+  #options: [BenchServerOptions, BenchServerOptions];
+  /** The two call targets. */
+  readonly targets: [CallTarget, CallTarget];
+
+  constructor(
+    readonly kind: ServerKind,
+    readonly codec: CodecName,
+    without: BenchServerOptions,
+    withFeature: BenchServerOptions,
+  ) {
+    this.#options = [without, withFeature];
+    this.targets = [this.#target(0), this.#target(1)];
+  }
+
+  async #open(): Promise<ServerProcesses> {
+    if (this.#users++ === 0) {
+      const { kind, codec } = this;
+      this.#process = await spawnServers(
+        this.#options.map((options) => ({ kind, codec, options })),
+      );
+    }
+    return this.#process!;
+  }
+
+  async #release(): Promise<void> {
+    if (--this.#users === 0) await this.#process?.close();
+  }
+
+  #target(index: 0 | 1): CallTarget {
+    const target = {
+      caller: undefined as Caller | undefined,
+      open: async () => {
+        const { ports } = await this.#open();
+        const options = this.#options[index];
+        target.caller = await connectCaller(this.kind, this.codec, ports[index], options);
+      },
+      release: async () => {
+        await target.caller?.close();
+        await this.#release();
+      },
+    };
+    return target;
+  }
+}
+
+/** The name of issue 16's heartbeat cost row (percent, paired). */
+export const HEARTBEAT_COST =
+  `RPC (JSON), ${PIPELINED}: with heartbeat ${HEARTBEAT} s / without, ` +
+  "paired";
+
+/** Pairs of repetitions and seconds per repetition of the paired cost rows. */
+export function pairedEffort(options: BenchOptions = {}): { pairs: number; target: number } {
+  return options.quick ? { pairs: 4, target: 0.08 } : { pairs: 24, target: 0.4 };
+}
+
+/**
+ * Issue 16's heartbeat cost (two processes): pipelined RPC JSON calls to
+ * one server process on two ports, with heartbeats on both sides of one
+ * connection and off on the other, in alternating pairs
+ * ({@linkcode pairedCost}).
+ */
+export function heartbeatCost(options: BenchOptions = {}): Promise<Measurement[]> {
+  const twins = new TwinTargets("rpc", "json", {}, { heartbeat: HEARTBEAT });
+  const [without, withBeat] = twins.targets.map((target, i) =>
+    callWorkloads(
+      TWO_PROCESSES,
+      i === 0 ? "RPC (JSON), heartbeat off (paired)" : `RPC (JSON) with heartbeat ${HEARTBEAT} s`,
+      target,
+      options,
+    )[1]
+  );
+  return pairedCost(HEARTBEAT_COST, without, withBeat, pairedEffort(options));
+}
+
+/**
+ * Issue 16's callback rows (two processes): calls that each pass a fresh
+ * callback that the server calls back once, with the release of lent
+ * references on (the default) and off.
  */
 export function lifetimeWorkloads(group: string, options: BenchOptions): Workload[] {
   const pipelined = (label: string, target: Target, baseline?: string) => {
@@ -312,11 +416,6 @@ export function lifetimeWorkloads(group: string, options: BenchOptions): Workloa
   };
   const released = `RPC (JSON) callback(ref(new Progress())), release on, ${PIPELINED}`;
   return [
-    pipelined(
-      `RPC (JSON) with heartbeat ${HEARTBEAT} s`,
-      new Target("rpc", "json", true, { heartbeat: HEARTBEAT }),
-      `RPC (JSON), ${PIPELINED}`,
-    ),
     pipelined(
       "RPC (JSON) callback(ref(new Progress())), release on",
       new Target("rpc", "json", true, { callback: true }),
@@ -358,7 +457,7 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
     ],
     effort(options),
   );
-  return [...rows, ...pythonRows()];
+  return [...rows, ...await heartbeatCost(options), ...pythonRows()];
 }
 
 if (import.meta.main) {

@@ -3,22 +3,27 @@
  * and server have a process (and a V8 isolate) each:
  *
  * ```sh
- * deno run -A --v8-flags=--expose-gc bench/server.ts <kind> <codec> [--heartbeat=S] [--no-release]
+ * deno run -A --v8-flags=--expose-gc bench/server.ts <kind> <codec> [--heartbeat=S] [--no-release] \
+ *   [+ <kind> <codec> [flags]]...
  * ```
  *
- * It listens on 127.0.0.1 (a free port), prints `{"port": N}` as its first
+ * It listens on 127.0.0.1 (a free port per server; `+` separates several
+ * servers of one process), prints `{"ports": [N, ...]}` as its first
  * line, then answers commands on stdin, one per line: `rss` prints
  * `{"rss": bytes}` (VmRSS after a forced garbage collection). It exits when
  * stdin closes. The same servers run inside the bench process for the
  * one-process rows ({@linkcode startBenchServer}).
  *
  * Kinds: `raw-batch`, `raw-frame`, `raw-upload`, `pump` (see `raw.ts`),
- * `channel` (a channel echo), `rpc` ({@linkcode benchService}), and the peer libraries `birpc`, `capnweb`, `capnweb-ws`
- * (see `peers.ts`). Codecs: `json`, `msgpack` (for `channel` and `rpc`).
+ * `channel` (a channel echo), `rpc` ({@linkcode benchService}), `agent` (a
+ * container with an {@linkcode EchoAgent}), and the peer libraries `birpc`,
+ * `capnweb`, `capnweb-ws` (see `peers.ts`). Codecs: `json`, `msgpack` (for
+ * `channel`, `rpc` and `agent`).
  *
  * @module
  */
 
+import { Agent, Container } from "../agent/mod.ts";
 import { startServer as startChannelServer } from "../channel/mod.ts";
 import { JsonCodec } from "../codecs/json.ts";
 import { MsgPackCodec } from "../codecs/msgpack.ts";
@@ -29,7 +34,7 @@ import { type RawKind, serveEach, serveRaw } from "./raw.ts";
 /** The peer libraries' servers (`peers.ts`). */
 export type PeerKind = "birpc" | "capnweb" | "capnweb-ws";
 /** What a bench server can be. */
-export type ServerKind = RawKind | PeerKind | "channel" | "rpc";
+export type ServerKind = RawKind | PeerKind | "channel" | "rpc" | "agent";
 /** The codecs of the `channel` and `rpc` kinds. */
 export type CodecName = "json" | "msgpack";
 
@@ -39,6 +44,8 @@ export interface BenchServerOptions {
   heartbeat?: number;
   /** The `release` option of RPC connections (`false`: lent references are kept). */
   release?: boolean;
+  /** The `metrics` option of containers (`agent` kind; `false`: no call metrics). */
+  metrics?: boolean;
 }
 
 /** The command-line flags of `options`, for `bench/server.ts`. */
@@ -46,6 +53,7 @@ function optionArgs(options: BenchServerOptions): string[] {
   const args: string[] = [];
   if (options.heartbeat !== undefined) args.push(`--heartbeat=${options.heartbeat}`);
   if (options.release === false) args.push("--no-release");
+  if (options.metrics === false) args.push("--no-metrics");
   return args;
 }
 
@@ -55,6 +63,7 @@ function parseOptionArgs(args: readonly string[]): BenchServerOptions {
   return {
     heartbeat: heartbeat ? Number(heartbeat.slice("--heartbeat=".length)) : undefined,
     release: args.includes("--no-release") ? false : undefined,
+    metrics: args.includes("--no-metrics") ? false : undefined,
   };
 }
 
@@ -86,6 +95,18 @@ export const benchService = {
   upload: expose((data: unknown) => data instanceof Uint8Array ? data.length : -1),
   callback: expose(async (cb: Callback, x: number) => await cb.report(x)),
 };
+
+/** The agent of the `agent` kind's container: `echo(x)` answers `x`. */
+export class EchoAgent extends Agent {
+  /** Answer `x`. */
+  @expose
+  echo(x: unknown): unknown {
+    return x;
+  }
+}
+
+/** The id of the `agent` kind's {@linkcode EchoAgent} (its container's first agent). */
+export const ECHO_AGENT_ID = "0";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -130,6 +151,16 @@ export async function startBenchServer(
       channel.setHandler((request) => request.reply(request.content));
     }, { codec: codecClass(codec), heartbeat: options.heartbeat });
     return { port: (server.addr as { port: number }).port, close: () => server.close() };
+  }
+  if (kind === "agent") {
+    const container = await Container.create(LOCAL, {
+      codec: codecClass(codec),
+      metrics: options.metrics,
+    });
+    const agent = new EchoAgent(container);
+    if (!agent.addr.endsWith(`/${ECHO_AGENT_ID}`)) throw new Error(`Echo agent at ${agent.addr}`);
+    const port = Number(new URL(container.addr).port);
+    return { port, close: () => container.shutdown() };
   }
   if (kind === "rpc") {
     const server = await startRpcServer(LOCAL, benchService, {
@@ -177,24 +208,47 @@ export interface ServerProcess extends BenchServer {
   rss(): Promise<number>;
 }
 
+/** One server of a bench server process. */
+export interface ServerSpec {
+  kind: ServerKind;
+  codec?: CodecName;
+  options?: BenchServerOptions;
+}
+
+/** A bench server process with several listeners, one per {@linkcode ServerSpec}. */
+export interface ServerProcesses extends ServerProcess {
+  /** The listeners' ports, in the order of the specs (`port` is the first). */
+  ports: number[];
+}
+
+/** Separates the specs on the command line of `bench/server.ts`. */
+const SPEC_SEPARATOR = "+";
+
 /**
  * Spawn `deno run -A bench/server.ts <kind> <codec>` and wait for its port.
  * Its stderr goes to ours.
  */
-export async function spawnServer(
+export function spawnServer(
   kind: ServerKind,
   codec: CodecName = "json",
   options: BenchServerOptions = {},
 ): Promise<ServerProcess> {
-  const args = [
-    "run",
-    "-A",
-    "--v8-flags=--expose-gc",
-    import.meta.url,
-    kind,
-    codec,
-    ...optionArgs(options),
-  ];
+  return spawnServers([{ kind, codec, options }]);
+}
+
+/**
+ * Spawn one bench server process serving every spec on a port of its own
+ * (`bench/server.ts <kind> <codec> [flags] + <kind> <codec> [flags] ...`):
+ * rows that compare a feature on and off then share the processes, so the
+ * difference between two processes does not pass for the feature's cost.
+ */
+export async function spawnServers(specs: readonly ServerSpec[]): Promise<ServerProcesses> {
+  const args = ["run", "-A", "--v8-flags=--expose-gc", import.meta.url];
+  for (const [i, { kind, codec = "json", options = {} }] of specs.entries()) {
+    if (i > 0) args.push(SPEC_SEPARATOR);
+    args.push(kind, codec, ...optionArgs(options));
+  }
+  const what = specs.map((spec) => `${spec.kind} ${spec.codec ?? "json"}`).join(", ");
   const child = new Deno.Command(Deno.execPath(), {
     args,
     stdin: "piped",
@@ -205,12 +259,12 @@ export async function spawnServer(
   const writer = child.stdin.getWriter();
   const next = async () => {
     const { value, done } = await output.next();
-    if (done) throw new Error(`bench server ${kind} ${codec} exited`);
+    if (done) throw new Error(`bench server ${what} exited`);
     return JSON.parse(value) as Record<string, number>;
   };
-  let port: number;
+  let ports: number[];
   try {
-    port = (await next()).port;
+    ports = (await next()).ports as unknown as number[];
   } catch (error) {
     try {
       child.kill();
@@ -219,7 +273,8 @@ export async function spawnServer(
   }
   let queue = Promise.resolve<unknown>(undefined);
   return {
-    port,
+    port: ports[0],
+    ports,
     rss() {
       const result = queue.then(async () => {
         await writer.write(new TextEncoder().encode("rss\n"));
@@ -246,18 +301,33 @@ export async function spawnServer(
   };
 }
 
+/** The specs of a `bench/server.ts` command line. */
+function parseSpecs(args: readonly string[]): ServerSpec[] {
+  const specs: ServerSpec[] = [];
+  let start = 0;
+  for (let i = 0; i <= args.length; i++) {
+    if (i < args.length && args[i] !== SPEC_SEPARATOR) continue;
+    const [kind, codec = "json", ...flags] = args.slice(start, i);
+    specs.push({
+      kind: kind as ServerKind,
+      codec: codec as CodecName,
+      options: parseOptionArgs(flags),
+    });
+    start = i + 1;
+  }
+  return specs;
+}
+
 if (import.meta.main) {
-  const [kind, codec = "json", ...rest] = Deno.args;
-  const server = await startBenchServer(
-    kind as ServerKind,
-    codec as CodecName,
-    parseOptionArgs(rest),
-  );
+  const servers: BenchServer[] = [];
+  for (const spec of parseSpecs(Deno.args)) {
+    servers.push(await startBenchServer(spec.kind, spec.codec, spec.options));
+  }
   const write = (value: unknown) => console.log(JSON.stringify(value));
-  write({ port: server.port });
+  write({ ports: servers.map((server) => server.port) });
   for await (const line of lines(Deno.stdin.readable)) {
     if (line.trim() === "rss") write({ rss: await rss() });
   }
-  await server.close();
+  await Promise.all(servers.map((server) => server.close()));
   Deno.exit(0);
 }

@@ -91,6 +91,15 @@ export interface RpcMonitor {
   /** The reply to the call of `token` arrived: `ok`, or failed with `error`. */
   replyReceived(token: unknown, ok: boolean, error?: unknown): void;
   /**
+   * Watch the reply of the call of `token` yourself (optional): when present,
+   * it is called with the call's promise right after `requestSent`, instead of
+   * `replyReceived` when it settles. It lets a monitor attach handlers shared by
+   * many calls rather than two closures per call. It must handle the promise's
+   * rejection (`reply.then(onOk, onError)`): a call nobody awaits would
+   * otherwise end the process when it fails.
+   */
+  watchReply?(token: unknown, reply: Promise<unknown>): void;
+  /**
    * A request to `path` came in on `channel`; the result is the token of this
    * request. A path longer than 256 characters (a peer may send megabytes)
    * comes cut to 256 and marked with `...`, so a monitor can keep it.
@@ -107,7 +116,9 @@ export interface RpcMonitor {
 
 /** Whether `path` is one of the RPC layer's own requests (`aiomas/...`). */
 function isInternal(path: string): boolean {
-  return path.charCodeAt(0) === 97 /* a */ && path.startsWith("aiomas/");
+  // The second letter first: agent paths ("agents/...") start with "a" too.
+  return path.charCodeAt(1) === 105 /* i */ && path.charCodeAt(0) === 97 /* a */ &&
+    path.startsWith("aiomas/");
 }
 
 /** The request being dispatched (see {@linkcode currentCall}); set only while its function starts. */
@@ -248,6 +259,7 @@ export class RpcClient<T = unknown> implements Caller {
       ? this.channel.send([path, args, kwargs])
       : this.#callWithDeadline(path, [path, args, kwargs], timeout, options?.signal);
     if (token === noop) reply.catch(noop);
+    else if (monitor!.watchReply !== undefined) monitor!.watchReply(token, reply);
     else {
       reply.then(
         () => monitor!.replyReceived(token, true),
@@ -299,7 +311,10 @@ export class RpcClient<T = unknown> implements Caller {
       this.#dispatch(request, path, args, kwargs, undefined, undefined);
       return;
     }
-    const token = monitor.requestReceived(this.channel, cutText(path, MAX_MONITORED_PATH));
+    const token = monitor.requestReceived(
+      this.channel,
+      path.length <= MAX_MONITORED_PATH ? path : cutText(path, MAX_MONITORED_PATH),
+    );
     if (monitor.runHandler === undefined) {
       this.#dispatch(request, path, args, kwargs, monitor, token);
     } else {

@@ -2,8 +2,8 @@
 // wrong reply fails a row instead of being counted.
 
 import assert from "node:assert/strict";
-import { interleave, quantile, summarize, type Workload } from "../bench/measure.ts";
-import { connectCaller, Target } from "../bench/net_bench.ts";
+import { interleave, pairedCost, quantile, summarize, type Workload } from "../bench/measure.ts";
+import { callWorkloads, connectCaller, Target, TwinTargets } from "../bench/net_bench.ts";
 import { connectRaw, rawEchoClient } from "../bench/raw.ts";
 import { spawnServer, startBenchServer } from "../bench/server.ts";
 
@@ -74,4 +74,39 @@ Deno.test("bench: a server subprocess reports its RSS; callers check RPC replies
   } finally {
     await server.close();
   }
+});
+
+Deno.test("bench: paired cost rows alternate ABBA on one server process with two ports", async () => {
+  const twins = new TwinTargets("agent", "json", { metrics: false }, {});
+  const order: string[] = [];
+  const [off, on] = twins.targets.map((target, i) => {
+    const row = callWorkloads("test", i === 0 ? "off" : "on", target, { quick: true })[0];
+    const run = row.run;
+    return { ...row, warmup: 10, run: (count: number) => (order.push(row.name), run(count)) };
+  });
+  const rows = await pairedCost("on / off", off, on, { pairs: 4, target: 0.005 });
+  // Warm-up, then pairs in ABBA order.
+  assert.deepEqual(order.slice(2), [
+    "off, sequential",
+    "on, sequential",
+    "on, sequential",
+    "off, sequential",
+    "off, sequential",
+    "on, sequential",
+    "on, sequential",
+    "off, sequential",
+  ]);
+  const [a, b, ratio] = rows;
+  assert.deepEqual([a.name, b.name, ratio.name], ["off, sequential", "on, sequential", "on / off"]);
+  assert.equal(b.baseline, "off, sequential");
+  assert.equal(ratio.unit, "%");
+  assert.equal(ratio.runs, 4);
+  assert.ok(ratio.value > 0 && ratio.min! <= ratio.value && ratio.value <= ratio.max!);
+});
+
+Deno.test("bench: a failing paired row fails all three rows", async () => {
+  const ok: Workload = { group: "g", name: "ok", unit: "calls/s", warmup: 1, run: async () => {} };
+  const wrong: Workload = { ...ok, name: "wrong", run: () => Promise.reject(new Error("bad")) };
+  const rows = await pairedCost("cost", ok, wrong, { pairs: 3, target: 0.001 });
+  assert.deepEqual(rows.map((r) => r.error), ["Error: bad", "Error: bad", "Error: bad"]);
 });

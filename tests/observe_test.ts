@@ -17,6 +17,12 @@ class Callee extends Agent {
   fail(): never {
     throw new RangeError("no");
   }
+
+  @expose
+  oddFails(i: number): number {
+    if (i % 2 === 1) throw new RangeError("odd");
+    return i;
+  }
 }
 
 Deno.test("LatencyHistogram: quantiles within a bucket of the truth", () => {
@@ -96,6 +102,26 @@ Deno.test("container.stats(): agents, links with bytes, calls by path, errors, t
   assert.equal(served.calls.in.find((p) => p.path === "agents/*/fail")?.errors, 1);
   assert.ok(served.connections.some((l) => l.kind === "in" && l.bytesIn > 0));
   assert.equal(served.clock.pendingTimers, 0);
+  await a.shutdown();
+  await b.shutdown();
+});
+
+Deno.test("default metrics count every call and error, timed or not, both ways", async () => {
+  const a = await Container.create(TCP);
+  const b = await Container.create(TCP);
+  const proxy = await a.connect<Callee>(new Callee(b).addr);
+  // Past the first 1,000 calls of a path only a sample is timed: count those too.
+  const results = await Promise.allSettled(
+    Array.from({ length: 1_200 }, (_, i) => proxy.oddFails(i)),
+  );
+  assert.equal(results.filter((r) => r.status === "rejected").length, 600);
+  const out = (await a.stats()).calls.out.find((p) => p.path === "agents/*/oddFails");
+  const into = (await b.stats()).calls.in.find((p) => p.path === "agents/*/oddFails");
+  for (const entry of [out, into]) {
+    assert.equal(entry?.count, 1_200);
+    assert.equal(entry?.errors, 600);
+    assert.ok(entry!.p50 > 0 && entry!.p99 >= entry!.p50);
+  }
   await a.shutdown();
   await b.shutdown();
 });

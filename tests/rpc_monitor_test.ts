@@ -62,3 +62,38 @@ Deno.test("RpcMonitor: pairs sent/received, reports failures and timeouts, wraps
     await server.close();
   }
 });
+
+Deno.test("RpcMonitor: watchReply takes the reply promise instead of replyReceived", async () => {
+  const watched: string[] = [];
+  let replies = 0;
+  const monitor: RpcMonitor = {
+    requestSent: (_channel, path) => path,
+    replyReceived: () => replies++,
+    watchReply: (token, reply) => {
+      reply.then(() => watched.push(`${token} ok`), () => watched.push(`${token} failed`));
+    },
+    requestReceived: () => undefined,
+    replySent: () => {},
+  };
+  const service = {
+    ping: expose(() => "pong"),
+    fail: expose(() => {
+      throw new Error("no");
+    }),
+  };
+  const server = await startServer("tcp://127.0.0.1:0", service);
+  const client = await openConnection(server.url, { monitor });
+  try {
+    assert.equal(await client.remote.ping(), "pong");
+    await assert.rejects(client.remote.fail());
+    // A call nobody awaits that fails when the connection closes: watchReply handles it.
+    void client.remote.ping();
+    await client.close();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(watched, ["ping ok", "fail failed", "ping failed"]);
+    assert.equal(replies, 0);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
