@@ -17,6 +17,7 @@ import {
   HEARTBEAT_PATH,
   type SendOptions,
 } from "./options.ts";
+import { PendingReplies } from "./pending.ts";
 import { ReadBuffer } from "./read_buffer.ts";
 import { EXCEPTION, REQUEST, Request, RESULT } from "./request.ts";
 import { formatTraceback } from "./traceback.ts";
@@ -76,7 +77,7 @@ export class Channel implements AsyncIterable<Request> {
   #fullTracebacks: boolean;
   #onError: (error: AiomasError, channel: Channel) => void;
   #nextId = 0;
-  #pending = new Map<number, PromiseWithResolvers<unknown>>();
+  #pending = new PendingReplies();
   #incoming: Request[] = [];
   #receivers: Array<PromiseWithResolvers<Request>> = [];
   #handler: ((request: Request) => void) | undefined;
@@ -233,11 +234,10 @@ export class Channel implements AsyncIterable<Request> {
     const id = this.#nextId++;
     this.#enqueue(this.codec.encode([REQUEST, id, content]));
     if (this.#closeReason) return Promise.reject(this.#closeReason);
-    const pending = Promise.withResolvers<unknown>();
-    this.#pending.set(id, pending);
+    const reply = this.#pending.add(id);
     // Replies must be read even when incoming requests are over their limit.
     if (this.#resume !== undefined) this.#wake();
-    return pending.promise;
+    return reply;
   }
 
   /**
@@ -571,27 +571,26 @@ export class Channel implements AsyncIterable<Request> {
     if (type !== RESULT && type !== EXCEPTION) {
       throw new ProtocolError(`Unknown msg_type ${shown(type)}`);
     }
-    const pending = this.#pending.get(id);
-    if (pending === undefined) {
+    if (!this.#pending.has(id)) {
       // An id we issued is a late reply to an aborted request or a heartbeat: dropped.
       if (id < this.#nextId) return;
       throw new ProtocolError(`Reply to unknown request id ${id}`);
     }
-    this.#pending.delete(id);
     if (type === RESULT) {
       // Resolving with a thenable (decoded data whose `then` is a peer's proxy)
       // would call into it and never settle.
       if (typeof (content as { then?: unknown } | null)?.then === "function") {
-        pending.reject(
+        this.#pending.reject(
+          id,
           new ProtocolError(`${this.peer} replied with a value that has a "then" function`),
         );
-      } else pending.resolve(content);
+      } else this.#pending.resolve(id, content);
     } else {
       // Never String() decoded data: its toString may be a peer's proxy.
       const text = typeof content === "string"
         ? content
         : `(an EXCEPTION whose content is a ${describe(content)}, not a traceback string)`;
-      pending.reject(new RemoteException(this.peer, text));
+      this.#pending.reject(id, new RemoteException(this.peer, text));
     }
   }
 
@@ -600,8 +599,7 @@ export class Channel implements AsyncIterable<Request> {
     this.#closeReason = reason;
     this.#transport.close();
     this.#watch?.stop();
-    for (const pending of this.#pending.values()) pending.reject(reason);
-    this.#pending.clear();
+    this.#pending.rejectAll(reason);
     for (const receiver of this.#receivers.splice(0)) receiver.reject(reason);
     this.#queue = [];
     this.#queuedBytes = 0;
