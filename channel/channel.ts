@@ -8,7 +8,7 @@
 
 import type { Codec } from "../codecs/types.ts";
 import { AiomasError, ConnectionError, ProtocolError, RemoteException } from "../errors.ts";
-import { frameTooLarge, writeFrames } from "./frames.ts";
+import { frameTooLarge, type Payload, payloadSize, writeFrames } from "./frames.ts";
 import type { BudgetAccount, BufferBudget } from "./limits.ts";
 import {
   channelLimits,
@@ -18,7 +18,7 @@ import {
   type SendOptions,
 } from "./options.ts";
 import { PendingReplies } from "./pending.ts";
-import { ReadBuffer } from "./read_buffer.ts";
+import { OWN_FRAME, ReadBuffer } from "./read_buffer.ts";
 import { EXCEPTION, REQUEST, Request, RESULT } from "./request.ts";
 import { formatTraceback } from "./traceback.ts";
 import type { Transport } from "./transport.ts";
@@ -85,7 +85,10 @@ export class Channel implements AsyncIterable<Request> {
   #resolveClosed!: () => void;
   // Write side: the first frame is written at once; frames queued while a
   // write is in flight go out together in the next one.
-  #queue: Uint8Array[] = [];
+  #queue: Payload[] = [];
+  /** Bytes of `#queue`, headers included (as they were when queued). */
+  #queueBytes = 0;
+  /** `#queueBytes` plus what the write in flight has not written yet. */
   #queuedBytes = 0;
   #writing = false;
   #drainWaiters: Array<() => void> = [];
@@ -195,7 +198,7 @@ export class Channel implements AsyncIterable<Request> {
     // Fast path: no signal and no backpressure, so no async function and no closures.
     if (options?.signal === undefined && this.#queuedBytes <= HIGH_WATER_MARK) {
       try {
-        return this.#request(content);
+        return this.#request(content, true);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -212,7 +215,7 @@ export class Channel implements AsyncIterable<Request> {
       if (this.#closeReason) throw this.#closeReason;
     }
     const id = this.#nextId;
-    const reply = this.#request(content);
+    const reply = this.#request(content, signal === undefined);
     if (signal === undefined) return await reply;
     return await new Promise((resolve, reject) => {
       const onAbort = () => {
@@ -229,10 +232,21 @@ export class Channel implements AsyncIterable<Request> {
     });
   }
 
-  /** Encode and queue a request; the returned promise settles with its reply. */
-  #request(content: unknown): Promise<unknown> {
+  /**
+   * Encode and queue a request; the returned promise settles with its reply.
+   * `byReference`: the codec may pass big binary data by reference (not
+   * copied), which is safe as the caller keeps it until the reply (an
+   * aborted call settles before that).
+   */
+  #request(content: unknown, byReference: boolean): Promise<unknown> {
     const id = this.#nextId++;
-    this.#enqueue(this.codec.encode([REQUEST, id, content]));
+    const codec = this.codec;
+    const message = [REQUEST, id, content];
+    this.#enqueue(
+      byReference && codec.encodeParts !== undefined
+        ? codec.encodeParts(message)
+        : codec.encode(message),
+    );
     if (this.#closeReason) return Promise.reject(this.#closeReason);
     const reply = this.#pending.add(id);
     // Replies must be read even when incoming requests are over their limit.
@@ -324,17 +338,19 @@ export class Channel implements AsyncIterable<Request> {
     return this.#queuedBytes > HIGH_WATER_MARK ? this.#drain() : RESOLVED;
   }
 
-  #enqueue(payload: Uint8Array): void {
-    if (payload.length > this.#maxMessageSize) {
+  #enqueue(payload: Payload): void {
+    const length = payloadSize(payload);
+    if (length > this.#maxMessageSize) {
       throw new ProtocolError(
-        `Message of ${payload.length} bytes exceeds maxMessageSize (${this.#maxMessageSize}); ` +
+        `Message of ${length} bytes exceeds maxMessageSize (${this.#maxMessageSize}); ` +
           "raise the maxMessageSize option on both peers or send less",
       );
     }
     // Headers are written when the queue is flushed.
     this.#queue.push(payload);
-    this.#queuedBytes += 4 + payload.length;
-    if (this.#account) this.#budget!.force(this.#account, 4 + payload.length);
+    this.#queueBytes += 4 + length;
+    this.#queuedBytes += 4 + length;
+    if (this.#account) this.#budget!.force(this.#account, 4 + length);
     if (!this.#writing) {
       this.#writing = true;
       void this.#writeLoop();
@@ -345,9 +361,9 @@ export class Channel implements AsyncIterable<Request> {
     try {
       while (this.#queue.length > 0 && !this.#closeReason) {
         const payloads = this.#queue;
+        const size = this.#queueBytes;
         this.#queue = [];
-        let size = 0;
-        for (const payload of payloads) size += 4 + payload.length;
+        this.#queueBytes = 0;
         await writeFrames(this.#transport, payloads, this.#onWritten);
         this.#queuedBytes -= size;
         this.#bytesOut += size;
@@ -417,9 +433,11 @@ export class Channel implements AsyncIterable<Request> {
               }
             }
           }
+          const owned = read.owned;
           read.start = start + 4 + size;
           this.#frames++;
-          this.#dispatch(buf.subarray(start + 4, start + 4 + size), weight);
+          if (size >= OWN_FRAME) read.completed(size, now());
+          this.#dispatch(buf.subarray(start + 4, start + 4 + size), weight, owned);
           if (this.#closeReason) return;
         }
         if (read.start === read.end) {
@@ -536,8 +554,12 @@ export class Channel implements AsyncIterable<Request> {
     }
   }
 
-  #dispatch(payload: Uint8Array, weight: number): void {
-    const message = this.codec.decode(payload);
+  /** Decode and route a frame; `owned`: the payload is the frame's own (views into it may be kept). */
+  #dispatch(payload: Uint8Array, weight: number, owned: boolean): void {
+    const codec = this.codec;
+    const message = owned && codec.decodeOwned !== undefined
+      ? codec.decodeOwned(payload)
+      : codec.decode(payload);
     if (weight > 0 && !(Array.isArray(message) && message[0] === REQUEST)) {
       this.#budget!.release(this.#account!, weight);
       weight = 0;
@@ -602,6 +624,7 @@ export class Channel implements AsyncIterable<Request> {
     this.#pending.rejectAll(reason);
     for (const receiver of this.#receivers.splice(0)) receiver.reject(reason);
     this.#queue = [];
+    this.#queueBytes = 0;
     this.#queuedBytes = 0;
     this.#read.dispose();
     if (this.#account) this.#budget!.releaseAll(this.#account);

@@ -7,17 +7,38 @@
 import { ProtocolError } from "../errors.ts";
 import type { Transport } from "./transport.ts";
 
-/** Payloads larger than this are written from their own buffer, not copied into a batch. */
+/** Payloads (and payload pieces) larger than this are written from their own buffer, not copied into a batch. */
 export const DIRECT_WRITE_SIZE = 256 * 1024;
+
+/**
+ * A frame's payload: one buffer, or pieces written one after another (a
+ * codec's `encodeParts`).
+ */
+export type Payload = Uint8Array | readonly Uint8Array[];
+
+/** The byte length of `payload`. */
+export function payloadSize(payload: Payload): number {
+  if (!Array.isArray(payload)) return (payload as Uint8Array).length;
+  let size = 0;
+  for (const piece of payload) size += piece.length;
+  return size;
+}
 
 async function writeAll(
   transport: Transport,
   data: Uint8Array,
   progress: (() => void) | undefined,
 ): Promise<void> {
+  const length = data.length;
   let written = await transport.write(data);
   progress?.();
-  while (written < data.length) {
+  while (written < length) {
+    if (data.length !== length) {
+      throw new Error(
+        `A Uint8Array of ${length} bytes was detached or resized while it was being sent: ` +
+          "keep an array passed to a call unchanged until the call settles",
+      );
+    }
     written += await transport.write(data.subarray(written));
     progress?.();
   }
@@ -25,39 +46,51 @@ async function writeAll(
 
 /**
  * Write `payloads` as frames (4-byte big-endian length, then the payload).
- * Small frames are batched into one buffer per write; a payload over
- * {@linkcode DIRECT_WRITE_SIZE} goes out as it is, after a batch that ends
- * with its header. `progress` is called after every write of such a big
- * payload: once the socket's buffer is full, such writes complete only as
- * the peer takes the bytes (small writes complete at once, even to a dead
- * peer, and do not count).
+ * Headers and small payloads (or pieces) are batched into one buffer per
+ * write; a payload or piece over {@linkcode DIRECT_WRITE_SIZE} goes out as it
+ * is, after a batch with what precedes it. `progress` is called after every
+ * write of such a big one: once the socket's buffer is full, such writes
+ * complete only as the peer takes the bytes (small writes complete at once,
+ * even to a dead peer, and do not count).
  */
 export async function writeFrames(
   transport: Transport,
-  payloads: readonly Uint8Array[],
+  payloads: readonly Payload[],
   progress?: () => void,
 ): Promise<void> {
+  // Frame headers (as numbers) and the bytes that follow them, in order.
+  const segments: Array<number | Uint8Array> = [];
+  for (const payload of payloads) {
+    if (Array.isArray(payload)) segments.push(payloadSize(payload), ...payload);
+    else segments.push((payload as Uint8Array).length, payload as Uint8Array);
+  }
   let i = 0;
-  while (i < payloads.length) {
+  while (i < segments.length) {
     let size = 0;
     let j = i;
-    while (j < payloads.length && payloads[j]!.length <= DIRECT_WRITE_SIZE) {
-      size += 4 + payloads[j]!.length;
-      j++;
+    for (; j < segments.length; j++) {
+      const segment = segments[j]!;
+      if (typeof segment === "number") size += 4;
+      else if (segment.length > DIRECT_WRITE_SIZE) break;
+      else size += segment.length;
     }
-    const big = j < payloads.length ? payloads[j] : undefined;
-    const batch = new Uint8Array(big === undefined ? size : size + 4);
-    let offset = 0;
-    for (let k = i; k < j; k++) {
-      const payload = payloads[k]!;
-      setHeader(batch, offset, payload.length);
-      batch.set(payload, offset + 4);
-      offset += 4 + payload.length;
+    if (size > 0) {
+      const batch = new Uint8Array(size);
+      let offset = 0;
+      for (let k = i; k < j; k++) {
+        const segment = segments[k]!;
+        if (typeof segment === "number") {
+          setHeader(batch, offset, segment);
+          offset += 4;
+        } else {
+          batch.set(segment, offset);
+          offset += segment.length;
+        }
+      }
+      await writeAll(transport, batch, undefined);
     }
-    if (big !== undefined) setHeader(batch, offset, big.length);
-    await writeAll(transport, batch, undefined);
-    if (big !== undefined) await writeAll(transport, big, progress);
-    i = big === undefined ? j : j + 1;
+    if (j < segments.length) await writeAll(transport, segments[j++] as Uint8Array, progress);
+    i = j;
   }
 }
 

@@ -1,13 +1,16 @@
 /**
  * The read side's memory: a small probe buffer for a connection that waits
- * for its next frame, and a grown buffer for big frames, kept while frames
- * are big and released after a while without one. Grown buffers are charged
+ * for its next frame, a grown buffer for big frames, kept while frames are
+ * big and released after a while without one, and a buffer of its own for
+ * a very big frame of a size the peer recently sent in full (the message
+ * keeps it: nothing is copied out of it). Grown and own buffers are charged
  * to a {@linkcode BufferBudget} when there is one.
  *
  * @module
  */
 
 import type { BudgetAccount, BudgetAnswer, BufferBudget } from "./limits.ts";
+import { KEEP_GROWN_MS } from "./watchdog.ts";
 
 /** Bytes of the buffer a quiet connection waits on. */
 export const PROBE_SIZE = 1024;
@@ -15,6 +18,12 @@ export const PROBE_SIZE = 1024;
 const PROBE_MAX = 16 * 1024;
 /** The smallest grown buffer. */
 const MIN_GROWN = 64 * 1024;
+/**
+ * A frame of at least this many payload bytes is read into a buffer of its
+ * own once the peer has sent a frame at least that big in full within
+ * {@linkcode KEEP_GROWN_MS}.
+ */
+export const OWN_FRAME = 256 * 1024;
 /** A partial frame is moved to the front when less than this is left behind it. */
 const COMPACT_BELOW = 4096;
 const EMPTY = new Uint8Array(0);
@@ -36,6 +45,11 @@ export class ReadBuffer {
   #probe: Uint8Array | undefined;
   #probeSize = PROBE_SIZE;
   #grown: Uint8Array | undefined;
+  /** The buffer of a frame of its own (exactly its header and payload), while it is `buf`. */
+  #own: Uint8Array | undefined;
+  /** The biggest payload the peer sent in full lately, and when (`performance.now()`). */
+  #trusted = 0;
+  #trustedAt = -Infinity;
   #budget: BufferBudget | undefined;
   #account: BudgetAccount | undefined;
 
@@ -47,7 +61,26 @@ export class ReadBuffer {
 
   /** Bytes of read buffers allocated now: the probe and a grown buffer. */
   get size(): number {
-    return (this.#probe?.length ?? 0) + (this.#grown?.length ?? 0);
+    return (this.#probe?.length ?? 0) + (this.#grown?.length ?? 0) + (this.#own?.length ?? 0);
+  }
+
+  /**
+   * Whether `buf` holds exactly one frame, in a buffer of its own that is
+   * never read into again once the frame is complete: its payload may be
+   * given away (decoded into views).
+   */
+  get owned(): boolean {
+    return this.#own !== undefined;
+  }
+
+  /**
+   * Record that the peer sent a frame of `size` payload bytes (at least
+   * {@linkcode OWN_FRAME}) in full at `at` (a `performance.now()` time):
+   * frames up to that size get buffers of their own for a while.
+   */
+  completed(size: number, at: number): void {
+    if (at - this.#trustedAt >= KEEP_GROWN_MS || size > this.#trusted) this.#trusted = size;
+    this.#trustedAt = at;
   }
 
   /**
@@ -59,6 +92,7 @@ export class ReadBuffer {
     const { buf, start, end } = this;
     if (start === end) {
       this.start = this.end = 0;
+      if (buf === this.#own) this.#dropOwn();
       // Wait on the small buffer, so a waiting connection pins no big one.
       if (buf === this.#grown && buf !== EMPTY) this.grownIdleSince = now();
       if (this.#probe?.length !== this.#probeSize) this.#probe = new Uint8Array(this.#probeSize);
@@ -70,6 +104,25 @@ export class ReadBuffer {
       ? 4 +
         ((buf[start]! << 24 | buf[start + 1]! << 16 | buf[start + 2]! << 8 | buf[start + 3]!) >>> 0)
       : 4;
+    if (buf === this.#own) return buf.subarray(end);
+    if (
+      frame - 4 >= OWN_FRAME && frame - 4 <= this.#trusted &&
+      now() - this.#trustedAt < KEEP_GROWN_MS
+    ) {
+      // A size the peer sent in full lately: a buffer of the frame's own.
+      if (this.#budget && this.#account) {
+        const answer = this.#budget.request(this.#account, frame);
+        if (answer !== "granted") return answer;
+      }
+      const own = this.#own = new Uint8Array(frame);
+      own.set(buf.subarray(start, end));
+      // Frames of their own replace the grown buffer.
+      this.#release();
+      this.buf = own;
+      this.start = 0;
+      this.end = have;
+      return own.subarray(have);
+    }
     if (start + frame <= buf.length) {
       if (start > 0 && buf.length - end < COMPACT_BELOW) this.#compact();
       return this.buf.subarray(this.end);
@@ -123,6 +176,7 @@ export class ReadBuffer {
   /** Release everything (the channel is closed). */
   dispose(): void {
     this.#release();
+    this.#dropOwn();
     this.#probe = undefined;
     this.buf = EMPTY;
     this.start = this.end = 0;
@@ -134,6 +188,13 @@ export class ReadBuffer {
     this.#grown = undefined;
     this.grownIdleSince = -1;
     if (this.#budget && this.#account) this.#budget.release(this.#account, grown.length);
+  }
+
+  #dropOwn(): void {
+    const own = this.#own;
+    if (own === undefined) return;
+    this.#own = undefined;
+    if (this.#budget && this.#account) this.#budget.release(this.#account, own.length);
   }
 
   #compact(): void {

@@ -14,7 +14,7 @@
  * | other `number` (fractions, `-0`, `NaN`, ±`Infinity`, beyond 2^53) | float64 | `number` |
  * | `bigint` | smallest int form; `CodecError` past 64 bits | `number` within ±(2^53-1), else `bigint` |
  * | `string` | str (a lone surrogate becomes U+FFFD; in a map key it is a `CodecError`) | `string` |
- * | `Uint8Array` | bin | `Uint8Array` (a copy) |
+ * | `Uint8Array` | bin | `Uint8Array` (a copy; see {@linkcode MsgPackCodec.decodeOwned} for views) |
  * | arrays | array | arrays |
  * | plain objects, `Map`s | map | plain object if every key is a string, else `Map` (wire order) |
  * | `Date` (no serializer registered for `Date`) | timestamp ext (type -1) | `Date`, or {@linkcode Timestamp} beyond `Date`'s range |
@@ -31,7 +31,7 @@
  */
 
 import { MsgPackReader } from "./msgpack_reader.ts";
-import { writeMsgPack, type WriterContext } from "./msgpack_writer.ts";
+import { writeMsgPack, writeMsgPackParts, type WriterContext } from "./msgpack_writer.ts";
 import { SerializerRegistry } from "./serializers.ts";
 import type { Codec, Constructor, FromPlain, SerializerOptions, ToPlain } from "./types.ts";
 
@@ -42,7 +42,9 @@ export interface MsgPackCodecOptions {
   /**
    * Decode bin values as copies (`true`, the default), so the caller may
    * reuse the buffer it decoded from, or as views into it (`false`, no
-   * copying: much faster for large binary data).
+   * copying: much faster for large binary data). Channels reuse their read
+   * buffer, so give them the default: they decode big frames without
+   * copying anyway ({@linkcode MsgPackCodec.decodeOwned}).
    */
   copyBinary?: boolean | undefined;
 }
@@ -132,10 +134,60 @@ export class MsgPackCodec implements Codec {
   }
 
   /**
+   * Encode `value` like {@linkcode MsgPackCodec.encode}, as pieces whose
+   * concatenation is the encoding: a `Uint8Array` of 64 KiB or more is a
+   * piece of its own, the caller's array itself (not a copy), so its bytes
+   * are read when the pieces are written; the other pieces are views as
+   * `encode` returns them. A subclass that overrides `encode` (such as
+   * `MsgPackBloscCodec`) gets one piece, its `encode`'s result. Channels
+   * send requests this way (see {@linkcode Codec.encodeParts}).
+   *
+   * @example
+   * ```ts
+   * import { MsgPackCodec } from "@aiomas/aiomas/codecs";
+   * const codec = new MsgPackCodec();
+   * const data = new Uint8Array(100_000);
+   * const parts = codec.encodeParts(["upload", [data], {}]);
+   * console.log(parts.length, parts[1] === data); // 3 true
+   * ```
+   */
+  encodeParts(value: unknown): Uint8Array[] {
+    if (Object.getPrototypeOf(this).encode !== MsgPackCodec.prototype.encode) {
+      return [this.encode(value)];
+    }
+    return writeMsgPackParts(value, this.#context);
+  }
+
+  /**
    * Decode one MessagePack value that fills `bytes` exactly. Throws a
    * `CodecError` naming the byte offset for malformed input.
    */
   decode(bytes: Uint8Array): unknown {
     return this.#reader.decode(bytes);
+  }
+
+  /**
+   * Decode like {@linkcode MsgPackCodec.decode} input that the caller gives
+   * away (it never changes or reuses `bytes`): a bin of 64 KiB or more that
+   * fills at least a quarter of `bytes` decodes as a view into them, not a
+   * copy (its `byteOffset` may be non-zero and its `buffer` holds the rest of
+   * `bytes`). A subclass that overrides `decode` (such as
+   * `MsgPackBloscCodec`) gets its `decode`. Channels decode big frames this
+   * way (see {@linkcode Codec.decodeOwned}).
+   *
+   * @example
+   * ```ts
+   * import { MsgPackCodec } from "@aiomas/aiomas/codecs";
+   * const codec = new MsgPackCodec();
+   * const bytes = codec.encode([new Uint8Array(100_000)]).slice();
+   * const [data] = codec.decodeOwned(bytes) as [Uint8Array];
+   * console.log(data.length, data.buffer === bytes.buffer); // 100000 true
+   * ```
+   */
+  decodeOwned(bytes: Uint8Array): unknown {
+    if (Object.getPrototypeOf(this).decode !== MsgPackCodec.prototype.decode) {
+      return this.decode(bytes);
+    }
+    return this.#reader.decode(bytes, true);
   }
 }

@@ -20,6 +20,11 @@ import {
   TYPE_TAG,
 } from "./serializers.ts";
 
+/**
+ * In input the caller gives away (`decode`'s `owned`), a bin of at least
+ * this many bytes that fills at least a quarter of the input is a view.
+ */
+export const VIEW_BIN = 64 * 1024;
 /** Strings shorter than this are UTF-8 decoded in JavaScript. */
 const SHORT_STRING = 64;
 const TWO_32 = 4294967296;
@@ -52,6 +57,8 @@ export class MsgPackReader {
   readonly #registry: SerializerRegistry;
   /** Whether decoded bin values are copies or views. */
   readonly #copyBinary: boolean;
+  /** Whether `#in` is given away: its big bins are views. */
+  #owned = false;
   #in: Uint8Array = new Uint8Array(0);
   #at = 0;
   #end = 0;
@@ -65,16 +72,22 @@ export class MsgPackReader {
     this.#copyBinary = copyBinary;
   }
 
-  /** Decode one value that fills `bytes` exactly. */
-  decode(bytes: Uint8Array): unknown {
+  /**
+   * Decode one value that fills `bytes` exactly. `owned`: nobody changes or
+   * reuses `bytes` afterwards, so a bin of {@linkcode VIEW_BIN} bytes or more
+   * that fills at least a quarter of them may be a view into them.
+   */
+  decode(bytes: Uint8Array, owned = false): unknown {
     const savedIn = this.#in;
     const savedAt = this.#at;
     const savedEnd = this.#end;
     const savedLeaf = this.#leaf;
+    const savedOwned = this.#owned;
     this.#in = bytes;
     this.#at = 0;
     this.#end = bytes.length;
     this.#leaf = 0;
+    this.#owned = owned;
     try {
       const value = this.#read(0);
       if (this.#at !== this.#end) {
@@ -88,6 +101,7 @@ export class MsgPackReader {
       this.#at = savedAt;
       this.#end = savedEnd;
       this.#leaf = savedLeaf;
+      this.#owned = savedOwned;
     }
   }
   #truncated(at: number, need: number): CodecError {
@@ -246,7 +260,11 @@ export class MsgPackReader {
     const p = this.#at;
     if (n > this.#end - p) throw this.#truncated(at, p - at + n);
     this.#at = p + n;
-    return this.#copyBinary ? this.#in.slice(p, p + n) : this.#in.subarray(p, p + n);
+    // A view pins the whole input: only for a bin that is a good part of it.
+    if (!this.#copyBinary || (this.#owned && n >= VIEW_BIN && 4 * n >= this.#end)) {
+      return this.#in.subarray(p, p + n);
+    }
+    return this.#in.slice(p, p + n);
   }
 
   #readString(n: number, at: number): string {

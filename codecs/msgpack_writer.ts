@@ -24,6 +24,8 @@ const CHUNK_SIZE = 65536;
 const EMPTY = new Uint8Array(0);
 /** An output chunk larger than this is dropped after its message is done. */
 const MAX_RETAINED = 16 * 1024 * 1024;
+/** `encodeParts` passes bins of at least this many bytes by reference. */
+export const BIG_BIN = 64 * 1024;
 /** Strings shorter than this are UTF-8 encoded in JavaScript. */
 const SHORT_STRING = 64;
 const TWO_32 = 4294967296;
@@ -61,6 +63,11 @@ class Writer {
   #busy = false;
   /** Set when a short string had a lone surrogate replaced. */
   #lone = false;
+  /** Whether big bins are left out of the chunk and passed by reference. */
+  #byReference = false;
+  /** Where the bins left out go: offsets relative to `#start`. */
+  #binAt: number[] = [];
+  #bins: Uint8Array[] = [];
   #registry!: SerializerRegistry;
   #exact!: ReadonlySet<unknown>;
 
@@ -69,6 +76,40 @@ class Writer {
       throw placed(new CodecError("MsgPack: cannot encode undefined: send null instead"));
     }
     if (this.#busy) return this.#encodeNested(value, context);
+    return this.#encodeTop(value, context);
+  }
+
+  /**
+   * Encode `value` as pieces that are written one after another: bins of
+   * {@linkcode BIG_BIN} bytes or more are pieces of their own, not copies.
+   */
+  encodeParts(value: unknown, context: WriterContext): Uint8Array[] {
+    if (value === undefined || this.#busy) return [this.encode(value, context)];
+    this.#byReference = true;
+    let message: Uint8Array;
+    try {
+      message = this.#encodeTop(value, context);
+    } finally {
+      this.#byReference = false;
+    }
+    const bins = this.#bins;
+    if (bins.length === 0) return [message];
+    const binAt = this.#binAt;
+    const parts: Uint8Array[] = [];
+    let from = 0;
+    for (let i = 0; i < bins.length; i++) {
+      const at = binAt[i]!;
+      if (at > from) parts.push(message.subarray(from, at));
+      parts.push(bins[i]!);
+      from = at;
+    }
+    if (from < message.length) parts.push(message.subarray(from));
+    this.#bins = [];
+    this.#binAt = [];
+    return parts;
+  }
+
+  #encodeTop(value: unknown, context: WriterContext): Uint8Array {
     const want = this.#lastSize + 64;
     // (A transferred chunk has length 0 and gets replaced here too.)
     if (this.#buf.length - this.#pos < want) {
@@ -84,6 +125,10 @@ class Writer {
       this.#write(value, 0);
     } catch (error) {
       this.#pos = this.#start;
+      if (this.#bins.length > 0) {
+        this.#bins = [];
+        this.#binAt = [];
+      }
       throw placed(error);
     } finally {
       this.#busy = false;
@@ -101,8 +146,11 @@ class Writer {
     const rel = this.#pos - this.#start;
     const registry = this.#registry;
     const exact = this.#exact;
+    const byReference = this.#byReference;
     this.#registry = context.registry;
     this.#exact = context.exact;
+    // The nested message is one piece: its bins are copied.
+    this.#byReference = false;
     try {
       this.#write(value, 0);
       return this.#buf.slice(this.#start + rel, this.#pos);
@@ -112,6 +160,7 @@ class Writer {
       this.#pos = this.#start + rel;
       this.#registry = registry;
       this.#exact = exact;
+      this.#byReference = byReference;
     }
   }
 
@@ -437,6 +486,12 @@ class Writer {
     if (oldHead !== newHead) {
       this.#buf.copyWithin(start + newHead, start + oldHead, this.#pos);
       this.#pos -= oldHead - newHead;
+      // Bins left out of this map's entries move with them.
+      const binAt = this.#binAt;
+      const rel = start - this.#start;
+      for (let i = 0; i < binAt.length; i++) {
+        if (binAt[i]! > rel) binAt[i] = binAt[i]! - (oldHead - newHead);
+      }
     }
     const end = this.#pos;
     this.#pos = start;
@@ -447,6 +502,12 @@ class Writer {
   #writeBin(value: Uint8Array): void {
     const n = value.length;
     this.#writeHeader(n, 0, -1, 0xc4, 0xc5);
+    if (n >= BIG_BIN && this.#byReference) {
+      // Left out: a piece of its own after the bytes so far.
+      this.#binAt.push(this.#pos - this.#start);
+      this.#bins.push(value);
+      return;
+    }
     if (this.#pos + n > this.#buf.length) this.#grow(n);
     if (n < 16) {
       const buf = this.#buf;
@@ -600,4 +661,13 @@ const shared = new Writer();
  */
 export function writeMsgPack(value: unknown, context: WriterContext): Uint8Array {
   return shared.encode(value, context);
+}
+
+/**
+ * Encode `value` like {@linkcode writeMsgPack}, as pieces to be written one
+ * after another: bins of {@linkcode BIG_BIN} bytes or more are pieces of
+ * their own (the caller's `Uint8Array`s, not copies).
+ */
+export function writeMsgPackParts(value: unknown, context: WriterContext): Uint8Array[] {
+  return shared.encodeParts(value, context);
 }

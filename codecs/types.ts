@@ -76,8 +76,23 @@ export type SerializerSpec =
 export interface Codec {
   /** Encode `value` to bytes. Throws a `CodecError` for values it cannot carry. */
   encode(value: unknown): Uint8Array;
+  /**
+   * Optional: encode `value` as pieces whose concatenation is what `encode`
+   * returns, so that big binary data is written from the caller's own
+   * memory instead of being copied (`MsgPackCodec` does this for
+   * `Uint8Array`s of 64 KiB or more). A channel sends requests this way: such
+   * an array must not change until the request's reply arrives.
+   */
+  encodeParts?(value: unknown): Uint8Array[];
   /** Decode bytes. Throws a `CodecError` for malformed input. */
   decode(bytes: Uint8Array): unknown;
+  /**
+   * Optional: decode bytes that the caller gives away (it never changes or
+   * reuses them), so that big binary values may be views into them instead
+   * of copies (`MsgPackCodec` does this for bins of 64 KiB or more that fill
+   * at least a quarter of the input). A channel decodes big frames this way.
+   */
+  decodeOwned?(bytes: Uint8Array): unknown;
   /**
    * Register a serializer for the direct instances of `type`. Its `__type__`
    * id is the number of serializers registered before it. A serializer for

@@ -134,8 +134,13 @@ export class ReferenceTable {
       { leaf: true },
     );
     // A message that fails to encode is not sent: what it lent is taken back.
-    const encode = codec.encode.bind(codec);
-    codec.encode = (value: unknown) => {
+    codec.encode = this.#guarded(codec.encode.bind(codec));
+    if (codec.encodeParts) codec.encodeParts = this.#guarded(codec.encodeParts.bind(codec));
+  }
+
+  /** `encode` that takes back what a message lent when it fails to encode. */
+  #guarded<T>(encode: (value: unknown) => T): (value: unknown) => T {
+    return (value: unknown) => {
       const outer = this.#lending;
       this.#lending = undefined;
       try {

@@ -10,6 +10,7 @@ import {
 } from "@aiomas/aiomas/rpc";
 import { ConnectionError, RemoteException, TimeoutError } from "@aiomas/aiomas";
 import type { TcpAddress } from "@aiomas/aiomas/channel";
+import { MsgPackCodec } from "@aiomas/aiomas/codecs";
 import { frame, readJsonFrame, writeAll } from "./helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -396,3 +397,39 @@ Deno.test("openConnection: callTimeout (and the deprecated timeout) is the defau
     await server.close();
   }
 });
+
+Deno.test("big Uint8Arrays round-trip through RPC (MsgPack), many in flight, each intact", async () => {
+  const kept: Uint8Array[] = [];
+  const service = {
+    echo: expose((data: Uint8Array) => data),
+    keep: expose((data: Uint8Array) => {
+      kept.push(data);
+      return data.length;
+    }),
+  };
+  const server = await startServer(LOCAL, service, { codec: MsgPackCodec });
+  const client = await openConnection(server.addr, { codec: MsgPackCodec });
+  const sizes = [1 << 20, 1 << 20, 16 << 20, 300 << 10, 1 << 20, 64 << 10, 2 << 20, 1 << 20];
+  const data = sizes.map((size, i) => new Uint8Array(size).map((_, j) => (j + 17 * i) & 0xff));
+  const remote = client.remote as unknown as {
+    echo(data: Uint8Array): Promise<Uint8Array>;
+    keep(data: Uint8Array): Promise<number>;
+  };
+  const [echoed, lengths] = await Promise.all([
+    Promise.all(data.map((bytes) => remote.echo(bytes))),
+    Promise.all(data.map((bytes) => remote.keep(bytes))),
+  ]);
+  assert.deepEqual(lengths, sizes);
+  for (let i = 0; i < sizes.length; i++) {
+    assert.ok(equalBytes(echoed[i]!, data[i]!), `echo #${i} differs`);
+    assert.ok(equalBytes(kept[i]!, data[i]!), `upload #${i} differs on the server`);
+  }
+  await client.close();
+  await server.close();
+});
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,129 @@
+/**
+ * Big frames: requests with big `Uint8Array`s are written from the caller's
+ * memory, a frame as big as one the peer sent in full is read into a buffer
+ * of its own, and big bins decoded from it are views that no later read
+ * overwrites.
+ */
+import assert from "node:assert/strict";
+import {
+  BufferBudget,
+  type Channel,
+  openConnection,
+  startServer,
+  type TcpAddress,
+} from "@aiomas/aiomas/channel";
+import { JsonCodec, MsgPackCodec } from "@aiomas/aiomas/codecs";
+import { frame, readJsonFrame, untilClosed, within, writeAll } from "./helpers.ts";
+
+const LOCAL = { hostname: "127.0.0.1", port: 0 };
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+/** A server whose handler keeps every request's content and answers its byte length. */
+async function keepingServer(options = {}) {
+  const kept: unknown[] = [];
+  const channels: Channel[] = [];
+  const server = await startServer(LOCAL, (channel) => {
+    channels.push(channel);
+    channel.setHandler((request) => {
+      kept.push(request.content);
+      const content = request.content;
+      void request.reply(content instanceof Uint8Array ? content.length : -1);
+    });
+  }, { codec: MsgPackCodec, ...options });
+  return { server, kept, channels };
+}
+
+/** The index of the first byte of `bytes` that is not `fill`, or -1. */
+function firstOther(bytes: Uint8Array, fill: number): number {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== fill) return i;
+  return -1;
+}
+
+Deno.test("big frames: bins kept from frames of their own stay intact while the next frames arrive", async () => {
+  const { server, kept } = await keepingServer();
+  const client = await openConnection(server.addr, { codec: MsgPackCodec });
+  // A first big frame (read by growing a buffer), then all in flight at once:
+  // as big, smaller, bigger (grows again), small ones between, and frames
+  // that a grown buffer takes one after another.
+  const sizes = [
+    MIB,
+    MIB,
+    MIB,
+    300 * KIB,
+    2 * MIB,
+    10,
+    MIB,
+    2 * MIB,
+    64 * KIB,
+    MIB,
+    100 * KIB,
+    200 * KIB,
+    100 * KIB,
+    150 * KIB,
+  ];
+  assert.equal(await client.send(new Uint8Array(MIB).fill(0xff)), MIB);
+  const replies = sizes.map((size, i) => client.send(new Uint8Array(size).fill(i + 1)));
+  assert.deepEqual(await Promise.all(replies), sizes);
+  const bins = kept.slice(1) as Uint8Array[];
+  assert.equal(bins.length, sizes.length);
+  for (let i = 0; i < sizes.length; i++) {
+    assert.equal(bins[i]!.length, sizes[i]);
+    assert.equal(firstOther(bins[i]!, i + 1), -1, `bin #${i} was overwritten`);
+  }
+  // The own-buffer path was taken: some big bins are views into their frame.
+  assert.ok(
+    bins.some((bin) => bin.length >= MIB && bin.buffer.byteLength > bin.length),
+    "no bin was decoded as a view",
+  );
+  await client.close();
+  await server.close();
+});
+
+Deno.test("big frames: a buffer of its own is not kept once its frame is decoded, nor charged to the budget", async () => {
+  const budget = new BufferBudget(64 * MIB);
+  const { server, channels } = await keepingServer({ bufferBudget: budget });
+  const client = await openConnection(server.addr, { codec: MsgPackCodec });
+  for (let i = 0; i < 4; i++) {
+    assert.equal(await client.send(new Uint8Array(2 * MIB).fill(i)), 2 * MIB);
+  }
+  const channel = channels[0]!;
+  // Waiting for the next frame: only the small buffer (the grown one went with the first own frame).
+  assert.ok(channel.readBufferSize <= 16 * KIB, `${channel.readBufferSize} bytes`);
+  assert.equal(budget.used, 0);
+  await client.close();
+  await server.close();
+});
+
+Deno.test("big frames: a peer that claims a size it sent before and then stalls is closed after frameTimeout", async () => {
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler((request) => void request.reply((request.content as string).length));
+  }, { codec: JsonCodec, frameTimeout: 0.3, onError: () => {} });
+  const raw = await Deno.connect(server.addr as TcpAddress);
+  const text = "x".repeat(512 * KIB);
+  await writeAll(raw, frame(`[0, 0, "${text}"]`));
+  assert.deepEqual(await readJsonFrame(raw), [1, 0, text.length]);
+  // The same size again, but only half of it.
+  const again = frame(`[0, 1, "${text}"]`);
+  await writeAll(raw, again.subarray(0, again.length >> 1));
+  await within(untilClosed(raw), 10_000, "closing the stalled connection");
+  raw.close();
+  await server.close();
+});
+
+Deno.test("big frames: a big Uint8Array request goes out from the caller's memory, complete", async () => {
+  const { server, kept } = await keepingServer();
+  const client = await openConnection(server.addr, { codec: MsgPackCodec });
+  // Pieces over the direct-write size, under it, and a message with several big bins.
+  const data = [MIB + 3, 100 * KIB, 64 * KIB].map((size, i) =>
+    Uint8Array.from({ length: size }, (_, j) => (j * 7 + i) & 0xff)
+  );
+  for (const bin of data) assert.equal(await client.send(bin), bin.length);
+  assert.equal(await client.send({ a: data[0], skipped: undefined, b: [data[1], data[2]] }), -1);
+  assert.deepEqual(kept[0], data[0]);
+  assert.deepEqual(kept[1], data[1]);
+  assert.deepEqual(kept[2], data[2]);
+  assert.deepEqual(kept[3], { a: data[0], b: [data[1], data[2]] });
+  await client.close();
+  await server.close();
+});
