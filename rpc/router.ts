@@ -60,13 +60,19 @@ function walk(
 ): unknown {
   for (let i = start; i < end; i++) {
     const name = segments[i]!;
-    if (name === "" || name === "." || name === "..") {
-      throw new NotExposedError(`Invalid path "${quoted(path)}": empty or relative segment`);
-    }
+    if (isRelative(name)) throw relativeSegment(path);
     service = member(service, name, path, at === 0 ? 0 : at - 1);
     at += name.length + 1;
   }
   return service;
+}
+
+function isRelative(name: string): boolean {
+  return name === "" || name === "." || name === "..";
+}
+
+function relativeSegment(path: string): NotExposedError {
+  return new NotExposedError(`Invalid path "${quoted(path)}": empty or relative segment`);
 }
 
 /**
@@ -126,6 +132,11 @@ export function resolvePath(
   path: string,
   refs?: ReadonlyMap<string, object>,
 ): ResolvedCall {
+  if (path.indexOf("/") === -1 && path.charCodeAt(0) !== 64 /* @ */) {
+    // One segment (the common case): a function of `root`, no split.
+    if (isRelative(path)) throw relativeSegment(path);
+    return { fn: exposedFunction(member(root, path, path, 0), path), thisArg: root };
+  }
   const segments = splitPath(path);
   let service: unknown = root;
   let start = 0;
@@ -139,10 +150,15 @@ export function resolvePath(
   if (last < start) throw new NotExposedError(`Invalid path "${quoted(path)}"`);
   const thisArg = walk(service, segments, start, last, path, start === 0 ? 0 : first.length + 1);
   const fn = walk(thisArg, segments, last, last + 1, path, path.length - segments[last]!.length);
+  return { fn: exposedFunction(fn, path), thisArg };
+}
+
+/** `fn` if it is an exposed function, else a `NotExposedError` naming `path`. */
+function exposedFunction(fn: unknown, path: string): ResolvedCall["fn"] {
   if (!isExposedFunction(fn)) {
     throw new NotExposedError(`"${quoted(path)}" is not an exposed function`);
   }
-  return { fn: fn as ResolvedCall["fn"], thisArg };
+  return fn as ResolvedCall["fn"];
 }
 
 /**
