@@ -109,15 +109,16 @@ export class ReadBuffer {
       frame - 4 >= OWN_FRAME && frame - 4 <= this.#trusted &&
       now() - this.#trustedAt < KEEP_GROWN_MS
     ) {
-      // A size the peer sent in full lately: a buffer of the frame's own.
-      if (this.#budget && this.#account) {
-        const answer = this.#budget.request(this.#account, frame);
+      // A size the peer sent in full lately: a buffer of the frame's own. It
+      // replaces the grown buffer, whose charge it takes over.
+      const grown = this.#grown?.length ?? 0;
+      if (this.#budget && this.#account && frame > grown) {
+        const answer = this.#budget.request(this.#account, frame - grown);
         if (answer !== "granted") return answer;
       }
       const own = this.#own = new Uint8Array(frame);
       own.set(buf.subarray(start, end));
-      // Frames of their own replace the grown buffer.
-      this.#release();
+      this.#release(Math.min(grown, frame));
       this.buf = own;
       this.start = 0;
       this.end = have;
@@ -182,12 +183,15 @@ export class ReadBuffer {
     this.start = this.end = 0;
   }
 
-  #release(): void {
+  /** Drop the grown buffer; its charge to the budget goes, but for `kept` bytes. */
+  #release(kept = 0): void {
     const grown = this.#grown;
     if (grown === undefined) return;
     this.#grown = undefined;
     this.grownIdleSince = -1;
-    if (this.#budget && this.#account) this.#budget.release(this.#account, grown.length);
+    if (this.#budget && this.#account && grown.length > kept) {
+      this.#budget.release(this.#account, grown.length - kept);
+    }
   }
 
   #dropOwn(): void {

@@ -127,3 +127,28 @@ Deno.test("big frames: a big Uint8Array request goes out from the caller's memor
   await client.close();
   await server.close();
 });
+
+Deno.test("big frames: a buffer of its own takes over the grown buffer's charge (a budget for one big frame serves them)", async () => {
+  const budget = new BufferBudget(1.5 * MIB);
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler((request) => void request.reply((request.content as string).length));
+  }, { codec: JsonCodec, bufferBudget: budget, onError: () => {} });
+  const raw = await Deno.connect(server.addr as TcpAddress);
+  const big = "x".repeat(MIB);
+  await writeAll(raw, frame(`[0, 0, "${big}"]`));
+  assert.deepEqual(await readJsonFrame(raw), [1, 0, MIB]);
+  // Frames the grown buffer takes, then one of the trusted size whose header
+  // arrives in the grown buffer, all in one write.
+  const small = "y".repeat(100 * KIB);
+  const frames = [1, 2, 3, 4, 5].map((id) => frame(`[0, ${id}, "${small}"]`));
+  frames.push(frame(`[0, 6, "${big}"]`));
+  const all = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  frames.reduce((at, f) => (all.set(f, at), at + f.length), 0);
+  await writeAll(raw, all);
+  for (let id = 1; id <= 6; id++) {
+    assert.deepEqual(await readJsonFrame(raw), [1, id, id < 6 ? small.length : MIB]);
+  }
+  raw.close();
+  await server.close();
+  assert.equal(budget.used, 0);
+});
