@@ -437,7 +437,7 @@ export class Channel implements AsyncIterable<Request> {
           read.start = start + 4 + size;
           this.#frames++;
           if (size >= OWN_FRAME) read.completed(size, now());
-          this.#dispatch(buf.subarray(start + 4, start + 4 + size), weight, owned);
+          this.#dispatch(buf, start + 4, start + 4 + size, weight, owned);
           if (this.#closeReason) return;
         }
         if (read.start === read.end) {
@@ -554,12 +554,17 @@ export class Channel implements AsyncIterable<Request> {
     }
   }
 
-  /** Decode and route a frame; `owned`: the payload is the frame's own (views into it may be kept). */
-  #dispatch(payload: Uint8Array, weight: number, owned: boolean): void {
+  /**
+   * Decode and route the frame whose payload is `buf[start, end)`; `owned`:
+   * `buf` is the frame's own (views into it may be kept).
+   */
+  #dispatch(buf: Uint8Array, start: number, end: number, weight: number, owned: boolean): void {
     const codec = this.codec;
     const message = owned && codec.decodeOwned !== undefined
-      ? codec.decodeOwned(payload)
-      : codec.decode(payload);
+      ? codec.decodeOwned(buf.subarray(start, end))
+      : codec.decodeAt !== undefined
+      ? codec.decodeAt(buf, start, end)
+      : codec.decode(buf.subarray(start, end));
     if (weight > 0 && !(Array.isArray(message) && message[0] === REQUEST)) {
       this.#budget!.release(this.#account!, weight);
       weight = 0;

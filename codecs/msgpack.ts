@@ -167,6 +167,28 @@ export class MsgPackCodec implements Codec {
   }
 
   /**
+   * Decode `bytes[start, end)` like {@linkcode MsgPackCodec.decode} decodes
+   * `bytes.subarray(start, end)`, without making that view (error messages
+   * count offsets from `start`). A subclass that overrides `decode` (such as
+   * `MsgPackBloscCodec`) gets its `decode` of the view. Channels decode
+   * frames this way (see {@linkcode Codec.decodeAt}).
+   *
+   * @example
+   * ```ts
+   * import { MsgPackCodec } from "@aiomas/aiomas/codecs";
+   * const codec = new MsgPackCodec();
+   * const bytes = new Uint8Array([0xff, ...codec.encode([1, "two"]), 0xff]);
+   * console.log(codec.decodeAt(bytes, 1, bytes.length - 1)); // [ 1, "two" ]
+   * ```
+   */
+  decodeAt(bytes: Uint8Array, start: number, end: number): unknown {
+    if (Object.getPrototypeOf(this).decode !== MsgPackCodec.prototype.decode) {
+      return this.decode(bytes.subarray(start, end));
+    }
+    return this.#reader.decodeAt(bytes, start, end);
+  }
+
+  /**
    * Decode like {@linkcode MsgPackCodec.decode} input that the caller gives
    * away (it never changes or reuses `bytes`): a bin of 64 KiB or more that
    * fills at least a quarter of `bytes` decodes as a view into them, not a

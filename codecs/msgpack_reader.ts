@@ -62,6 +62,8 @@ export class MsgPackReader {
   #in: Uint8Array = new Uint8Array(0);
   #at = 0;
   #end = 0;
+  /** Where the value being decoded starts in `#in` (error messages count from there). */
+  #base = 0;
   /** How many leaf serializers' data we are inside (tags are refused there). */
   #leaf = 0;
   /** The typeid of the innermost leaf serializer whose data is being read. */
@@ -78,21 +80,33 @@ export class MsgPackReader {
    * that fills at least a quarter of them may be a view into them.
    */
   decode(bytes: Uint8Array, owned = false): unknown {
+    return this.decodeAt(bytes, 0, bytes.length, owned);
+  }
+
+  /**
+   * Decode one value that fills `bytes[start, end)` exactly, as `decode`
+   * would decode that view (error messages count offsets from `start`).
+   */
+  decodeAt(bytes: Uint8Array, start: number, end: number, owned = false): unknown {
     const savedIn = this.#in;
     const savedAt = this.#at;
     const savedEnd = this.#end;
+    const savedBase = this.#base;
     const savedLeaf = this.#leaf;
     const savedOwned = this.#owned;
     this.#in = bytes;
-    this.#at = 0;
-    this.#end = bytes.length;
+    this.#at = start;
+    this.#end = end;
+    this.#base = start;
     this.#leaf = 0;
     this.#owned = owned;
     try {
       const value = this.#read(0);
       if (this.#at !== this.#end) {
         throw new CodecError(
-          `MsgPack: ${this.#end - this.#at} trailing byte(s) after the value at offset ${this.#at}`,
+          `MsgPack: ${this.#end - this.#at} trailing byte(s) after the value at offset ${
+            this.#at - this.#base
+          }`,
         );
       }
       return value;
@@ -100,13 +114,14 @@ export class MsgPackReader {
       this.#in = savedIn;
       this.#at = savedAt;
       this.#end = savedEnd;
+      this.#base = savedBase;
       this.#leaf = savedLeaf;
       this.#owned = savedOwned;
     }
   }
   #truncated(at: number, need: number): CodecError {
     return new CodecError(
-      `MsgPack: truncated input at offset ${at}: need ${need} byte(s), ${
+      `MsgPack: truncated input at offset ${at - this.#base}: need ${need} byte(s), ${
         Math.max(0, this.#end - at)
       } left`,
     );
@@ -235,7 +250,9 @@ export class MsgPackReader {
       case 0xdf:
         return this.#readMap(this.#readLength(4, at), depth, at);
       default:
-        throw new CodecError(`MsgPack: reserved byte 0x${b.toString(16)} at offset ${at}`);
+        throw new CodecError(
+          `MsgPack: reserved byte 0x${b.toString(16)} at offset ${at - this.#base}`,
+        );
     }
   }
 
@@ -261,7 +278,7 @@ export class MsgPackReader {
     if (n > this.#end - p) throw this.#truncated(at, p - at + n);
     this.#at = p + n;
     // A view pins the whole input: only for a bin that is a good part of it.
-    if (!this.#copyBinary || (this.#owned && n >= VIEW_BIN && 4 * n >= this.#end)) {
+    if (!this.#copyBinary || (this.#owned && n >= VIEW_BIN && 4 * n >= this.#end - this.#base)) {
       return this.#in.subarray(p, p + n);
     }
     return this.#in.slice(p, p + n);
@@ -278,7 +295,9 @@ export class MsgPackReader {
     try {
       return textDecoder.decode(this.#in.subarray(p, p + n));
     } catch (cause) {
-      throw new CodecError(`MsgPack: invalid UTF-8 in the string at offset ${at}`, { cause });
+      throw new CodecError(`MsgPack: invalid UTF-8 in the string at offset ${at - this.#base}`, {
+        cause,
+      });
     }
   }
 
@@ -308,12 +327,14 @@ export class MsgPackReader {
 
   #readArray(n: number, depth: number, at: number): unknown[] {
     if (depth >= MAX_DEPTH) {
-      throw new CodecError(`MsgPack: array at offset ${at} nested deeper than ${MAX_DEPTH} levels`);
+      throw new CodecError(
+        `MsgPack: array at offset ${at - this.#base} nested deeper than ${MAX_DEPTH} levels`,
+      );
     }
     // Every item takes at least one byte: refuse impossible counts before allocating.
     if (n > this.#end - this.#at) {
       throw new CodecError(
-        `MsgPack: array at offset ${at} claims ${n} items but only ${
+        `MsgPack: array at offset ${at - this.#base} claims ${n} items but only ${
           this.#end - this.#at
         } byte(s) are left`,
       );
@@ -325,11 +346,13 @@ export class MsgPackReader {
 
   #readMap(n: number, depth: number, at: number): unknown {
     if (depth >= MAX_DEPTH) {
-      throw new CodecError(`MsgPack: map at offset ${at} nested deeper than ${MAX_DEPTH} levels`);
+      throw new CodecError(
+        `MsgPack: map at offset ${at - this.#base} nested deeper than ${MAX_DEPTH} levels`,
+      );
     }
     if (n * 2 > this.#end - this.#at) {
       throw new CodecError(
-        `MsgPack: map at offset ${at} claims ${n} entries but only ${
+        `MsgPack: map at offset ${at - this.#base} claims ${n} entries but only ${
           this.#end - this.#at
         } byte(s) are left`,
       );
@@ -448,7 +471,9 @@ export class MsgPackReader {
 
   #tagError(cause: unknown, at: number): CodecError {
     const message = cause instanceof CodecError ? cause.message : describe(cause);
-    return new CodecError(`MsgPack: the ${TYPE_TAG} map at offset ${at}: ${message}`, { cause });
+    return new CodecError(`MsgPack: the ${TYPE_TAG} map at offset ${at - this.#base}: ${message}`, {
+      cause,
+    });
   }
 
   #readExt(n: number, at: number): unknown {
@@ -458,7 +483,7 @@ export class MsgPackReader {
     const type = (bytes[p]! << 24) >> 24;
     this.#at = p + 1 + n;
     if (type !== -1) return new Ext(type, bytes.slice(p + 1, p + 1 + n));
-    return readTimestamp(bytes, p + 1, n, at);
+    return readTimestamp(bytes, p + 1, n, at - this.#base);
   }
 }
 

@@ -674,3 +674,38 @@ Deno.test("msgpack: fuzz: random and mutated input decodes or throws CodecError"
   assert.ok(decoded > 100, `${decoded} decoded`);
   assert.ok(performance.now() - start < 5000, "fuzz took too long");
 });
+
+Deno.test("msgpack decodeAt: decodes a range as decode decodes its view, errors counted from start", () => {
+  const codec = new MsgPackCodec();
+  const inner = codec.encode([0, 7, ["echo", [1.5, "ü", new Uint8Array([1, 2])], { a: null }]]);
+  const bytes = concat([0xc1, 0xc1, 0xc1], inner, [0xc1]);
+  assert.deepEqual(codec.decodeAt(bytes, 3, 3 + inner.length), codec.decode(inner));
+  const malformed = [
+    [0x93, 0x01], // truncated
+    [0x01, 0x02], // trailing byte
+    [0xa2, 0xff, 0xfe], // invalid UTF-8
+    [0x91, 0xc1], // reserved byte
+    [0xdc, 0xff, 0xff], // array longer than the input
+  ];
+  for (const bad of malformed) {
+    const padded = concat([0x00, 0x00], bad, [0x00]);
+    assert.throws(() => codec.decode(new Uint8Array(bad)), CodecError);
+    let expected = "";
+    try {
+      codec.decode(new Uint8Array(bad));
+    } catch (error) {
+      expected = (error as Error).message;
+    }
+    assert.throws(() => codec.decodeAt(padded, 2, 2 + bad.length), { message: expected });
+  }
+  // A subclass that overrides decode gets its decode of the view.
+  class Tagged extends MsgPackCodec {
+    override decode(data: Uint8Array): unknown {
+      return ["tagged", super.decode(data)];
+    }
+  }
+  assert.deepEqual(new Tagged().decodeAt(bytes, 3, 3 + inner.length), [
+    "tagged",
+    codec.decode(inner),
+  ]);
+});

@@ -87,6 +87,12 @@ export interface Codec {
   /** Decode bytes. Throws a `CodecError` for malformed input. */
   decode(bytes: Uint8Array): unknown;
   /**
+   * Optional: decode `bytes[start, end)` as `decode(bytes.subarray(start, end))`
+   * would, without making that view (`MsgPackCodec` has it). A channel
+   * decodes frames in its read buffer this way.
+   */
+  decodeAt?(bytes: Uint8Array, start: number, end: number): unknown;
+  /**
    * Optional: decode bytes that the caller gives away (it never changes or
    * reuses them), so that big binary values may be views into them instead
    * of copies (`MsgPackCodec` does this for bins of 64 KiB or more that fill
