@@ -69,29 +69,36 @@ export class Channel implements AsyncIterable<Request> {
   readonly codec: Codec;
   /** The peer's address as a URL (`tcp://host:port`, `ipc://[path]`). */
   readonly peer: string;
-  /** Resolves once the channel is closed, by either side or after a protocol error. */
-  readonly closed: Promise<void>;
+  /**
+   * @internal Called with the channel once it is closed: how a server keeps
+   * its set of open channels without a promise per channel.
+   */
+  _onClosed: ((channel: Channel) => void) | undefined;
 
   #transport: Transport;
   #maxMessageSize: number;
   #fullTracebacks: boolean;
-  #onError: (error: AiomasError, channel: Channel) => void;
+  // What an idle connection holds is kept small (docs/channel.md, "Memory"): the
+  // pending replies, queues and promises below are made when first needed.
+  #onError: ((error: AiomasError, channel: Channel) => void) | undefined;
   #nextId = 0;
-  #pending = new PendingReplies();
-  #incoming: Request[] = [];
-  #receivers: Array<PromiseWithResolvers<Request>> = [];
+  #pending: PendingReplies | undefined;
+  #incoming: Request[] | undefined;
+  #receivers: Array<PromiseWithResolvers<Request>> | undefined;
   #handler: ((request: Request) => void) | undefined;
   #closeReason: ConnectionError | undefined;
-  #resolveClosed!: () => void;
+  // `closed`, made when first asked for.
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
   // Write side: the first frame is written at once; frames queued while a
   // write is in flight go out together in the next one.
-  #queue: Payload[] = [];
+  #queue: Payload[] | undefined;
   /** Bytes of `#queue`, headers included (as they were when queued). */
   #queueBytes = 0;
   /** `#queueBytes` plus what the write in flight has not written yet. */
   #queuedBytes = 0;
   #writing = false;
-  #drainWaiters: Array<() => void> = [];
+  #drainWaiters: Array<() => void> | undefined;
   // Read side and limits.
   #read: ReadBuffer;
   #budget: BufferBudget | undefined;
@@ -111,6 +118,21 @@ export class Channel implements AsyncIterable<Request> {
   // alive (a long upload gets no answer until it is complete).
   #onWritten: (() => void) | undefined;
 
+  /** A channel's share of the buffer budget: one small object instead of closures. */
+  static #Account = class implements BudgetAccount {
+    held = 0;
+    #channel: Channel;
+    constructor(channel: Channel) {
+      this.#channel = channel;
+    }
+    evict(reason: string): void {
+      this.#channel.#fail(new ProtocolError(reason));
+    }
+    trim(): void {
+      this.#channel.#read.releaseIdle(Infinity);
+    }
+  };
+
   /**
    * Wrap a connected transport. Usually made by `startServer` or
    * `openConnection`; reading starts on the next turn of the event loop, so
@@ -122,8 +144,7 @@ export class Channel implements AsyncIterable<Request> {
     this.peer = transport.peer;
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.#fullTracebacks = options.fullTracebacks ?? false;
-    this.#onError = options.onError ??
-      ((error) => console.warn(`aiomas: closing connection to ${this.peer}: ${error.message}`));
+    this.#onError = options.onError;
     const limits = channelLimits(options);
     this.#inProcess = transport.inProcess === true;
     this.#limits = {
@@ -133,18 +154,20 @@ export class Channel implements AsyncIterable<Request> {
     };
     this.#maxConcurrent = limits.maxConcurrent;
     this.#budget = options.bufferBudget;
-    if (this.#budget) {
-      this.#account = {
-        held: 0,
-        evict: (reason) => this.#fail(new ProtocolError(reason)),
-        trim: () => void this.#read.releaseIdle(Infinity),
-      };
-    }
+    if (this.#budget) this.#account = new Channel.#Account(this);
     this.#read = new ReadBuffer(this.#budget, this.#account);
-    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     if (limits.heartbeatMs > 0 || limits.idleMs > 0) this.#watchdog();
     if (limits.heartbeatMs > 0) this.#onWritten = () => this.#watch!.heard();
     queueMicrotask(() => this.#readLoop());
+  }
+
+  /** Resolves once the channel is closed, by either side or after a protocol error. */
+  get closed(): Promise<void> {
+    if (this.#closed === undefined) {
+      if (this.#closeReason !== undefined) this.#closed = RESOLVED;
+      else this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    }
+    return this.#closed;
   }
 
   /** Whether the channel is closed. */
@@ -178,7 +201,7 @@ export class Channel implements AsyncIterable<Request> {
 
   /** Number of sent requests still waiting for their reply. */
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#pending?.size ?? 0;
   }
 
   /** Number of received requests not answered yet. */
@@ -220,7 +243,7 @@ export class Channel implements AsyncIterable<Request> {
     return await new Promise((resolve, reject) => {
       const onAbort = () => {
         // Forget the request; its late reply, if any, is dropped in #dispatch.
-        this.#pending.delete(id);
+        this.#pending?.delete(id);
         reject(signal.reason);
       };
       signal.addEventListener("abort", onAbort, { once: true });
@@ -248,7 +271,7 @@ export class Channel implements AsyncIterable<Request> {
         : codec.encode(message),
     );
     if (this.#closeReason) return Promise.reject(this.#closeReason);
-    const reply = this.#pending.add(id);
+    const reply = (this.#pending ??= new PendingReplies()).add(id);
     // Replies must be read even when incoming requests are over their limit.
     if (this.#resume !== undefined) this.#wake();
     return reply;
@@ -260,11 +283,11 @@ export class Channel implements AsyncIterable<Request> {
    * @throws {ConnectionError} once the channel is closed and no request is left.
    */
   recv(): Promise<Request> {
-    const request = this.#incoming.shift();
+    const request = this.#incoming?.shift();
     if (request) return Promise.resolve(request);
     if (this.#closeReason) return Promise.reject(this.#closeReason);
     const receiver = Promise.withResolvers<Request>();
-    this.#receivers.push(receiver);
+    (this.#receivers ??= []).push(receiver);
     return receiver.promise;
   }
 
@@ -286,7 +309,9 @@ export class Channel implements AsyncIterable<Request> {
    */
   setHandler(handler: (request: Request) => void): void {
     this.#handler = handler;
-    for (const request of this.#incoming.splice(0)) handler(request);
+    const incoming = this.#incoming;
+    this.#incoming = undefined;
+    for (const request of incoming ?? []) handler(request);
   }
 
   /**
@@ -347,7 +372,7 @@ export class Channel implements AsyncIterable<Request> {
       );
     }
     // Headers are written when the queue is flushed.
-    this.#queue.push(payload);
+    (this.#queue ??= []).push(payload);
     this.#queueBytes += 4 + length;
     this.#queuedBytes += 4 + length;
     if (this.#account) this.#budget!.force(this.#account, 4 + length);
@@ -359,10 +384,10 @@ export class Channel implements AsyncIterable<Request> {
 
   async #writeLoop(): Promise<void> {
     try {
-      while (this.#queue.length > 0 && !this.#closeReason) {
+      while (this.#queue !== undefined && !this.#closeReason) {
         const payloads = this.#queue;
         const size = this.#queueBytes;
-        this.#queue = [];
+        this.#queue = undefined;
         this.#queueBytes = 0;
         await writeFrames(this.#transport, payloads, this.#onWritten);
         this.#queuedBytes -= size;
@@ -383,11 +408,13 @@ export class Channel implements AsyncIterable<Request> {
 
   #drain(): Promise<void> {
     if (!this.#writing || this.#closeReason) return RESOLVED;
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    return new Promise((resolve) => (this.#drainWaiters ??= []).push(resolve));
   }
 
   #wakeDrainWaiters(): void {
-    for (const wake of this.#drainWaiters.splice(0)) wake();
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = undefined;
+    for (const wake of waiters ?? []) wake();
   }
 
   async #readLoop(): Promise<void> {
@@ -407,14 +434,14 @@ export class Channel implements AsyncIterable<Request> {
             throw frameTooLarge(buf.subarray(start, start + 4), size, this.#maxMessageSize);
           }
           if (read.end - start - 4 < size) break;
-          if (this.#unanswered >= this.#maxConcurrent && this.#pending.size === 0) {
+          if (this.#unanswered >= this.#maxConcurrent && !this.#awaitsReplies()) {
             // Backpressure: read no more requests until some are answered.
             await this.#pause("requests");
             if (this.#closeReason) return;
             continue;
           }
           let weight = 0;
-          if (this.#account !== undefined && size >= WEIGHED_SIZE && this.#pending.size === 0) {
+          if (this.#account !== undefined && size >= WEIGHED_SIZE && !this.#awaitsReplies()) {
             // A request held by a handler counts against the budget at an estimate of its
             // decoded size (while this side waits for replies of its own, it reads on).
             weight = size * DECODED_FACTOR;
@@ -484,6 +511,11 @@ export class Channel implements AsyncIterable<Request> {
     }
   }
 
+  /** Whether requests of this side wait for their replies. */
+  #awaitsReplies(): boolean {
+    return this.#pending !== undefined && this.#pending.size > 0;
+  }
+
   /** Total length of the frame at the read position (header included). */
   #frameLength(): number {
     const { buf, start, end } = this.#read;
@@ -515,7 +547,7 @@ export class Channel implements AsyncIterable<Request> {
     if (resume === undefined) return;
     if (
       this.#paused === "requests" && !this.#closeReason &&
-      this.#unanswered >= this.#maxConcurrent && this.#pending.size === 0
+      this.#unanswered >= this.#maxConcurrent && !this.#awaitsReplies()
     ) return;
     this.#resume = undefined;
     resume();
@@ -528,7 +560,7 @@ export class Channel implements AsyncIterable<Request> {
       read: this.#read,
       isClosed: () => this.#closeReason !== undefined,
       isPaused: () => this.#paused !== undefined,
-      isBusy: () => this.#pending.size > 0 || this.#unanswered > 0 || this.#queuedBytes > 0,
+      isBusy: () => this.#awaitsReplies() || this.#unanswered > 0 || this.#queuedBytes > 0,
       frameLength: () => this.#frameLength(),
       ping: () => this.#ping(),
       fail: (error) => this.#fail(error),
@@ -548,7 +580,7 @@ export class Channel implements AsyncIterable<Request> {
       new ConnectionError(`Connection to ${this.peer} closed: ${error.message}`, { cause: error }),
     );
     try {
-      this.#onError(error, this);
+      (this.#onError ?? warnClosing)(error, this);
     } catch (hookError) {
       console.warn(`aiomas: onError hook failed: ${hookError}`);
     }
@@ -589,16 +621,17 @@ export class Channel implements AsyncIterable<Request> {
       const request = new Request(this, id, content, weight);
       if (this.#handler) this.#handler(request);
       else {
-        const receiver = this.#receivers.shift();
+        const receiver = this.#receivers?.shift();
         if (receiver) receiver.resolve(request);
-        else this.#incoming.push(request);
+        else (this.#incoming ??= []).push(request);
       }
       return;
     }
     if (type !== RESULT && type !== EXCEPTION) {
       throw new ProtocolError(`Unknown msg_type ${shown(type)}`);
     }
-    if (!this.#pending.has(id)) {
+    const pending = this.#pending;
+    if (pending === undefined || !pending.has(id)) {
       // An id we issued is a late reply to an aborted request or a heartbeat: dropped.
       if (id < this.#nextId) return;
       throw new ProtocolError(`Reply to unknown request id ${id}`);
@@ -607,17 +640,17 @@ export class Channel implements AsyncIterable<Request> {
       // Resolving with a thenable (decoded data whose `then` is a peer's proxy)
       // would call into it and never settle.
       if (typeof (content as { then?: unknown } | null)?.then === "function") {
-        this.#pending.reject(
+        pending.reject(
           id,
           new ProtocolError(`${this.peer} replied with a value that has a "then" function`),
         );
-      } else this.#pending.resolve(id, content);
+      } else pending.resolve(id, content);
     } else {
       // Never String() decoded data: its toString may be a peer's proxy.
       const text = typeof content === "string"
         ? content
         : `(an EXCEPTION whose content is a ${describe(content)}, not a traceback string)`;
-      this.#pending.reject(id, new RemoteException(this.peer, text));
+      pending.reject(id, new RemoteException(this.peer, text));
     }
   }
 
@@ -626,9 +659,11 @@ export class Channel implements AsyncIterable<Request> {
     this.#closeReason = reason;
     this.#transport.close();
     this.#watch?.stop();
-    this.#pending.rejectAll(reason);
-    for (const receiver of this.#receivers.splice(0)) receiver.reject(reason);
-    this.#queue = [];
+    this.#pending?.rejectAll(reason);
+    const receivers = this.#receivers;
+    this.#receivers = undefined;
+    for (const receiver of receivers ?? []) receiver.reject(reason);
+    this.#queue = undefined;
     this.#queueBytes = 0;
     this.#queuedBytes = 0;
     this.#read.dispose();
@@ -637,8 +672,21 @@ export class Channel implements AsyncIterable<Request> {
     this.#resume = undefined;
     resume?.();
     this.#wakeDrainWaiters();
-    this.#resolveClosed();
+    this.#resolveClosed?.();
+    const onClosed = this._onClosed;
+    if (onClosed !== undefined) {
+      try {
+        onClosed(this);
+      } catch (error) {
+        console.warn(`aiomas: onClosed hook failed: ${error}`);
+      }
+    }
   }
+}
+
+/** The default `onError`: log why the connection closes. */
+function warnClosing(error: AiomasError, channel: Channel): void {
+  console.warn(`aiomas: closing connection to ${channel.peer}: ${error.message}`);
 }
 
 /** A decoded value for an error message: numbers as they are, anything else by its kind. */

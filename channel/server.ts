@@ -243,6 +243,7 @@ export function serveListener(
       new BufferBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES),
   };
   let full = false;
+  const forget = (channel: Channel) => void channels.delete(channel);
   const accepting = (async () => {
     for await (const transport of listener) {
       if (channels.size >= maxConnections) {
@@ -269,7 +270,9 @@ export function serveListener(
         continue;
       }
       channels.add(channel);
-      channel.closed.then(() => channels.delete(channel));
+      // One function for all channels (no promise per channel): an idle connection stays small.
+      channel._onClosed = forget;
+      if (channel.isClosed) channels.delete(channel);
       (async () => await onChannel(channel))().catch((error) => {
         console.warn(`aiomas: handler for ${channel.peer} failed: ${error?.stack ?? error}`);
         channel.close();

@@ -92,21 +92,37 @@ function tuneTcp(conn: Deno.Conn, options: TransportOptions): void {
  * ```
  */
 export function fromConn(conn: Deno.Conn, peer: string): Transport {
-  let closed = false;
-  return {
-    peer,
-    read: (buffer) => conn.read(buffer),
-    write: (data) => conn.write(data),
-    close() {
-      if (closed) return;
-      closed = true;
-      try {
-        conn.close();
-      } catch {
-        // Already closed by the runtime after a reset: nothing left to release.
-      }
-    },
-  };
+  return new ConnTransport(conn, peer);
+}
+
+/** A `Deno.Conn` as a transport: methods on the prototype, so a connection costs one object. */
+class ConnTransport implements Transport {
+  readonly peer: string;
+  #conn: Deno.Conn;
+  #closed = false;
+
+  constructor(conn: Deno.Conn, peer: string) {
+    this.#conn = conn;
+    this.peer = peer;
+  }
+
+  read(buffer: Uint8Array): Promise<number | null> {
+    return this.#conn.read(buffer);
+  }
+
+  write(data: Uint8Array): Promise<number> {
+    return this.#conn.write(data);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime after a reset: nothing left to release.
+    }
+  }
 }
 
 function peerOf(conn: Deno.Conn): string {

@@ -37,6 +37,8 @@ import type { Codec, Constructor, FromPlain, SerializerOptions, ToPlain } from "
 
 export { Ext, Timestamp } from "./msgpack_ext.ts";
 
+const NO_CLASSES: ReadonlySet<unknown> = new Set();
+
 /** Options of {@linkcode MsgPackCodec}. */
 export interface MsgPackCodecOptions {
   /**
@@ -96,9 +98,12 @@ export interface MsgPackCodecOptions {
  */
 export class MsgPackCodec implements Codec {
   readonly #registry = new SerializerRegistry();
-  /** Classes with a serializer for exactly them (they win over native forms). */
-  readonly #exact = new Set<unknown>();
-  readonly #context: WriterContext = { registry: this.#registry, exact: this.#exact };
+  /**
+   * Classes with a serializer for exactly them (they win over native forms);
+   * the `Object` fallback is not one of them. Made for the first such class.
+   */
+  #exact: Set<unknown> | undefined;
+  #context: WriterContext = { registry: this.#registry, exact: NO_CLASSES };
   readonly #reader: MsgPackReader;
 
   /**
@@ -118,6 +123,11 @@ export class MsgPackCodec implements Codec {
     options?: SerializerOptions,
   ): void {
     this.#registry.add(type, toPlain, fromPlain, options);
+    if ((type as unknown) === Object) return;
+    if (this.#exact === undefined) {
+      this.#exact = new Set();
+      this.#context = { registry: this.#registry, exact: this.#exact };
+    }
     this.#exact.add(type);
   }
 

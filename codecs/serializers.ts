@@ -69,8 +69,10 @@ interface Decoder {
  * ```
  */
 export class SerializerRegistry {
-  #byType = new Map<unknown, SerializerEntry>();
-  #decoders: Decoder[] = [];
+  // Every connection has a registry: the map is made for the first class-bound
+  // serializer, and the decoders array grows one at a time (no spare slots).
+  #byType: Map<unknown, SerializerEntry> | undefined;
+  #decoders: readonly Decoder[] = [];
   #fallback: SerializerEntry | undefined;
 
   /** The number of registered serializers. */
@@ -89,9 +91,9 @@ export class SerializerRegistry {
       id: this.#decoders.length,
       toPlain: toPlain as ToPlain<unknown>,
     };
-    this.#decoders.push({ fromPlain, leaf: options.leaf === true });
+    this.#decoders = [...this.#decoders, { fromPlain, leaf: options.leaf === true }];
     if ((type as unknown) === Object) this.#fallback = entry;
-    else this.#byType.set(type, entry);
+    else (this.#byType ??= new Map()).set(type, entry);
   }
 
   /**
@@ -110,8 +112,10 @@ export class SerializerRegistry {
   lookupOwn(value: object): SerializerEntry | undefined {
     // A function (an RPC proxy) has no class of its own: reading its `constructor` could be a call.
     if (typeof value === "function") return undefined;
-    return this.#byType.get(value.constructor) ??
-      (ArrayBuffer.isView(value) ? this.#byType.get(TypedArray) : undefined);
+    const byType = this.#byType;
+    if (byType === undefined) return undefined;
+    return byType.get(value.constructor) ??
+      (ArrayBuffer.isView(value) ? byType.get(TypedArray) : undefined);
   }
 
   /** The `Object` fallback serializer, if one is registered. */

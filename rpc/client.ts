@@ -200,14 +200,14 @@ export class RpcClient<T = unknown> implements Caller {
   readonly channel: Channel;
   /** The local service that the peer may call (`undefined`: none). */
   readonly service: unknown;
-  /** A proxy for the peer's root service. */
-  readonly remote: RemoteOf<T>;
   /** Default deadline of calls in seconds (the `callTimeout` option); `undefined` or `0`: none. */
   timeout: number | undefined;
 
   /** What this connection lent to the peer and borrowed from it. */
   #references: ReferenceTable;
   #monitor: RpcMonitor | undefined;
+  // Made on first use: a server's side of a connection seldom calls its client.
+  #remote: RemoteOf<T> | undefined;
 
   /**
    * Serve `service` on `channel` and register the reference serializer on
@@ -219,9 +219,13 @@ export class RpcClient<T = unknown> implements Caller {
     this.service = service;
     this.timeout = options.callTimeout ?? options.timeout;
     this.#monitor = options.monitor;
-    this.remote = createProxy(this, "") as RemoteOf<T>;
     this.#references = new ReferenceTable(this, channel, service, options);
     channel.setHandler((request) => this.#handle(request));
+  }
+
+  /** A proxy for the peer's root service. */
+  get remote(): RemoteOf<T> {
+    return this.#remote ??= createProxy(this, "") as RemoteOf<T>;
   }
 
   /** Resolves when the connection is closed. */

@@ -97,12 +97,15 @@ export interface ReferenceOptions {
  */
 export class ReferenceTable {
   /** What this side lent to the peer, by name (`@<n>`, or an agent address it forwards). */
-  #exports = new Map<string, Export>();
+  // (Maps, finalizer and the lease callback are made when first needed: an idle
+  // connection holds none of them.)
+  #exports: Map<string, Export> | undefined;
   // A Map, not a WeakMap: a lent object is held anyway, until it is given back.
-  #exportOf = new Map<object, Export>();
+  #exportOf: Map<object, Export> | undefined;
   #nextExport = 0;
   /** What the message being encoded lent so far (taken back if it fails). */
   #lending: Export[] | undefined;
+  #release: boolean;
   #finalizer: FinalizationRegistry<ImportLease> | undefined;
   #releaseBatch: Map<string, number> | undefined;
   #releaseTimer: ReturnType<typeof setTimeout> | undefined;
@@ -112,7 +115,7 @@ export class ReferenceTable {
   #service: unknown;
   #servicePath: ((service: object) => string | undefined) | undefined;
   #resolveAgent: ((address: string) => unknown) | undefined;
-  #endLease = (lease: ImportLease) => this.#giveBack(lease);
+  #endLease: ((lease: ImportLease) => void) | undefined;
 
   /** Serve references of `service` to the peer of `channel`; proxies call through `caller`. */
   constructor(caller: Caller, channel: Channel, service: unknown, options: ReferenceOptions) {
@@ -121,11 +124,7 @@ export class ReferenceTable {
     this.#service = service;
     this.#servicePath = options.servicePath;
     this.#resolveAgent = options.resolveAgent;
-    if (options.release !== false) {
-      this.#finalizer = new FinalizationRegistry((lease) => {
-        if (!lease.released) this.#giveBack(lease);
-      });
-    }
+    this.#release = options.release !== false;
     const codec = channel.codec;
     codec.addSerializer(
       Object,
@@ -156,12 +155,12 @@ export class ReferenceTable {
 
   /** How many objects this side lent to the peer and the peer still holds. */
   get lentCount(): number {
-    return this.#exports.size;
+    return this.#exports?.size ?? 0;
   }
 
   /** The object (or forwarded proxy) lent under `name`, or `undefined`. */
   lent(name: string): object | undefined {
-    return this.#exports.get(name)?.value;
+    return this.#exports?.get(name)?.value;
   }
 
   /** The peer gives back `[names, counts]`: forget what it no longer holds. */
@@ -174,20 +173,20 @@ export class ReferenceTable {
       const name = names[i];
       const count = counts[i];
       if (typeof name !== "string" || typeof count !== "number" || !(count > 0)) continue;
-      const lent = name.charCodeAt(0) === 64 ? this.#exports.get(name) : undefined;
+      const lent = name.charCodeAt(0) === 64 ? this.#exports?.get(name) : undefined;
       if (lent === undefined) continue;
       lent.count -= count;
       if (lent.count <= 0) {
-        this.#exports.delete(name);
-        this.#exportOf.delete(lent.value);
+        this.#exports!.delete(name);
+        this.#exportOf!.delete(lent.value);
       }
     }
   }
 
   #lend(name: string, value: object): string {
     const lent: Export = { name, value, count: 1 };
-    this.#exports.set(name, lent);
-    this.#exportOf.set(value, lent);
+    (this.#exports ??= new Map()).set(name, lent);
+    (this.#exportOf ??= new Map()).set(value, lent);
     (this.#lending ??= []).push(lent);
     return name;
   }
@@ -195,16 +194,16 @@ export class ReferenceTable {
   /** Take back one sending of each of `entries` (their message was never sent). */
   #unlend(entries: Export[]): void {
     for (const lent of entries) {
-      if (--lent.count <= 0 && this.#exports.get(lent.name) === lent) {
+      if (--lent.count <= 0 && this.#exports?.get(lent.name) === lent) {
         this.#exports.delete(lent.name);
-        this.#exportOf.delete(lent.value);
+        this.#exportOf!.delete(lent.value);
       }
     }
   }
 
   /** The reference data under which the peer can call `value` back. */
   #encodeReference(value: object): string {
-    const known = this.#exportOf.get(value);
+    const known = this.#exportOf?.get(value);
     if (known !== undefined) {
       known.count++;
       (this.#lending ??= []).push(known);
@@ -238,7 +237,7 @@ export class ReferenceTable {
     // peers that cannot connect to it themselves.
     const address = state.address;
     if (address !== undefined) {
-      if (!this.#exports.has(address)) this.#lend(address, value);
+      if (!this.#exports?.has(address)) this.#lend(address, value);
       return address;
     }
     // A reference of another connection: this side forwards its calls.
@@ -267,9 +266,11 @@ export class ReferenceTable {
 
   /** A proxy for this arrival of the peer's lent reference `name`, with its own lease. */
   #import(name: string): unknown {
-    const finalizer = this.#finalizer;
-    if (finalizer === undefined) return createProxy(this.#caller, name);
-    const lease = new ImportLease(name, this.#endLease);
+    if (!this.#release) return createProxy(this.#caller, name);
+    const finalizer = this.#finalizer ??= new FinalizationRegistry((lease) => {
+      if (!lease.released) this.#giveBack(lease);
+    });
+    const lease = new ImportLease(name, this.#endLease ??= (lease) => this.#giveBack(lease));
     const proxy = makeProxy({
       caller: this.#caller,
       path: name,
@@ -287,7 +288,7 @@ export class ReferenceTable {
   /** A reference to this side's own object, passed back by the peer. */
   #original(path: string): unknown {
     const [name, rest] = splitLentPath(path);
-    const lent = this.#exports.get(name);
+    const lent = this.#exports?.get(name);
     try {
       if (lent !== undefined) return resolveObject(lent.value, rest ?? "");
       return resolveObject(this.#service, path);

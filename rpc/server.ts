@@ -86,7 +86,9 @@ export function startServer<C = unknown>(
     {
       ...options,
       setup(channel) {
-        clients.set(channel, new RpcClient<C>(channel, service, options));
+        const client = new RpcClient<C>(channel, service, options);
+        // Kept only for onClient (a map entry per connection otherwise for nothing).
+        if (options.onClient !== undefined) clients.set(channel, client);
         options.setup?.(channel);
       },
     },
