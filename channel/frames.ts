@@ -58,39 +58,78 @@ export async function writeFrames(
   payloads: readonly Payload[],
   progress?: () => void,
 ): Promise<void> {
-  // Frame headers (as numbers) and the bytes that follow them, in order.
-  const segments: Array<number | Uint8Array> = [];
-  for (const payload of payloads) {
-    if (Array.isArray(payload)) segments.push(payloadSize(payload), ...payload);
-    else segments.push((payload as Uint8Array).length, payload as Uint8Array);
-  }
+  // The next batch starts at piece `k` of payload `i` (`k` -1: at its header).
   let i = 0;
-  while (i < segments.length) {
+  let k = -1;
+  while (i < payloads.length) {
+    // Measure the batch, up to the next big piece: piece `m` of payload `j`.
     let size = 0;
     let j = i;
-    for (; j < segments.length; j++) {
-      const segment = segments[j]!;
-      if (typeof segment === "number") size += 4;
-      else if (segment.length > DIRECT_WRITE_SIZE) break;
-      else size += segment.length;
+    let m = k;
+    let big: Uint8Array | undefined;
+    for (; j < payloads.length; j++, m = -1) {
+      const payload = payloads[j]!;
+      if (!Array.isArray(payload)) {
+        if ((payload as Uint8Array).length > DIRECT_WRITE_SIZE) {
+          big = payload as Uint8Array;
+          m = 0;
+          size += 4;
+          break;
+        }
+        size += 4 + (payload as Uint8Array).length;
+        continue;
+      }
+      if (m < 0) {
+        size += 4;
+        m = 0;
+      }
+      for (; m < payload.length && payload[m]!.length <= DIRECT_WRITE_SIZE; m++) {
+        size += payload[m]!.length;
+      }
+      if (m < payload.length) {
+        big = payload[m];
+        break;
+      }
     }
     if (size > 0) {
       const batch = new Uint8Array(size);
       let offset = 0;
-      for (let k = i; k < j; k++) {
-        const segment = segments[k]!;
-        if (typeof segment === "number") {
-          setHeader(batch, offset, segment);
+      for (let p = i, q = k; p < payloads.length && (p < j || big !== undefined && p === j); p++) {
+        const payload = payloads[p]!;
+        if (!Array.isArray(payload)) {
+          const bytes = payload as Uint8Array;
+          setHeader(batch, offset, bytes.length);
           offset += 4;
-        } else {
-          batch.set(segment, offset);
-          offset += segment.length;
+          if (p < j) {
+            // (Not the big payload, which follows its header on its own.)
+            batch.set(bytes, offset);
+            offset += bytes.length;
+          }
+          continue;
         }
+        if (q < 0) {
+          setHeader(batch, offset, payloadSize(payload));
+          offset += 4;
+          q = 0;
+        }
+        for (const end = p === j ? m : payload.length; q < end; q++) {
+          batch.set(payload[q]!, offset);
+          offset += payload[q]!.length;
+        }
+        q = -1;
       }
       await writeAll(transport, batch, undefined);
     }
-    if (j < segments.length) await writeAll(transport, segments[j++] as Uint8Array, progress);
-    i = j;
+    if (big === undefined) return;
+    await writeAll(transport, big, progress);
+    // Go on after the big piece (a big payload of one piece: with the next payload).
+    if (Array.isArray(payloads[j])) {
+      i = j;
+      k = m + 1;
+    } else {
+      i = j + 1;
+      k = -1;
+    }
   }
 }
 

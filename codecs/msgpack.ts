@@ -105,6 +105,9 @@ export class MsgPackCodec implements Codec {
   #exact: Set<unknown> | undefined;
   #context: WriterContext = { registry: this.#registry, exact: NO_CLASSES };
   readonly #reader: MsgPackReader;
+  /** Whether `encode` and `decode` are this class's (not a subclass's, such as a compressing one). */
+  readonly #plainEncode: boolean;
+  readonly #plainDecode: boolean;
 
   /**
    * Make a codec. With `{ copyBinary: false }` decoded bin values are views
@@ -113,6 +116,9 @@ export class MsgPackCodec implements Codec {
    */
   constructor(options: MsgPackCodecOptions = {}) {
     this.#reader = new MsgPackReader(this.#registry, options.copyBinary ?? true);
+    const proto = new.target.prototype;
+    this.#plainEncode = proto.encode === MsgPackCodec.prototype.encode;
+    this.#plainDecode = proto.decode === MsgPackCodec.prototype.decode;
   }
 
   /** Register a serializer; see {@linkcode Codec.addSerializer}. */
@@ -144,27 +150,27 @@ export class MsgPackCodec implements Codec {
   }
 
   /**
-   * Encode `value` like {@linkcode MsgPackCodec.encode}, as pieces whose
-   * concatenation is the encoding: a `Uint8Array` of 64 KiB or more is a
-   * piece of its own, the caller's array itself (not a copy), so its bytes
-   * are read when the pieces are written; the other pieces are views as
-   * `encode` returns them. A subclass that overrides `encode` (such as
-   * `MsgPackBloscCodec`) gets one piece, its `encode`'s result. Channels
-   * send requests this way (see {@linkcode Codec.encodeParts}).
+   * Encode `value` like {@linkcode MsgPackCodec.encode}, but with every
+   * `Uint8Array` of 64 KiB or more left out of the copy: the result is then
+   * a list of pieces whose concatenation is the encoding, and such an array
+   * is a piece of its own, the caller's array itself (so its bytes are read
+   * when the pieces are written); the other pieces are views as `encode`
+   * returns them. Without such arrays (and for a subclass that overrides
+   * `encode`, such as `MsgPackBloscCodec`) it returns what `encode` does.
+   * Channels send requests this way (see {@linkcode Codec.encodeParts}).
    *
    * @example
    * ```ts
    * import { MsgPackCodec } from "@aiomas/aiomas/codecs";
    * const codec = new MsgPackCodec();
    * const data = new Uint8Array(100_000);
-   * const parts = codec.encodeParts(["upload", [data], {}]);
+   * const parts = codec.encodeParts(["upload", [data], {}]) as Uint8Array[];
    * console.log(parts.length, parts[1] === data); // 3 true
+   * console.log(codec.encodeParts(["small"]) instanceof Uint8Array); // true
    * ```
    */
-  encodeParts(value: unknown): Uint8Array[] {
-    if (Object.getPrototypeOf(this).encode !== MsgPackCodec.prototype.encode) {
-      return [this.encode(value)];
-    }
+  encodeParts(value: unknown): Uint8Array | Uint8Array[] {
+    if (!this.#plainEncode) return this.encode(value);
     return writeMsgPackParts(value, this.#context);
   }
 
@@ -217,9 +223,7 @@ export class MsgPackCodec implements Codec {
    * ```
    */
   decodeOwned(bytes: Uint8Array): unknown {
-    if (Object.getPrototypeOf(this).decode !== MsgPackCodec.prototype.decode) {
-      return this.decode(bytes);
-    }
+    if (!this.#plainDecode) return this.decode(bytes);
     return this.#reader.decode(bytes, true);
   }
 }

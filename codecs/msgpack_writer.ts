@@ -76,24 +76,19 @@ class Writer {
       throw placed(new CodecError("MsgPack: cannot encode undefined: send null instead"));
     }
     if (this.#busy) return this.#encodeNested(value, context);
-    return this.#encodeTop(value, context);
+    return this.#encodeTop(value, context, false);
   }
 
   /**
    * Encode `value` as pieces that are written one after another: bins of
    * {@linkcode BIG_BIN} bytes or more are pieces of their own, not copies.
+   * Without such bins: the message, as `encode` returns it.
    */
-  encodeParts(value: unknown, context: WriterContext): Uint8Array[] {
-    if (value === undefined || this.#busy) return [this.encode(value, context)];
-    this.#byReference = true;
-    let message: Uint8Array;
-    try {
-      message = this.#encodeTop(value, context);
-    } finally {
-      this.#byReference = false;
-    }
+  encodeParts(value: unknown, context: WriterContext): Uint8Array | Uint8Array[] {
+    if (value === undefined || this.#busy) return this.encode(value, context);
+    const message = this.#encodeTop(value, context, true);
     const bins = this.#bins;
-    if (bins.length === 0) return [message];
+    if (bins.length === 0) return message;
     const binAt = this.#binAt;
     const parts: Uint8Array[] = [];
     let from = 0;
@@ -109,7 +104,8 @@ class Writer {
     return parts;
   }
 
-  #encodeTop(value: unknown, context: WriterContext): Uint8Array {
+  /** Encode a message; `byReference`: leave big bins out (`encodeParts`). */
+  #encodeTop(value: unknown, context: WriterContext, byReference: boolean): Uint8Array {
     const want = this.#lastSize + 64;
     // (A transferred chunk has length 0 and gets replaced here too.)
     if (this.#buf.length - this.#pos < want) {
@@ -119,6 +115,7 @@ class Writer {
     }
     this.#start = this.#pos;
     this.#busy = true;
+    this.#byReference = byReference;
     this.#registry = context.registry;
     this.#exact = context.exact;
     try {
@@ -132,6 +129,7 @@ class Writer {
       throw placed(error);
     } finally {
       this.#busy = false;
+      this.#byReference = false;
     }
     const start = this.#start;
     const end = this.#pos;
@@ -665,9 +663,12 @@ export function writeMsgPack(value: unknown, context: WriterContext): Uint8Array
 
 /**
  * Encode `value` like {@linkcode writeMsgPack}, as pieces to be written one
- * after another: bins of {@linkcode BIG_BIN} bytes or more are pieces of
- * their own (the caller's `Uint8Array`s, not copies).
+ * after another when it has bins of {@linkcode BIG_BIN} bytes or more: they
+ * are pieces of their own (the caller's `Uint8Array`s, not copies).
  */
-export function writeMsgPackParts(value: unknown, context: WriterContext): Uint8Array[] {
+export function writeMsgPackParts(
+  value: unknown,
+  context: WriterContext,
+): Uint8Array | Uint8Array[] {
   return shared.encodeParts(value, context);
 }

@@ -77,13 +77,13 @@ export interface Codec {
   /** Encode `value` to bytes. Throws a `CodecError` for values it cannot carry. */
   encode(value: unknown): Uint8Array;
   /**
-   * Optional: encode `value` as pieces whose concatenation is what `encode`
-   * returns, so that big binary data is written from the caller's own
-   * memory instead of being copied (`MsgPackCodec` does this for
-   * `Uint8Array`s of 64 KiB or more). A channel sends requests this way: such
-   * an array must not change until the request's reply arrives.
+   * Optional: encode `value` as `encode` does, or as pieces whose
+   * concatenation is that encoding, so that big binary data is written from
+   * the caller's own memory instead of being copied (`MsgPackCodec` does this
+   * for `Uint8Array`s of 64 KiB or more). A channel sends requests this way:
+   * such an array must not change until the request's reply arrives.
    */
-  encodeParts?(value: unknown): Uint8Array[];
+  encodeParts?(value: unknown): Uint8Array | Uint8Array[];
   /** Decode bytes. Throws a `CodecError` for malformed input. */
   decode(bytes: Uint8Array): unknown;
   /**
