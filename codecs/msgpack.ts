@@ -198,9 +198,7 @@ export class MsgPackCodec implements Codec {
    * ```
    */
   decodeAt(bytes: Uint8Array, start: number, end: number): unknown {
-    if (Object.getPrototypeOf(this).decode !== MsgPackCodec.prototype.decode) {
-      return this.decode(bytes.subarray(start, end));
-    }
+    if (!this.#plainDecode) return this.decode(bytes.subarray(start, end));
     return this.#reader.decodeAt(bytes, start, end);
   }
 
