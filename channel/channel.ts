@@ -8,7 +8,7 @@
 
 import type { Codec } from "../codecs/types.ts";
 import { AiomasError, ConnectionError, ProtocolError, RemoteException } from "../errors.ts";
-import { frameTooLarge, type Payload, payloadSize, writeFrames } from "./frames.ts";
+import { frameTooLarge, type Payload, payloadSize } from "./frames.ts";
 import type { BudgetAccount, BufferBudget } from "./limits.ts";
 import {
   channelLimits,
@@ -17,6 +17,7 @@ import {
   HEARTBEAT_PATH,
   type SendOptions,
 } from "./options.ts";
+import { FrameOutput, writeChunks } from "./output.ts";
 import { PendingReplies } from "./pending.ts";
 import { OWN_FRAME, ReadBuffer } from "./read_buffer.ts";
 import { EXCEPTION, REQUEST, Request, RESULT } from "./request.ts";
@@ -92,8 +93,8 @@ export class Channel implements AsyncIterable<Request> {
   #resolveClosed: (() => void) | undefined;
   // Write side: the first frame is written at once; frames queued while a
   // write is in flight go out together in the next one.
-  #queue: Payload[] | undefined;
-  /** Bytes of `#queue`, headers included (as they were when queued). */
+  #output: FrameOutput | undefined;
+  /** Bytes of `#output`, headers included. */
   #queueBytes = 0;
   /** `#queueBytes` plus what the write in flight has not written yet. */
   #queuedBytes = 0;
@@ -265,11 +266,17 @@ export class Channel implements AsyncIterable<Request> {
     const id = this.#nextId++;
     const codec = this.codec;
     const message = [REQUEST, id, content];
-    this.#enqueue(
-      byReference && codec.encodeParts !== undefined
-        ? codec.encodeParts(message)
-        : codec.encode(message),
-    );
+    const length = (this.#output ??= new FrameOutput()).encodeFrame(codec, message);
+    if (length < 0) {
+      this.#enqueue(
+        byReference && codec.encodeParts !== undefined
+          ? codec.encodeParts(message)
+          : codec.encode(message),
+      );
+    } else if (length > this.#maxMessageSize) {
+      this.#output!.dropLast();
+      throw this.#tooBig(length);
+    } else this.#queued(length);
     if (this.#closeReason) return Promise.reject(this.#closeReason);
     const reply = (this.#pending ??= new PendingReplies()).add(id);
     // Replies must be read even when incoming requests are over their limit.
@@ -340,19 +347,23 @@ export class Channel implements AsyncIterable<Request> {
     this.#unanswered--;
     if (weight > 0) this.#budget!.release(this.#account!, weight);
     if (this.#resume !== undefined) this.#wake();
-    let payload: Uint8Array;
+    let payload: Uint8Array | undefined;
     try {
-      payload = this.codec.encode([type, id, value]);
-      if (payload.length > this.#maxMessageSize) {
-        throw new ProtocolError(
-          `Reply of ${payload.length} bytes exceeds maxMessageSize (${this.#maxMessageSize})`,
-        );
-      }
+      const message = [type, id, value];
+      // Straight into the output buffer if the codec can, else encoded, then copied.
+      const length = (this.#output ??= new FrameOutput()).encodeFrame(this.codec, message);
+      if (length < 0) {
+        payload = this.codec.encode(message);
+        if (payload.length > this.#maxMessageSize) throw this.#replyTooBig(payload.length);
+      } else if (length > this.#maxMessageSize) {
+        this.#output!.dropLast();
+        throw this.#replyTooBig(length);
+      } else this.#queued(length);
     } catch (error) {
       // The peer learns why instead of waiting forever; the error text is short.
       payload = this.codec.encode([EXCEPTION, id, this._traceback(error).slice(-4096)]);
     }
-    this.#enqueue(payload);
+    if (payload !== undefined) this.#enqueue(payload);
     if (this.#queuedBytes > REPLY_BUFFER_LIMIT + 2 * this.#maxMessageSize) {
       // A peer that sends requests but never reads the replies.
       this.#fail(
@@ -363,16 +374,28 @@ export class Channel implements AsyncIterable<Request> {
     return this.#queuedBytes > HIGH_WATER_MARK ? this.#drain() : RESOLVED;
   }
 
+  #replyTooBig(length: number): ProtocolError {
+    return new ProtocolError(
+      `Reply of ${length} bytes exceeds maxMessageSize (${this.#maxMessageSize})`,
+    );
+  }
+
+  #tooBig(length: number): ProtocolError {
+    return new ProtocolError(
+      `Message of ${length} bytes exceeds maxMessageSize (${this.#maxMessageSize}); ` +
+        "raise the maxMessageSize option on both peers or send less",
+    );
+  }
+
   #enqueue(payload: Payload): void {
     const length = payloadSize(payload);
-    if (length > this.#maxMessageSize) {
-      throw new ProtocolError(
-        `Message of ${length} bytes exceeds maxMessageSize (${this.#maxMessageSize}); ` +
-          "raise the maxMessageSize option on both peers or send less",
-      );
-    }
-    // Headers are written when the queue is flushed.
-    (this.#queue ??= []).push(payload);
+    if (length > this.#maxMessageSize) throw this.#tooBig(length);
+    (this.#output ??= new FrameOutput()).push(payload);
+    this.#queued(length);
+  }
+
+  /** Count a frame of `length` payload bytes just queued, and start writing. */
+  #queued(length: number): void {
     this.#queueBytes += 4 + length;
     this.#queuedBytes += 4 + length;
     if (this.#account) this.#budget!.force(this.#account, 4 + length);
@@ -384,12 +407,13 @@ export class Channel implements AsyncIterable<Request> {
 
   async #writeLoop(): Promise<void> {
     try {
-      while (this.#queue !== undefined && !this.#closeReason) {
-        const payloads = this.#queue;
+      while (this.#output?.isEmpty === false && !this.#closeReason) {
+        const output = this.#output;
         const size = this.#queueBytes;
-        this.#queue = undefined;
+        const chunks = output.take();
         this.#queueBytes = 0;
-        await writeFrames(this.#transport, payloads, this.#onWritten);
+        await writeChunks(this.#transport, chunks, this.#onWritten);
+        output.written();
         this.#queuedBytes -= size;
         this.#bytesOut += size;
         if (this.#account) this.#budget!.release(this.#account, size);
@@ -402,6 +426,8 @@ export class Channel implements AsyncIterable<Request> {
       );
     } finally {
       this.#writing = false;
+      // An idle channel holds no output.
+      if (this.#output?.isEmpty) this.#output = undefined;
       this.#wakeDrainWaiters();
     }
   }
@@ -663,7 +689,8 @@ export class Channel implements AsyncIterable<Request> {
     const receivers = this.#receivers;
     this.#receivers = undefined;
     for (const receiver of receivers ?? []) receiver.reject(reason);
-    this.#queue = undefined;
+    this.#output?.clear();
+    this.#output = undefined;
     this.#queueBytes = 0;
     this.#queuedBytes = 0;
     this.#read.dispose();

@@ -15,7 +15,11 @@ import { connectLocal, listenLocal } from "./local.ts";
 export interface Transport {
   /** Read into `buffer`; resolves with the byte count, or `null` at the end of the stream. */
   read(buffer: Uint8Array): Promise<number | null>;
-  /** Write some of `data`; resolves with the number of bytes written. */
+  /**
+   * Write some of `data`; resolves with the number of bytes written. The
+   * caller may reuse `data` once the promise settles (channels refill their
+   * output buffers), so a transport that keeps bytes for later copies them.
+   */
   write(data: Uint8Array): Promise<number>;
   /** Close the stream. Idempotent. */
   close(): void;

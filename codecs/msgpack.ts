@@ -31,7 +31,12 @@
  */
 
 import { MsgPackReader } from "./msgpack_reader.ts";
-import { writeMsgPack, writeMsgPackParts, type WriterContext } from "./msgpack_writer.ts";
+import {
+  writeMsgPack,
+  writeMsgPackInto,
+  writeMsgPackParts,
+  type WriterContext,
+} from "./msgpack_writer.ts";
 import { SerializerRegistry } from "./serializers.ts";
 import type { Codec, Constructor, FromPlain, SerializerOptions, ToPlain } from "./types.ts";
 
@@ -147,6 +152,31 @@ export class MsgPackCodec implements Codec {
    */
   encode(value: unknown): Uint8Array {
     return writeMsgPack(value, this.#context);
+  }
+
+  /**
+   * Encode `value` like {@linkcode MsgPackCodec.encode} into `target` from
+   * `offset` on, and return the offset after the encoding; `-1` if it may
+   * not fit before the end of `target` (room is checked for the worst case
+   * of each item, such as 3 bytes per UTF-16 unit of a string; the bytes
+   * from `offset` on may then have changed) or the codec is busy (a
+   * serializer's nested call). A subclass that overrides `encode` (such as
+   * `MsgPackBloscCodec`) always gets `-1`. Channels write small messages straight into their output
+   * buffer this way (see {@linkcode Codec.encodeInto}).
+   *
+   * @example
+   * ```ts
+   * import { MsgPackCodec } from "@aiomas/aiomas/codecs";
+   * const codec = new MsgPackCodec();
+   * const target = new Uint8Array(64);
+   * const end = codec.encodeInto([0, 0, "ohai"], target, 4);
+   * console.log(end, target.subarray(4, end)); // 12 Uint8Array(8) [ 147, 0, 0, 164, 111, 104, 97, 105 ]
+   * console.log(codec.encodeInto("x".repeat(100), target, 4)); // -1
+   * ```
+   */
+  encodeInto(value: unknown, target: Uint8Array, offset: number): number {
+    if (!this.#plainEncode) return -1;
+    return writeMsgPackInto(value, this.#context, target, offset);
   }
 
   /**

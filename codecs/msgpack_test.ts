@@ -709,3 +709,46 @@ Deno.test("msgpack decodeAt: decodes a range as decode decodes its view, errors 
     codec.decode(inner),
   ]);
 });
+
+Deno.test("msgpack encodeInto: the bytes of encode, -1 when they do not fit", () => {
+  const codec = new MsgPackCodec();
+  const values = [
+    [0, 1, ["echo", [42], {}]],
+    { a: [1.5, -7, 2n ** 60n] },
+    "ü".repeat(40),
+    new Date(0),
+  ];
+  for (const value of values) {
+    const expected = codec.encode(value);
+    // Room to spare: the writer reserves for the worst case of a string (3 bytes a unit).
+    const target = new Uint8Array(7 + 3 * expected.length + 16).fill(0xee);
+    const end = codec.encodeInto(value, target, 7);
+    assert.equal(end, 7 + expected.length);
+    assert.deepEqual(target.subarray(7, end), expected);
+    assert.deepEqual([...target.subarray(0, 7)], new Array(7).fill(0xee));
+    // One byte short: -1.
+    assert.equal(codec.encodeInto(value, new Uint8Array(7 + expected.length - 1), 7), -1);
+  }
+  // Errors are those of encode.
+  assert.throws(() => codec.encodeInto([1, () => 1], new Uint8Array(64), 0), {
+    name: "CodecError",
+    message: /\(at \$\[1\]\)$/,
+  });
+  assert.throws(() => codec.encodeInto(undefined, new Uint8Array(64), 0), CodecError);
+  // A serializer that encodes again (nested) works when the message fits, and falls back when not.
+  class Point {
+    constructor(public x: number) {}
+  }
+  codec.addSerializer(Point, (p) => codec.encode([p.x]), (b) => new Point(0 + (b as never)));
+  const nested = codec.encode([new Point(3)]);
+  const target = new Uint8Array(64);
+  assert.deepEqual(target.subarray(0, codec.encodeInto([new Point(3)], target, 0)), nested);
+  assert.equal(codec.encodeInto([new Point(3)], new Uint8Array(4), 0), -1);
+  // A subclass that overrides encode never encodes into a target.
+  class Tagged extends MsgPackCodec {
+    override encode(value: unknown): Uint8Array {
+      return super.encode(["tagged", value]);
+    }
+  }
+  assert.equal(new Tagged().encodeInto(1, new Uint8Array(64), 0), -1);
+});

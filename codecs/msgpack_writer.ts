@@ -70,6 +70,11 @@ class Writer {
   #bins: Uint8Array[] = [];
   #registry!: SerializerRegistry;
   #exact!: ReadonlySet<unknown>;
+  /** Whether `encodeInto` runs: the buffer is the caller's and cannot grow. */
+  #into = false;
+  /** The last target of `encodeInto` and a view of it. */
+  #target: Uint8Array = EMPTY;
+  #targetView = new DataView(EMPTY.buffer);
 
   encode(value: unknown, context: WriterContext): Uint8Array {
     if (value === undefined) {
@@ -102,6 +107,51 @@ class Writer {
     this.#bins = [];
     this.#binAt = [];
     return parts;
+  }
+
+  /**
+   * Encode `value` into `target` from `offset` on; returns the offset after
+   * it, or -1 if it does not fit before `target`'s end (or `encode` is
+   * running: a serializer's nested call). Throws what `encode` throws.
+   */
+  encodeInto(value: unknown, context: WriterContext, target: Uint8Array, offset: number): number {
+    if (value === undefined) {
+      throw placed(new CodecError("MsgPack: cannot encode undefined: send null instead"));
+    }
+    if (this.#busy) return -1;
+    const buf = this.#buf;
+    const view = this.#view;
+    const pos = this.#pos;
+    const start = this.#start;
+    if (target !== this.#target) {
+      this.#target = target;
+      this.#targetView = new DataView(
+        target.buffer as ArrayBuffer,
+        target.byteOffset,
+        target.byteLength,
+      );
+    }
+    this.#buf = target as Uint8Array<ArrayBuffer>;
+    this.#view = this.#targetView;
+    this.#pos = this.#start = offset;
+    this.#into = true;
+    this.#busy = true;
+    this.#registry = context.registry;
+    this.#exact = context.exact;
+    try {
+      this.#write(value, 0);
+      return this.#pos;
+    } catch (error) {
+      if (error === NO_ROOM) return -1;
+      throw placed(error);
+    } finally {
+      this.#busy = false;
+      this.#into = false;
+      this.#buf = buf;
+      this.#view = view;
+      this.#pos = pos;
+      this.#start = start;
+    }
   }
 
   /** Encode a message; `byReference`: leave big bins out (`encodeParts`). */
@@ -169,6 +219,7 @@ class Writer {
 
   /** Make room for `n` more bytes: move the message so far to a larger chunk. */
   #grow(n: number): void {
+    if (this.#into) throw NO_ROOM;
     const used = this.#pos - this.#start;
     const buf = new Uint8Array(Math.max(CHUNK_SIZE, (used + n) * 2));
     buf.set(this.#buf.subarray(this.#start, this.#pos));
@@ -650,6 +701,9 @@ class Writer {
   }
 }
 
+/** Thrown inside `encodeInto` when the message does not fit. */
+const NO_ROOM = new Error("no room");
+
 const shared = new Writer();
 
 /**
@@ -671,4 +725,17 @@ export function writeMsgPackParts(
   context: WriterContext,
 ): Uint8Array | Uint8Array[] {
   return shared.encodeParts(value, context);
+}
+
+/**
+ * Encode `value` into `target` from `offset` on, as `writeMsgPack` would;
+ * returns the offset after it, or -1 if it does not fit.
+ */
+export function writeMsgPackInto(
+  value: unknown,
+  context: WriterContext,
+  target: Uint8Array,
+  offset: number,
+): number {
+  return shared.encodeInto(value, context, target, offset);
 }

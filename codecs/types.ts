@@ -84,6 +84,14 @@ export interface Codec {
    * such an array must not change until the request's reply arrives.
    */
   encodeParts?(value: unknown): Uint8Array | Uint8Array[];
+  /**
+   * Optional: encode `value` into `target` from `offset` on, as `encode`
+   * would, and return the offset after the encoding, or `-1` when it does
+   * not fit before the end of `target` (the caller then uses `encode`).
+   * A channel writes small messages straight into its output buffer this
+   * way.
+   */
+  encodeInto?(value: unknown, target: Uint8Array, offset: number): number;
   /** Decode bytes. Throws a `CodecError` for malformed input. */
   decode(bytes: Uint8Array): unknown;
   /**

@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
-import { DIRECT_WRITE_SIZE, type Payload, writeFrames } from "../channel/frames.ts";
+import { DIRECT_WRITE_SIZE, type Payload } from "../channel/frames.ts";
+import { FrameOutput, writeChunks } from "../channel/output.ts";
 import type { Transport } from "../channel/transport.ts";
+
+/** Queue `payloads` on a channel's output and write them as the channel does. */
+async function writeFrames(
+  transport: Transport,
+  payloads: readonly Payload[],
+  progress?: () => void,
+): Promise<void> {
+  const output = new FrameOutput();
+  for (const payload of payloads) output.push(payload);
+  await writeChunks(transport, output.take(), progress);
+  output.written();
+}
 
 /** A transport that records its writes, taking at most `chunk` bytes per write. */
 function recorder(chunk = Infinity) {

@@ -1,0 +1,203 @@
+/**
+ * {@linkcode FrameOutput}: a channel's frames waiting to be written. Small
+ * frames go into batch buffers, encoded there by the codec when it can
+ * (`Codec.encodeInto`) or copied; a piece of over
+ * {@linkcode DIRECT_WRITE_SIZE} bytes is written from its own memory.
+ * Batch buffers come from a small pool shared by all channels of the
+ * process and go back once written, so an idle channel holds none.
+ *
+ * @module
+ */
+
+import type { Codec } from "../codecs/types.ts";
+import { DIRECT_WRITE_SIZE, type Payload, payloadSize } from "./frames.ts";
+import type { Transport } from "./transport.ts";
+
+/** The size of a pooled batch buffer. */
+const BATCH_SIZE = 16 * 1024;
+/** Free batch buffers kept for the next batches (of all channels). */
+const POOL_MAX = 16;
+const pool: Uint8Array[] = [];
+
+function takeBuffer(size: number): Uint8Array {
+  if (size <= BATCH_SIZE) return pool.pop() ?? new Uint8Array(BATCH_SIZE);
+  return new Uint8Array(size);
+}
+
+function setHeader(buf: Uint8Array, at: number, length: number): void {
+  buf[at] = length >>> 24;
+  buf[at + 1] = (length >>> 16) & 0xff;
+  buf[at + 2] = (length >>> 8) & 0xff;
+  buf[at + 3] = length & 0xff;
+}
+
+/**
+ * Frames queued for writing, in order: {@linkcode FrameOutput.take} hands
+ * them over as chunks of bytes to write one after another.
+ */
+export class FrameOutput {
+  /** The batch buffer being filled: `#buf[#start, #end)` is queued, not yet a chunk. */
+  #buf: Uint8Array | undefined;
+  #start = 0;
+  #end = 0;
+  /** Chunks queued before the current batch region. */
+  #chunks: Uint8Array[] = [];
+  /** Batch buffers that chunks live in (back to the pool once written). */
+  #buffers: Uint8Array[] = [];
+  /** Batch buffers of the chunks being written. */
+  #inFlight: Uint8Array[] = [];
+  /** Where the last frame queued by {@linkcode encodeFrame} starts (for {@linkcode dropLast}). */
+  #lastFrame = -1;
+
+  /** Whether nothing is queued. */
+  get isEmpty(): boolean {
+    return this.#end === this.#start && this.#chunks.length === 0;
+  }
+
+  /**
+   * Queue `value` as a frame encoded by `codec` straight into the batch
+   * buffer; returns the payload's length, or -1 if the codec cannot do
+   * that (then nothing is queued: queue an encoding with {@linkcode push}).
+   */
+  encodeFrame(codec: Codec, value: unknown): number {
+    if (codec.encodeInto === undefined) return -1;
+    let buf = this.#buf;
+    // Room for a header and a small message, else a fresh batch buffer.
+    if (buf === undefined || buf.length - this.#end < 256) buf = this.#newBatch(BATCH_SIZE);
+    const at = this.#end;
+    let end = codec.encodeInto(value, buf, at + 4);
+    if (end < 0 && at > this.#start) {
+      // Try once more in a fresh batch buffer.
+      buf = this.#newBatch(BATCH_SIZE);
+      end = codec.encodeInto(value, buf, 4);
+      if (end < 0) return -1;
+      return this.#framed(buf, 0, end);
+    }
+    if (end < 0) return -1;
+    return this.#framed(buf, at, end);
+  }
+
+  #framed(buf: Uint8Array, at: number, end: number): number {
+    const length = end - at - 4;
+    setHeader(buf, at, length);
+    this.#end = end;
+    this.#lastFrame = at;
+    return length;
+  }
+
+  /** Unqueue the frame just queued by {@linkcode encodeFrame} (it is too big to send). */
+  dropLast(): void {
+    this.#end = this.#lastFrame;
+    this.#lastFrame = -1;
+  }
+
+  /** Queue `payload` as a frame: a header, then the payload or its pieces. */
+  push(payload: Payload): void {
+    this.#lastFrame = -1;
+    this.#room(4);
+    setHeader(this.#buf!, this.#end, payloadSize(payload));
+    this.#end += 4;
+    if (payload instanceof Uint8Array) this.#append(payload);
+    else for (const piece of payload) this.#append(piece);
+  }
+
+  /** Queue `piece`: copied into the batch, or a chunk of its own when big. */
+  #append(piece: Uint8Array): void {
+    if (piece.length > DIRECT_WRITE_SIZE) {
+      this.#cut();
+      this.#chunks.push(piece);
+      return;
+    }
+    const buf = this.#room(piece.length);
+    buf.set(piece, this.#end);
+    this.#end += piece.length;
+  }
+
+  /**
+   * Everything queued, as chunks to write in order. Call
+   * {@linkcode written} once they are written.
+   */
+  take(): Uint8Array[] {
+    this.#cut();
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    // The batch buffer is written from: the next frames go to another one.
+    if (this.#buf !== undefined) this.#buffers.push(this.#buf);
+    this.#buf = undefined;
+    this.#start = this.#end = 0;
+    this.#lastFrame = -1;
+    this.#inFlight = this.#buffers;
+    this.#buffers = [];
+    return chunks;
+  }
+
+  /** The chunks of the last {@linkcode take} are written: reuse their buffers. */
+  written(): void {
+    for (const buf of this.#inFlight) {
+      if (buf.length === BATCH_SIZE && pool.length < POOL_MAX) pool.push(buf);
+    }
+    this.#inFlight = [];
+  }
+
+  /** Forget everything queued (the channel is closed). */
+  clear(): void {
+    this.#buf = undefined;
+    this.#start = this.#end = 0;
+    this.#chunks = [];
+    this.#buffers = [];
+    this.#lastFrame = -1;
+  }
+
+  /** Close the batch region so far as a chunk. */
+  #cut(): void {
+    if (this.#end > this.#start) {
+      this.#chunks.push(this.#buf!.subarray(this.#start, this.#end));
+      this.#start = this.#end;
+    }
+  }
+
+  /** The batch buffer, with room for `n` more bytes. */
+  #room(n: number): Uint8Array {
+    const buf = this.#buf;
+    if (buf !== undefined && buf.length - this.#end >= n) return buf;
+    return this.#newBatch(Math.max(BATCH_SIZE, n));
+  }
+
+  /** Close the current batch region and start a new batch buffer of `size` bytes. */
+  #newBatch(size: number): Uint8Array {
+    this.#cut();
+    if (this.#buf !== undefined) this.#buffers.push(this.#buf);
+    const buf = this.#buf = takeBuffer(size);
+    this.#start = this.#end = 0;
+    return buf;
+  }
+}
+
+/**
+ * Write `chunks` one after another. `progress` is called after every write
+ * of a chunk over {@linkcode DIRECT_WRITE_SIZE} bytes: once the socket's
+ * buffer is full, such writes complete only as the peer takes the bytes
+ * (small writes complete at once, even to a dead peer, and do not count).
+ */
+export async function writeChunks(
+  transport: Transport,
+  chunks: readonly Uint8Array[],
+  progress?: () => void,
+): Promise<void> {
+  for (const chunk of chunks) {
+    const big = chunk.length > DIRECT_WRITE_SIZE;
+    const length = chunk.length;
+    let written = await transport.write(chunk);
+    if (big) progress?.();
+    while (written < length) {
+      if (chunk.length !== length) {
+        throw new Error(
+          `A Uint8Array of ${length} bytes was detached or resized while it was being sent: ` +
+            "keep an array passed to a call unchanged until the call settles",
+        );
+      }
+      written += await transport.write(chunk.subarray(written));
+      if (big) progress?.();
+    }
+  }
+}

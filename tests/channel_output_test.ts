@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { openConnection, startServer } from "@aiomas/aiomas/channel";
+import { JsonCodec, MsgPackCodec } from "@aiomas/aiomas/codecs";
+import { ProtocolError, RemoteException } from "@aiomas/aiomas";
+import { FrameOutput } from "../channel/output.ts";
+
+const LOCAL = { hostname: "127.0.0.1", port: 0 };
+
+/** The payloads of the frames in `chunks`, concatenated. */
+function frames(chunks: readonly Uint8Array[]): Uint8Array[] {
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  const out: Uint8Array[] = [];
+  for (let p = 0; p < bytes.length;) {
+    const size = new DataView(bytes.buffer, p).getUint32(0);
+    out.push(bytes.slice(p + 4, p + 4 + size));
+    p += 4 + size;
+  }
+  return out;
+}
+
+Deno.test("frame output: encoded and pushed frames come out in order, over reused buffers", () => {
+  const codec = new MsgPackCodec();
+  const output = new FrameOutput();
+  for (let round = 0; round < 3; round++) {
+    const expected: unknown[] = [];
+    const big = new Uint8Array(300_000).fill(round);
+    for (let i = 0; i < 2000; i++) {
+      // Small messages (about 30 KB in all: several batch buffers), a 20 KB one
+      // (too big to encode in place), a big piece of its own and a JSON-style push.
+      const value = i % 500 === 7
+        ? ["big", "x".repeat(20_000)]
+        : i % 700 === 9
+        ? [round, big]
+        : [0, i, ["echo", [i * round], {}]];
+      expected.push(value);
+      if (output.encodeFrame(codec, value) < 0) output.push(codec.encodeParts(value));
+    }
+    output.push(new JsonCodec().encode({ round }));
+    expected.push({ round });
+    assert.ok(!output.isEmpty);
+    const chunks = output.take();
+    assert.ok(output.isEmpty);
+    assert.ok(chunks.some((chunk) => chunk === big), "the big bin is written from its own memory");
+    const got = frames(chunks);
+    assert.equal(got.length, expected.length);
+    for (let i = 0; i < expected.length - 1; i++) {
+      assert.deepEqual(codec.decode(got[i]!), expected[i]);
+    }
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(got.at(-1))), { round });
+    output.written();
+  }
+  // dropLast takes back the frame just encoded.
+  output.encodeFrame(codec, "kept");
+  output.encodeFrame(codec, "dropped");
+  output.dropLast();
+  assert.deepEqual(frames(output.take()).map((f) => codec.decode(f)), ["kept"]);
+  output.written();
+});
+
+Deno.test("a channel sends small, mid-sized and big messages mixed, pipelined", async () => {
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler((request) => void request.reply(request.content));
+  }, { codec: MsgPackCodec });
+  const channel = await openConnection(server.addr, { codec: MsgPackCodec });
+  try {
+    const sent: unknown[] = [];
+    for (let i = 0; i < 1000; i++) {
+      sent.push(
+        i % 97 === 0
+          ? new Uint8Array(300_000).fill(i & 0xff)
+          : i % 31 === 0
+          ? "y".repeat(30_000)
+          : i,
+      );
+    }
+    assert.deepEqual(await Promise.all(sent.map((value) => channel.send(value))), sent);
+  } finally {
+    await channel.close();
+    await server.close();
+  }
+});
+
+Deno.test("maxMessageSize holds for messages encoded in the output buffer", async () => {
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler((request) => void request.reply("z".repeat(request.content as number)));
+  }, { codec: MsgPackCodec, maxMessageSize: 500 });
+  const channel = await openConnection(server.addr, { codec: MsgPackCodec, maxMessageSize: 500 });
+  try {
+    await assert.rejects(channel.send("q".repeat(600)), ProtocolError);
+    await assert.rejects(channel.send(600), (error) => {
+      assert.ok(error instanceof RemoteException);
+      assert.match(error.message, /exceeds maxMessageSize \(500\)/);
+      return true;
+    });
+    // The connection still works, and the frames before and after are intact.
+    assert.deepEqual(await Promise.all([channel.send(3), channel.send(400)]), [
+      "zzz",
+      "z".repeat(400),
+    ]);
+  } finally {
+    await channel.close();
+    await server.close();
+  }
+});
