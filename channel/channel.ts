@@ -194,7 +194,8 @@ export class Channel implements AsyncIterable<Request> {
   /**
    * Bytes of read buffers this channel holds now: a small one while it waits
    * for a frame, plus a grown one for big frames, released after a second
-   * without one.
+   * without one, or the buffer of its own that a very big frame is being
+   * read into (which its message keeps).
    */
   get readBufferSize(): number {
     return this.#read.size;

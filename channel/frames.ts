@@ -7,7 +7,7 @@
 
 import { ProtocolError } from "../errors.ts";
 
-/** Payloads (and payload pieces) larger than this are written from their own buffer, not copied into a batch. */
+/** Payloads and pieces larger than this are written from their own buffer, not copied into a batch. */
 export const DIRECT_WRITE_SIZE = 256 * 1024;
 
 /**

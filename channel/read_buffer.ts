@@ -59,7 +59,7 @@ export class ReadBuffer {
     this.#account = account;
   }
 
-  /** Bytes of read buffers allocated now: the probe and a grown buffer. */
+  /** Bytes of read buffers held now: the probe, a grown buffer and a frame's own buffer. */
   get size(): number {
     return (this.#probe?.length ?? 0) + (this.#grown?.length ?? 0) + (this.#own?.length ?? 0);
   }
