@@ -503,6 +503,12 @@ class Writer {
 
   #writeRecord(value: Record<string, unknown>, depth: number): void {
     if (depth >= MAX_DEPTH) throw tooDeep();
+    if (isEmpty(value)) {
+      // No keys list for `{}` (the kwargs of most calls).
+      if (this.#pos + 1 > this.#buf.length) this.#grow(1);
+      this.#buf[this.#pos++] = 0x80;
+      return;
+    }
     const keys = Object.keys(value);
     const n = keys.length;
     // Relative to the message start: a chunk change moves the message.
@@ -699,6 +705,12 @@ class Writer {
       this.#pos = pos + 15;
     }
   }
+}
+
+/** Whether the plain object `value` has no enumerable properties (as `Object.keys` lists them). */
+function isEmpty(value: object): boolean {
+  for (const _ in value) return false;
+  return true;
 }
 
 /** Thrown inside `encodeInto` when the message does not fit. */
