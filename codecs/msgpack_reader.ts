@@ -49,6 +49,9 @@ const keyCacheLen = new Uint8Array(KEY_CACHE_SIZE);
 const keyCacheBytes = new Uint8Array(KEY_CACHE_SIZE * KEY_MAX);
 const keyCacheStr: string[] = new Array<string>(KEY_CACHE_SIZE).fill("");
 
+/** What a reader holds between decodes: one shared empty array, not one per connection. */
+const NO_BYTES = new Uint8Array(0);
+
 /**
  * Decodes MessagePack for one codec (its serializers revive `__type__`
  * maps). Reentrant: a serializer may decode again.
@@ -59,7 +62,7 @@ export class MsgPackReader {
   readonly #copyBinary: boolean;
   /** Whether `#in` is given away: its big bins are views. */
   #owned = false;
-  #in: Uint8Array = new Uint8Array(0);
+  #in: Uint8Array = NO_BYTES;
   #at = 0;
   #end = 0;
   /** Where the value being decoded starts in `#in` (error messages count from there). */
