@@ -91,7 +91,7 @@ export class SerializerRegistry {
       id: this.#decoders.length,
       toPlain: toPlain as ToPlain<unknown>,
     };
-    this.#decoders = [...this.#decoders, { fromPlain, leaf: options.leaf === true }];
+    this.#decoders = this.#decoders.concat([{ fromPlain, leaf: options.leaf === true }]);
     if ((type as unknown) === Object) this.#fallback = entry;
     else (this.#byType ??= new Map()).set(type, entry);
   }

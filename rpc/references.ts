@@ -9,6 +9,7 @@
  */
 
 import type { Channel } from "../channel/channel.ts";
+import type { Codec } from "../codecs/types.ts";
 import { CodecError, RemoteException } from "../errors.ts";
 import { type Caller, createProxy, type Lease, makeProxy, proxyState } from "./proxy.ts";
 import { isService, resolveObject, servicePath } from "./router.ts";
@@ -23,6 +24,11 @@ import { isService, resolveObject, servicePath } from "./router.ts";
  * ```
  */
 export const RELEASE_PATH = "aiomas/release";
+
+/** Where a codec keeps the reference table whose guards wrap its `encode`. */
+const TABLE = Symbol("aiomas.references");
+/** A codec whose `encode` methods a {@linkcode ReferenceTable} guards. */
+type GuardedCodec = Codec & { [TABLE]: ReferenceTable };
 
 /** Releases are sent when this many names are queued, or after {@linkcode RELEASE_DELAY_MS}. */
 const RELEASE_BATCH = 1024;
@@ -116,6 +122,9 @@ export class ReferenceTable {
   #servicePath: ((service: object) => string | undefined) | undefined;
   #resolveAgent: ((address: string) => unknown) | undefined;
   #endLease: ((lease: ImportLease) => void) | undefined;
+  /** The codec's own `encode` and `encodeParts`, which the guards call. */
+  #encode: Codec["encode"];
+  #encodeParts: Codec["encodeParts"];
 
   /** Serve references of `service` to the peer of `channel`; proxies call through `caller`. */
   constructor(caller: Caller, channel: Channel, service: unknown, options: ReferenceOptions) {
@@ -133,24 +142,39 @@ export class ReferenceTable {
       { leaf: true },
     );
     // A message that fails to encode is not sent: what it lent is taken back.
-    codec.encode = this.#guarded(codec.encode.bind(codec));
-    if (codec.encodeParts) codec.encodeParts = this.#guarded(codec.encodeParts.bind(codec));
+    // The guards are shared functions that find this table on the codec, so a
+    // connection pays no closures for them.
+    (codec as GuardedCodec)[TABLE] = this;
+    this.#encode = codec.encode;
+    codec.encode = ReferenceTable.#guardedEncode;
+    this.#encodeParts = codec.encodeParts;
+    if (codec.encodeParts) codec.encodeParts = ReferenceTable.#guardedEncodeParts;
   }
 
-  /** `encode` that takes back what a message lent when it fails to encode. */
-  #guarded<T>(encode: (value: unknown) => T): (value: unknown) => T {
-    return (value: unknown) => {
-      const outer = this.#lending;
-      this.#lending = undefined;
-      try {
-        return encode(value);
-      } catch (error) {
-        if (this.#lending !== undefined) this.#unlend(this.#lending);
-        throw error;
-      } finally {
-        this.#lending = outer;
-      }
-    };
+  /** The guarded `encode` of a codec with a reference table. */
+  static #guardedEncode(this: GuardedCodec, value: unknown): Uint8Array {
+    const table = this[TABLE];
+    return table.#guarded(table.#encode, this, value);
+  }
+
+  /** The guarded `encodeParts` of a codec with a reference table. */
+  static #guardedEncodeParts(this: GuardedCodec, value: unknown): Uint8Array[] {
+    const table = this[TABLE];
+    return table.#guarded(table.#encodeParts!, this, value);
+  }
+
+  /** `encode.call(codec, value)`, taking back what the message lent when it fails. */
+  #guarded<T>(encode: (this: Codec, value: unknown) => T, codec: Codec, value: unknown): T {
+    const outer = this.#lending;
+    this.#lending = undefined;
+    try {
+      return encode.call(codec, value);
+    } catch (error) {
+      if (this.#lending !== undefined) this.#unlend(this.#lending);
+      throw error;
+    } finally {
+      this.#lending = outer;
+    }
   }
 
   /** How many objects this side lent to the peer and the peer still holds. */
