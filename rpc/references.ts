@@ -122,9 +122,10 @@ export class ReferenceTable {
   #servicePath: ((service: object) => string | undefined) | undefined;
   #resolveAgent: ((address: string) => unknown) | undefined;
   #endLease: ((lease: ImportLease) => void) | undefined;
-  /** The codec's own `encode` and `encodeParts`, which the guards call. */
+  /** The codec's own `encode`, `encodeParts` and `encodeInto`, which the guards call. */
   #encode: Codec["encode"];
   #encodeParts: Codec["encodeParts"];
+  #encodeInto: Codec["encodeInto"];
 
   /** Serve references of `service` to the peer of `channel`; proxies call through `caller`. */
   constructor(caller: Caller, channel: Channel, service: unknown, options: ReferenceOptions) {
@@ -141,14 +142,16 @@ export class ReferenceTable {
       (path: unknown) => this.#decodeReference(path),
       { leaf: true },
     );
-    // A message that fails to encode is not sent: what it lent is taken back.
-    // The guards are shared functions that find this table on the codec, so a
-    // connection pays no closures for them.
+    // A message that fails to encode (or, encoded into a buffer, does not fit)
+    // is not sent: what it lent is taken back. The guards are shared functions
+    // that find this table on the codec, so a connection pays no closures for them.
     (codec as GuardedCodec)[TABLE] = this;
     this.#encode = codec.encode;
     codec.encode = ReferenceTable.#guardedEncode;
     this.#encodeParts = codec.encodeParts;
     if (codec.encodeParts) codec.encodeParts = ReferenceTable.#guardedEncodeParts;
+    this.#encodeInto = codec.encodeInto;
+    if (codec.encodeInto) codec.encodeInto = ReferenceTable.#guardedEncodeInto;
   }
 
   /** The guarded `encode` of a codec with a reference table. */
@@ -158,9 +161,29 @@ export class ReferenceTable {
   }
 
   /** The guarded `encodeParts` of a codec with a reference table. */
-  static #guardedEncodeParts(this: GuardedCodec, value: unknown): Uint8Array[] {
+  static #guardedEncodeParts(this: GuardedCodec, value: unknown): Uint8Array | Uint8Array[] {
     const table = this[TABLE];
     return table.#guarded(table.#encodeParts!, this, value);
+  }
+
+  /** The guarded `encodeInto`: `-1` (did not fit) takes back what the attempt lent. */
+  static #guardedEncodeInto(
+    this: GuardedCodec,
+    value: unknown,
+    target: Uint8Array,
+    offset: number,
+  ): number {
+    const table = this[TABLE];
+    const outer = table.#lending;
+    table.#lending = undefined;
+    let end = -1;
+    try {
+      end = table.#encodeInto!.call(this, value, target, offset);
+      return end;
+    } finally {
+      if (end < 0 && table.#lending !== undefined) table.#unlend(table.#lending);
+      table.#lending = outer;
+    }
   }
 
   /** `encode.call(codec, value)`, taking back what the message lent when it fails. */

@@ -9,6 +9,7 @@ import {
   startServer,
 } from "@aiomas/aiomas/rpc";
 import { AiomasError, CodecError, ConnectionError, Container } from "@aiomas/aiomas";
+import { type CodecClass, MsgPackCodec } from "@aiomas/aiomas/codecs";
 import { frame, readJsonFrame, writeAll } from "./helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -101,10 +102,13 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   assert.ok(condition(), what);
 }
 
-async function withWorker(fn: (client: RpcClient<Worker>, worker: Worker) => Promise<void>) {
+async function withWorker(
+  fn: (client: RpcClient<Worker>, worker: Worker) => Promise<void>,
+  codec?: CodecClass,
+) {
   const worker = new Worker();
-  const server = await startServer(LOCAL, worker);
-  const client = await openConnection<Worker>(server.addr);
+  const server = await startServer(LOCAL, worker, { codec });
+  const client = await openConnection<Worker>(server.addr, { codec });
   try {
     await fn(client, worker);
   } finally {
@@ -375,4 +379,36 @@ Deno.test("a message that fails to encode lends nothing", async () => {
     assert.equal(client.lentCount, 1);
     assert.equal(await client.remote.callKept(), 1);
   });
+});
+
+Deno.test("MsgPack: a message that fails to encode lends nothing (encoded straight into the output)", async () => {
+  class Opaque {
+    x = 1;
+  }
+  await withWorker(async (client) => {
+    const progress = new Progress();
+    await assert.rejects(
+      client.remote.echo([ref(progress), new Opaque()] as never),
+      CodecError,
+    );
+    assert.equal(client.lentCount, 0);
+    await client.remote.keep(ref(progress));
+    await assert.rejects(client.remote.echo([ref(progress), new Opaque()] as never), CodecError);
+    assert.equal(client.lentCount, 1);
+    assert.equal(await client.remote.callKept(), 1);
+  }, MsgPackCodec);
+});
+
+Deno.test("MsgPack: a reference in a message too big for an output batch is lent once", async () => {
+  await withWorker(async (client) => {
+    const progress = new Progress();
+    // Too big to encode straight into a batch buffer: encoded again another way.
+    const text = "x".repeat(40_000);
+    assert.equal(await client.remote.job(ref(progress), text as never), 100);
+    await until(() => client.lentCount === 0, `still lent: ${client.lentCount}`);
+    await client.remote.keep(ref(progress), text as never);
+    assert.equal(client.lentCount, 1);
+    await client.remote.disposeKept();
+    await until(() => client.lentCount === 0, `still lent: ${client.lentCount}`);
+  }, MsgPackCodec);
 });
