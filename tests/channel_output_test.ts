@@ -107,3 +107,30 @@ Deno.test("maxMessageSize holds for messages encoded in the output buffer", asyn
     await server.close();
   }
 });
+
+Deno.test("frame output: many channels writing at once take small first buffers, not 16 KiB each", () => {
+  // A server answering a burst of calls on many connections: each output's first
+  // buffer of a write is a pooled one while the pool lasts, then a small new one
+  // (16 KiB each left that much freed memory in the process per connection).
+  const codec = new MsgPackCodec();
+  const outputs = Array.from({ length: 100 }, () => new FrameOutput());
+  const buffers = outputs.map((output, i) => {
+    assert.ok(output.encodeFrame(codec, [1, i, "a reply"]) > 0);
+    const chunks = output.take();
+    assert.deepEqual(frames(chunks).map((bytes) => codec.decode(bytes)), [[1, i, "a reply"]]);
+    return chunks[0]!.buffer.byteLength;
+  });
+  const full = buffers.filter((size) => size >= 16 * 1024).length;
+  assert.ok(full <= 16, `${full} outputs took a 16 KiB buffer`);
+  assert.ok(buffers.every((size) => size >= 16 * 1024 || size <= 1024), `sizes: ${buffers}`);
+  for (const output of outputs) output.written();
+  // A message too big for the small buffer goes whole into a full-size one.
+  const more = Array.from({ length: 40 }, () => new FrameOutput());
+  for (const output of more) {
+    const text = "y".repeat(2000);
+    assert.ok(output.encodeFrame(codec, [1, 0, text]) > 0);
+    const chunks = output.take();
+    assert.equal(chunks.length, 1);
+    assert.deepEqual(codec.decode(frames(chunks)[0]!), [1, 0, text]);
+  }
+});
