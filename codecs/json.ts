@@ -17,9 +17,30 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 const SHORT_ASCII = 64;
 const fromCharCode = String.fromCharCode;
 
-function isAscii(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
-  return true;
+/** Character codes of a short payload (reused). */
+const codes: number[] = [];
+/** Set by {@linkcode shortAscii}: whether the text has a run of 16 digits. */
+let longDigits = false;
+
+/**
+ * `bytes[start, end)` as text if they are ASCII (`undefined` if not), in one
+ * pass that also tells whether they hold a run of 16 digits (`longDigits`).
+ */
+function shortAscii(bytes: Uint8Array, start: number, end: number): string | undefined {
+  const n = end - start;
+  codes.length = n;
+  let run = 0;
+  let long = false;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[start + i]!;
+    if (b >= 0x80) return undefined;
+    codes[i] = b;
+    if (b >= 0x30 && b <= 0x39) {
+      if (++run >= 16) long = true;
+    } else run = 0;
+  }
+  longDigits = long;
+  return fromCharCode.apply(null, codes);
 }
 
 /** The output chunk that short messages are written into, shared by all JSON codecs. */
@@ -119,6 +140,46 @@ export class JsonCodec implements Codec {
    * later calls never overwrite it.
    */
   encode(value: unknown): Uint8Array {
+    return utf8(this.#text(value));
+  }
+
+  /**
+   * Encode `value` like {@linkcode JsonCodec.encode} into `target` from
+   * `offset` on, and return the offset after the encoding; `-1` if it may
+   * not fit before the end of `target` (the bytes from `offset` on may then
+   * have changed). A subclass that overrides `encode` (or an `encode` set on
+   * the instance) always gets `-1`.
+   * Channels write small messages straight into their output buffer this
+   * way (see {@linkcode Codec.encodeInto}).
+   *
+   * @example
+   * ```ts
+   * import { JsonCodec } from "@aiomas/aiomas/codecs";
+   * const target = new Uint8Array(32);
+   * const end = new JsonCodec().encodeInto([0, 0, "ohai"], target, 4);
+   * console.log(end, new TextDecoder().decode(target.subarray(4, end))); // 16 [0,0,"ohai"]
+   * ```
+   */
+  encodeInto(value: unknown, target: Uint8Array, offset: number): number {
+    // An `encode` of a subclass (or set on the instance) must not be bypassed.
+    if (this.encode !== JsonCodec.prototype.encode) return -1;
+    const text = this.#text(value);
+    const n = text.length;
+    if (offset + n > target.length) return -1;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) {
+        // Not ASCII: up to 3 bytes per UTF-16 unit.
+        if (offset + 3 * n > target.length) return -1;
+        return offset + encoder.encodeInto(text, target.subarray(offset)).written;
+      }
+      target[offset + i] = c;
+    }
+    return offset + n;
+  }
+
+  /** `value` as JSON text. */
+  #text(value: unknown): string {
     if (value === undefined) {
       throw placed(new CodecError("JSON: cannot encode undefined: send null instead"));
     }
@@ -135,31 +196,52 @@ export class JsonCodec implements Codec {
       throw placed(error);
     }
     const text = JSON.stringify(plain);
-    if (marker === undefined) return utf8(text);
+    if (marker === undefined) return text;
     // Unquote the marked strings: "<marker>NaN" becomes NaN.
-    return utf8(
-      text.replaceAll(`"${marker}NaN"`, "NaN").replaceAll(
-        `"${marker}Infinity"`,
-        "Infinity",
-      ).replaceAll(`"${marker}-Infinity"`, "-Infinity"),
-    );
+    return text.replaceAll(`"${marker}NaN"`, "NaN").replaceAll(
+      `"${marker}Infinity"`,
+      "Infinity",
+    ).replaceAll(`"${marker}-Infinity"`, "-Infinity");
   }
 
   /** Decode UTF-8 JSON bytes; custom-type tags become their values. */
   decode(bytes: Uint8Array): unknown {
-    let text: string;
-    if (bytes.length <= SHORT_ASCII && isAscii(bytes)) {
-      // Short ASCII (most replies): faster than a TextDecoder call.
-      text = fromCharCode.apply(null, bytes as unknown as number[]);
-    } else {
+    return this.#decode(bytes, 0, bytes.length);
+  }
+
+  /**
+   * Decode `bytes[start, end)` like {@linkcode JsonCodec.decode} decodes
+   * `bytes.subarray(start, end)`; a short ASCII payload (most messages) is
+   * read without making that view. A subclass that overrides `decode` (or a
+   * `decode` set on the instance) gets its `decode` of the view. Channels decode frames this way (see
+   * {@linkcode Codec.decodeAt}).
+   *
+   * @example
+   * ```ts
+   * import { JsonCodec } from "@aiomas/aiomas/codecs";
+   * const bytes = new TextEncoder().encode(' [1, "two"] ');
+   * console.log(new JsonCodec().decodeAt(bytes, 1, bytes.length - 1)); // [ 1, "two" ]
+   * ```
+   */
+  decodeAt(bytes: Uint8Array, start: number, end: number): unknown {
+    if (this.decode !== JsonCodec.prototype.decode) return this.decode(bytes.subarray(start, end));
+    return this.#decode(bytes, start, end);
+  }
+
+  #decode(bytes: Uint8Array, start: number, end: number): unknown {
+    // Short ASCII (most messages): faster than a TextDecoder call and a regex.
+    let text = end - start <= SHORT_ASCII ? shortAscii(bytes, start, end) : undefined;
+    let long = longDigits;
+    if (text === undefined) {
       try {
-        text = decoder.decode(bytes);
+        text = decoder.decode(bytes.subarray(start, end));
       } catch (cause) {
         throw new CodecError("JSON payload is not valid UTF-8", { cause });
       }
+      long = LONG_DIGITS.test(text);
     }
     let value: unknown;
-    if (LONG_DIGITS.test(text)) {
+    if (long) {
       value = parseJson(text);
     } else {
       try {

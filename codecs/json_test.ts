@@ -122,3 +122,58 @@ Deno.test("json: a serializer that fails on bad data is a CodecError; encode is 
   assert.equal(copy[0], 2n ** 64n);
   assert.ok(Number.isNaN((copy[1].inner as number[])[0]));
 });
+
+Deno.test("json decodeAt: decodes a range as decode decodes its view", () => {
+  const codec = new JsonCodec();
+  const text = new TextEncoder();
+  const cases = [
+    '[0,12,["echo",[1.5],{}]]',
+    '"12345678901234567890"',
+    "[12345678901234567890, NaN]",
+    '{"é": "ü"}',
+    `[${"1,".repeat(100)}2]`,
+  ];
+  for (const json of cases) {
+    const bytes = text.encode(`xx${json}y`);
+    assert.deepEqual(codec.decodeAt(bytes, 2, bytes.length - 1), codec.decode(text.encode(json)));
+  }
+  for (const bad of ["[1,", "\u00ff", "[Infinit]"]) {
+    const bytes = text.encode(`x${bad}x`);
+    assert.throws(() => codec.decodeAt(bytes, 1, bytes.length - 1), CodecError);
+  }
+  // A subclass that overrides decode gets its decode of the view.
+  class Tagged extends JsonCodec {
+    override decode(data: Uint8Array): unknown {
+      return ["tagged", super.decode(data)];
+    }
+  }
+  const bytes = text.encode("x[1]x");
+  assert.deepEqual(new Tagged().decodeAt(bytes, 1, 4), ["tagged", [1]]);
+});
+
+Deno.test("json encodeInto: the bytes of encode, -1 when they may not fit", () => {
+  const codec = new JsonCodec();
+  const values = [[0, 1, ["echo", [42], {}]], { a: [1.5, -0, NaN, 2n ** 70n] }, "é😀".repeat(10)];
+  for (const value of values) {
+    const expected = codec.encode(value);
+    const target = new Uint8Array(5 + 3 * expected.length).fill(0xee);
+    const end = codec.encodeInto(value, target, 5);
+    assert.equal(end, 5 + expected.length);
+    assert.deepEqual(target.subarray(5, end), expected);
+    assert.deepEqual([...target.subarray(0, 5)], [0xee, 0xee, 0xee, 0xee, 0xee]);
+    assert.equal(codec.encodeInto(value, new Uint8Array(5 + expected.length - 1), 5), -1);
+  }
+  assert.throws(() => codec.encodeInto([() => 1], new Uint8Array(64), 0), CodecError);
+  class Tagged extends JsonCodec {
+    override encode(value: unknown): Uint8Array {
+      return super.encode(["tagged", value]);
+    }
+  }
+  assert.equal(new Tagged().encodeInto(1, new Uint8Array(64), 0), -1);
+  // So does a codec whose encode is set on the instance; its decode set so is used by decodeAt.
+  const patched = new JsonCodec();
+  patched.encode = (value) => codec.encode(["patched", value]);
+  assert.equal(patched.encodeInto(1, new Uint8Array(64), 0), -1);
+  patched.decode = () => "patched";
+  assert.equal(patched.decodeAt(new Uint8Array([0x31, 0x31]), 0, 1), "patched");
+});

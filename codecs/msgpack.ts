@@ -161,7 +161,8 @@ export class MsgPackCodec implements Codec {
    * of each item, such as 3 bytes per UTF-16 unit of a string; the bytes
    * from `offset` on may then have changed) or the codec is busy (a
    * serializer's nested call). A subclass that overrides `encode` (such as
-   * `MsgPackBloscCodec`) always gets `-1`. Channels write small messages straight into their output
+   * `MsgPackBloscCodec`), or an `encode` set on the instance, always gets
+   * `-1`. Channels write small messages straight into their output
    * buffer this way (see {@linkcode Codec.encodeInto}).
    *
    * @example
@@ -175,7 +176,8 @@ export class MsgPackCodec implements Codec {
    * ```
    */
   encodeInto(value: unknown, target: Uint8Array, offset: number): number {
-    if (!this.#plainEncode) return -1;
+    // An `encode` of a subclass (or set on the instance) must not be bypassed.
+    if (this.encode !== MsgPackCodec.prototype.encode) return -1;
     return writeMsgPackInto(value, this.#context, target, offset);
   }
 
@@ -216,7 +218,8 @@ export class MsgPackCodec implements Codec {
    * Decode `bytes[start, end)` like {@linkcode MsgPackCodec.decode} decodes
    * `bytes.subarray(start, end)`, without making that view (error messages
    * count offsets from `start`). A subclass that overrides `decode` (such as
-   * `MsgPackBloscCodec`) gets its `decode` of the view. Channels decode
+   * `MsgPackBloscCodec`), or a `decode` set on the instance, gets its
+   * `decode` of the view. Channels decode
    * frames this way (see {@linkcode Codec.decodeAt}).
    *
    * @example
@@ -228,7 +231,10 @@ export class MsgPackCodec implements Codec {
    * ```
    */
   decodeAt(bytes: Uint8Array, start: number, end: number): unknown {
-    if (!this.#plainDecode) return this.decode(bytes.subarray(start, end));
+    // A `decode` of a subclass (or set on the instance) must not be bypassed.
+    if (this.decode !== MsgPackCodec.prototype.decode) {
+      return this.decode(bytes.subarray(start, end));
+    }
     return this.#reader.decodeAt(bytes, start, end);
   }
 
