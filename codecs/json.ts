@@ -124,6 +124,8 @@ function pythonNumber(value: number): string {
  */
 export class JsonCodec implements Codec {
   #serializers = new SerializerRegistry();
+  /** Whether `encode` is this class's own (not a subclass's). */
+  readonly #plainEncode = Object.getPrototypeOf(this).encode === JsonCodec.prototype.encode;
 
   /**
    * Encode `value` as compact UTF-8 JSON. Like Python's `json`, non-finite
@@ -147,8 +149,9 @@ export class JsonCodec implements Codec {
    * Encode `value` like {@linkcode JsonCodec.encode} into `target` from
    * `offset` on, and return the offset after the encoding; `-1` if it may
    * not fit before the end of `target` (the bytes from `offset` on may then
-   * have changed). A subclass that overrides `encode` (or an `encode` set on
-   * the instance) always gets `-1`.
+   * have changed). A subclass that overrides `encode` always gets `-1`;
+   * whoever sets `encode` on an instance sets `encodeInto` too (as the RPC
+   * layer's reference table does).
    * Channels write small messages straight into their output buffer this
    * way (see {@linkcode Codec.encodeInto}).
    *
@@ -161,8 +164,7 @@ export class JsonCodec implements Codec {
    * ```
    */
   encodeInto(value: unknown, target: Uint8Array, offset: number): number {
-    // An `encode` of a subclass (or set on the instance) must not be bypassed.
-    if (this.encode !== JsonCodec.prototype.encode) return -1;
+    if (!this.#plainEncode) return -1;
     const text = this.#text(value);
     const n = text.length;
     if (offset + n > target.length) return -1;

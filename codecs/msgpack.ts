@@ -161,8 +161,8 @@ export class MsgPackCodec implements Codec {
    * of each item, such as 3 bytes per UTF-16 unit of a string; the bytes
    * from `offset` on may then have changed) or the codec is busy (a
    * serializer's nested call). A subclass that overrides `encode` (such as
-   * `MsgPackBloscCodec`), or an `encode` set on the instance, always gets
-   * `-1`. Channels write small messages straight into their output
+   * `MsgPackBloscCodec`) always gets `-1`; whoever sets `encode` on an
+   * instance sets `encodeInto` too (as the RPC layer's reference table does). Channels write small messages straight into their output
    * buffer this way (see {@linkcode Codec.encodeInto}).
    *
    * @example
@@ -176,8 +176,7 @@ export class MsgPackCodec implements Codec {
    * ```
    */
   encodeInto(value: unknown, target: Uint8Array, offset: number): number {
-    // An `encode` of a subclass (or set on the instance) must not be bypassed.
-    if (this.encode !== MsgPackCodec.prototype.encode) return -1;
+    if (!this.#plainEncode) return -1;
     return writeMsgPackInto(value, this.#context, target, offset);
   }
 

@@ -751,10 +751,8 @@ Deno.test("msgpack encodeInto: the bytes of encode, -1 when they do not fit", ()
     }
   }
   assert.equal(new Tagged().encodeInto(1, new Uint8Array(64), 0), -1);
-  // So does a codec whose encode is set on the instance; its decode set so is used by decodeAt.
+  // A decode set on the instance is used by decodeAt.
   const patched = new MsgPackCodec();
-  patched.encode = (value) => codec.encode(["patched", value]);
-  assert.equal(patched.encodeInto(1, new Uint8Array(64), 0), -1);
   patched.decode = () => "patched";
   assert.equal(patched.decodeAt(new Uint8Array([0x31, 0x31]), 0, 1), "patched");
 });

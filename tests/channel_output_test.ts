@@ -2,6 +2,11 @@ import assert from "node:assert/strict";
 import { openConnection, startServer } from "@aiomas/aiomas/channel";
 import { JsonCodec, MsgPackCodec } from "@aiomas/aiomas/codecs";
 import { ProtocolError, RemoteException } from "@aiomas/aiomas";
+import {
+  expose,
+  openConnection as openRpcConnection,
+  startServer as startRpcServer,
+} from "@aiomas/aiomas/rpc";
 import { FrameOutput } from "../channel/output.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -132,5 +137,33 @@ Deno.test("frame output: many channels writing at once take small first buffers,
     const chunks = output.take();
     assert.equal(chunks.length, 1);
     assert.deepEqual(codec.decode(frames(chunks)[0]!), [1, 0, text]);
+  }
+});
+
+Deno.test("small RPC calls are encoded straight into the output, with either codec", async () => {
+  for (const Codec of [MsgPackCodec, JsonCodec]) {
+    // Count encode() calls of every codec made from now on.
+    const encode = Codec.prototype.encode;
+    let encoded = 0;
+    Codec.prototype.encode = function (this: InstanceType<typeof Codec>, value: unknown) {
+      encoded++;
+      return encode.call(this, value);
+    };
+    const server = await startRpcServer(LOCAL, { echo: expose((x: unknown) => x) }, {
+      codec: Codec,
+    });
+    const client = await openRpcConnection(server.addr, { codec: Codec });
+    try {
+      encoded = 0;
+      const replies = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => client.remote.echo(i)),
+      );
+      assert.deepEqual(replies, Array.from({ length: 100 }, (_, i) => i));
+      assert.equal(encoded, 0, `${Codec.name}: messages went through encode()`);
+    } finally {
+      Codec.prototype.encode = encode;
+      await client.close();
+      await server.close();
+    }
   }
 });
