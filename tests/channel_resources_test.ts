@@ -11,6 +11,7 @@ import { openConnection, type TcpAddress } from "@aiomas/aiomas/channel";
 import { MsgPackCodec } from "@aiomas/aiomas/codecs";
 
 const FIXTURE = new URL("./fixtures/channel_server.ts", import.meta.url).pathname;
+const HEAP_FIXTURE = new URL("./fixtures/idle_heap.ts", import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The fixture server in its own process, with a line protocol on stdin/stdout. */
@@ -120,6 +121,27 @@ Deno.test("resources: an idle JSON connection costs little server memory (2,000 
   // Measured about 16 KB (it was 69 KB with an eager 64 KiB read buffer); a
   // generous bound, far below the old figure.
   assert.ok(perConnection < 32 * 1024, `${perConnection} bytes per idle connection`);
+});
+
+/** The JS heap per idle RPC connection on the server side (`fixtures/idle_heap.ts`). */
+async function idleHeap(codec: "json" | "msgpack"): Promise<number> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", HEAP_FIXTURE, codec, "2000"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return JSON.parse(new TextDecoder().decode(stdout)).perConnection;
+}
+
+Deno.test("resources: an idle RPC connection's objects stay small (JS heap, JSON and MsgPack)", async () => {
+  for (const codec of ["json", "msgpack"] as const) {
+    const perConnection = await idleHeap(codec);
+    console.log(`JS heap per idle ${codec} RPC connection: ${Math.round(perConnection)} bytes`);
+    // Measured 2.3 KB (JSON) and 2.6 KB (MsgPack); 4.3 and 4.8 KB while a connection
+    // made its maps, queues, remote proxy, finalizer and closed promise up front.
+    assert.ok(perConnection < 3 * 1024, `${codec}: ${perConnection} bytes per idle connection`);
+  }
 });
 
 Deno.test("resources: at the file-descriptor limit the accept loop backs off, then recovers", async () => {
