@@ -24,7 +24,8 @@ const pool: Uint8Array[] = [];
  * writing at once (a server answering a burst of calls on many connections)
  * would each take a new 16 KiB buffer: memory that, once freed, stays in the
  * process (about 8 KiB of RSS per connection after one call on each of 2,000
- * connections). A channel that fills this one gets full-size buffers next.
+ * connections). Frames that outgrow it continue in a full-size buffer (its
+ * bytes are copied over), cut into the same chunks as without it.
  */
 const FIRST_SIZE = 256;
 
@@ -78,13 +79,17 @@ export class FrameOutput {
    */
   encodeFrame(codec: Codec, value: unknown): number {
     if (codec.encodeInto === undefined) return -1;
-    let buf = this.#buf;
     // Room for a header and a small message, else a fresh batch buffer.
-    if (buf === undefined || buf.length - this.#end < 256) buf = this.#newBatch(256);
+    let buf = this.#room(256);
     const at = this.#end;
     let end = codec.encodeInto(value, buf, at + 4);
-    if (end < 0 && (at > this.#start || buf.length < BATCH_SIZE)) {
-      // Try once more in a fresh batch buffer (of full size).
+    if (end < 0 && buf.length < BATCH_SIZE) {
+      // A small first buffer: go on in a full-size one.
+      buf = this.#grow();
+      end = codec.encodeInto(value, buf, at + 4);
+    }
+    if (end < 0 && at > this.#start) {
+      // Try once more in a fresh batch buffer.
       buf = this.#newBatch(BATCH_SIZE);
       end = codec.encodeInto(value, buf, 4);
       if (end < 0) return -1;
@@ -111,10 +116,8 @@ export class FrameOutput {
   /** Queue `payload` as a frame: a header, then the payload or its pieces. */
   push(payload: Payload): void {
     this.#lastFrame = -1;
-    const size = payloadSize(payload);
-    // The header and a small payload together (one chunk).
-    this.#room(4 + (size <= BATCH_SIZE ? size : 0));
-    setHeader(this.#buf!, this.#end, size);
+    this.#room(4);
+    setHeader(this.#buf!, this.#end, payloadSize(payload));
     this.#end += 4;
     if (payload instanceof Uint8Array) this.#append(payload);
     else for (const piece of payload) this.#append(piece);
@@ -178,8 +181,23 @@ export class FrameOutput {
   /** The batch buffer, with room for `n` more bytes. */
   #room(n: number): Uint8Array {
     const buf = this.#buf;
-    if (buf !== undefined && buf.length - this.#end >= n) return buf;
+    if (buf !== undefined) {
+      if (buf.length - this.#end >= n) return buf;
+      if (buf.length < BATCH_SIZE && BATCH_SIZE - this.#end >= n) return this.#grow();
+    }
     return this.#newBatch(n);
+  }
+
+  /**
+   * Move a small first buffer's queued bytes into a full-size one, at the
+   * same offsets: frames are cut into the same chunks as if the buffer had
+   * been full-size from the start (so the chunks written, and the order in
+   * which in-process peers see them, do not depend on the pool).
+   */
+  #grow(): Uint8Array {
+    const buf = takeBuffer(BATCH_SIZE, false);
+    buf.set(this.#buf!.subarray(this.#start, this.#end), this.#start);
+    return this.#buf = buf;
   }
 
   /** Close the current batch region and start a new batch buffer with room for `need` bytes. */
