@@ -159,7 +159,7 @@ export class Channel implements AsyncIterable<Request> {
     this.#read = new ReadBuffer(this.#budget, this.#account);
     if (limits.heartbeatMs > 0 || limits.idleMs > 0) this.#watchdog();
     if (limits.heartbeatMs > 0) this.#onWritten = () => this.#watch!.heard();
-    queueMicrotask(() => this.#readLoop());
+    queueMicrotask(() => this.#pump());
   }
 
   /** Resolves once the channel is closed, by either side or after a protocol error. */
@@ -444,11 +444,15 @@ export class Channel implements AsyncIterable<Request> {
     for (const wake of waiters ?? []) wake();
   }
 
-  async #readLoop(): Promise<void> {
+  /**
+   * The read side: parse and dispatch the complete frames in the buffer, then
+   * wait for more bytes (a read whose callbacks call this again) or for a
+   * pause to end. Callbacks instead of an async loop: a waiting connection
+   * holds a promise reaction, not a suspended async function with its
+   * registers, which made a quarter of an idle connection's objects.
+   */
+  #pump(): void {
     const read = this.#read;
-    const watch = this.#limits.heartbeatMs > 0 || this.#limits.idleMs > 0
-      ? this.#watchdog()
-      : undefined;
     try {
       while (!this.#closeReason) {
         // Parse every complete frame in the buffer.
@@ -463,9 +467,8 @@ export class Channel implements AsyncIterable<Request> {
           if (read.end - start - 4 < size) break;
           if (this.#unanswered >= this.#maxConcurrent && !this.#awaitsReplies()) {
             // Backpressure: read no more requests until some are answered.
-            await this.#pause("requests");
-            if (this.#closeReason) return;
-            continue;
+            this.#pauseThenPump("requests");
+            return;
           }
           let weight = 0;
           if (this.#account !== undefined && size >= WEIGHED_SIZE && !this.#awaitsReplies()) {
@@ -481,9 +484,8 @@ export class Channel implements AsyncIterable<Request> {
                 // Wait for answers (they free this connection's share) or memory
                 // elsewhere; frameTimeout bounds the wait.
                 if (this.#limits.frameMs > 0) this.#watchdog().waitingForBudget(this.#frames);
-                await this.#pause("budget");
-                if (this.#closeReason) return;
-                continue;
+                this.#pauseThenPump("budget");
+                return;
               }
             }
           }
@@ -497,8 +499,8 @@ export class Channel implements AsyncIterable<Request> {
         if (read.start === read.end) {
           if (this.#watch !== undefined) this.#watch.partialSince = -1;
         } else if (this.#limits.frameMs > 0) this.#watchdog().frameArriving(this.#frames);
-        let target = read.prepare(now);
-        while (typeof target === "string") {
+        const target = read.prepare(now);
+        if (typeof target === "string") {
           if (target === "over") {
             throw new ProtocolError(
               `A frame of ${this.#frameLength()} bytes needs more than this connection's share ` +
@@ -507,35 +509,53 @@ export class Channel implements AsyncIterable<Request> {
                 "send smaller messages",
             );
           }
-          await this.#pause("budget");
-          if (this.#closeReason) return;
-          target = read.prepare(now);
+          this.#pauseThenPump("budget");
+          return;
         }
         if (read.grownIdleSince >= 0) {
           if (this.#inProcess) read.releaseIdle(Infinity);
           else this.#watchdog().arm(read.grownIdleSince + KEEP_GROWN_MS);
         }
-        const count = await this.#transport.read(target);
-        if (count === null) {
-          this.#shutDown(new ConnectionError(`Connection to ${this.peer} was closed by the peer`));
-          return;
-        }
-        read.filled(count);
-        this.#bytesIn += count;
-        watch?.heard();
+        this.#transport.read(target).then(this.#onRead, this.#onReadError);
+        return;
       }
     } catch (error) {
-      if (this.#closeReason) return;
-      if (error instanceof AiomasError) this.#fail(error);
-      else {
-        this.#shutDown(
-          new ConnectionError(
-            `Connection to ${this.peer} lost: ${(error as Error)?.message ?? error}`,
-            { cause: error },
-          ),
-        );
-      }
+      this.#onReadError(error);
     }
+  }
+
+  /** A read returned `count` bytes (`null`: the peer closed): go on parsing. */
+  #onRead = (count: number | null): void => {
+    if (this.#closeReason) return;
+    if (count === null) {
+      this.#shutDown(new ConnectionError(`Connection to ${this.peer} was closed by the peer`));
+      return;
+    }
+    this.#read.filled(count);
+    this.#bytesIn += count;
+    if (this.#limits.heartbeatMs > 0 || this.#limits.idleMs > 0) this.#watch!.heard();
+    this.#pump();
+  };
+
+  /** Reading or parsing failed: close, and say why when the peer broke the protocol. */
+  #onReadError = (error: unknown): void => {
+    if (this.#closeReason) return;
+    if (error instanceof AiomasError) this.#fail(error);
+    else {
+      this.#shutDown(
+        new ConnectionError(
+          `Connection to ${this.peer} lost: ${(error as Error)?.message ?? error}`,
+          { cause: error },
+        ),
+      );
+    }
+  };
+
+  /** Pause reading (see `#pause`), then go on parsing unless closed meanwhile. */
+  #pauseThenPump(kind: "requests" | "budget"): void {
+    this.#pause(kind).then(() => {
+      if (!this.#closeReason) this.#pump();
+    }, this.#onReadError);
   }
 
   /** Whether requests of this side wait for their replies. */
