@@ -45,6 +45,14 @@ const REPLY_BUFFER_LIMIT = 16 * 1024 * 1024;
 const WEIGHED_SIZE = 1024;
 const DECODED_FACTOR = 4;
 const RESOLVED = Promise.resolve();
+const noop = () => {};
+
+/** A rejected promise whose rejection never counts as unhandled. */
+function rejected(error: unknown): Promise<never> {
+  const promise = Promise.reject(error);
+  promise.catch(noop);
+  return promise;
+}
 
 /**
  * A request-reply channel over one connection. Both sides may send requests;
@@ -217,18 +225,23 @@ export class Channel implements AsyncIterable<Request> {
    * @throws {RemoteException} when the peer answers with an `EXCEPTION`.
    * @throws {ConnectionError} when the connection closes before the reply.
    * @throws {CodecError} when `content` cannot be encoded (nothing is sent).
+   *
+   * A rejection of the returned promise never counts as unhandled: a request
+   * nobody awaits loses its error, never the process.
    */
   send(content: unknown, options?: SendOptions): Promise<unknown> {
-    if (this.#closeReason) return Promise.reject(this.#closeReason);
+    if (this.#closeReason) return rejected(this.#closeReason);
     // Fast path: no signal and no backpressure, so no async function and no closures.
     if (options?.signal === undefined && this.#queuedBytes <= HIGH_WATER_MARK) {
       try {
         return this.#request(content, true);
       } catch (error) {
-        return Promise.reject(error);
+        return rejected(error);
       }
     }
-    return this.#sendSlowly(content, options?.signal);
+    const reply = this.#sendSlowly(content, options?.signal);
+    reply.catch(noop);
+    return reply;
   }
 
   async #sendSlowly(content: unknown, signal: AbortSignal | undefined): Promise<unknown> {
@@ -278,7 +291,7 @@ export class Channel implements AsyncIterable<Request> {
       this.#output!.dropLast();
       throw this.#tooBig(length);
     } else this.#queued(length);
-    if (this.#closeReason) return Promise.reject(this.#closeReason);
+    if (this.#closeReason) return rejected(this.#closeReason);
     const reply = (this.#pending ??= new PendingReplies()).add(id);
     // Replies must be read even when incoming requests are over their limit.
     if (this.#resume !== undefined) this.#wake();

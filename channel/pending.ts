@@ -36,7 +36,10 @@ function capture(resolve: Settle, reject: Settle): void {
 interface Evicted {
   resolve: Settle;
   reject: Settle;
+  promise: Promise<unknown>;
 }
+
+const noop = () => {};
 
 /**
  * The pending requests of one channel. Request ids count up, so request
@@ -44,11 +47,19 @@ interface Evicted {
  * by an older one, the ring doubles if it is at least a quarter full (many
  * calls in flight), else (a few long calls among many short ones) the
  * older request moves to a side table.
+ *
+ * A rejection never goes unhandled: a request's promise gets a handler when
+ * it is rejected (not before: most are resolved, and a handler per request
+ * costs an allocation and a microtask), so a caller that never awaits a
+ * failed request does not end the process.
  */
 export class PendingReplies {
   #ids: number[] = [];
   #resolve: Array<Settle | undefined> = [];
   #reject: Array<Settle | undefined> = [];
+  #promise: Array<Promise<unknown> | undefined> = [];
+  /** The promise of the request `#take` took last. */
+  #taken: Promise<unknown> | undefined;
   #mask = -1;
   #inRing = 0;
   #evicted: Map<number, Evicted> | undefined;
@@ -73,6 +84,7 @@ export class PendingReplies {
     this.#ids[slot] = id;
     this.#resolve[slot] = resolve;
     this.#reject[slot] = reject;
+    this.#promise[slot] = promise;
     this.#inRing++;
     return promise;
   }
@@ -98,6 +110,8 @@ export class PendingReplies {
   reject(id: number, error: unknown): boolean {
     const settle = this.#take(id, false);
     if (settle === undefined) return false;
+    this.#taken!.catch(noop);
+    this.#taken = undefined;
     settle(error);
     return true;
   }
@@ -125,7 +139,8 @@ export class PendingReplies {
       const resolve = this.#resolve[slot];
       if (resolve !== undefined && this.#ids[slot] === id) {
         const reject = this.#reject[slot];
-        this.#resolve[slot] = this.#reject[slot] = undefined;
+        if (!ok) this.#taken = this.#promise[slot];
+        this.#resolve[slot] = this.#reject[slot] = this.#promise[slot] = undefined;
         this.#inRing--;
         return ok ? resolve : reject;
       }
@@ -133,6 +148,7 @@ export class PendingReplies {
     const evicted = this.#evicted?.get(id);
     if (evicted === undefined) return undefined;
     this.#evicted!.delete(id);
+    if (!ok) this.#taken = evicted.promise;
     return ok ? evicted.resolve : evicted.reject;
   }
 
@@ -143,6 +159,7 @@ export class PendingReplies {
       const ids = this.#ids;
       const resolves = this.#resolve;
       const rejects = this.#reject;
+      const promises = this.#promise;
       this.#allocate(slots * 2);
       // Distinct slots modulo `slots` stay distinct modulo `2 * slots`.
       for (let i = 0; i < slots; i++) {
@@ -153,14 +170,16 @@ export class PendingReplies {
         this.#ids[at] = id;
         this.#resolve[at] = resolve;
         this.#reject[at] = rejects[i];
+        this.#promise[at] = promises[i];
       }
       return;
     }
     (this.#evicted ??= new Map()).set(this.#ids[slot]!, {
       resolve: this.#resolve[slot]!,
       reject: this.#reject[slot]!,
+      promise: this.#promise[slot]!,
     });
-    this.#resolve[slot] = this.#reject[slot] = undefined;
+    this.#resolve[slot] = this.#reject[slot] = this.#promise[slot] = undefined;
     this.#inRing--;
   }
 
@@ -168,6 +187,7 @@ export class PendingReplies {
     this.#ids = new Array<number>(slots).fill(0);
     this.#resolve = new Array<Settle | undefined>(slots).fill(undefined);
     this.#reject = new Array<Settle | undefined>(slots).fill(undefined);
+    this.#promise = new Array<Promise<unknown> | undefined>(slots).fill(undefined);
     this.#mask = slots - 1;
   }
 }

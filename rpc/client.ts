@@ -259,11 +259,14 @@ export class RpcClient<T = unknown> implements Caller {
       ? noop
       : monitor.requestSent(this.channel, path);
     const timeout = options?.timeout ?? this.timeout;
-    const reply = !timeout && options?.signal === undefined
+    const direct = !timeout && options?.signal === undefined;
+    const reply = direct
       ? this.channel.send([path, args, kwargs])
       : this.#callWithDeadline(path, [path, args, kwargs], timeout, options?.signal);
-    if (token === noop) reply.catch(noop);
-    else if (monitor!.watchReply !== undefined) monitor!.watchReply(token, reply);
+    // A rejection of `send`'s own promise never counts as unhandled; a deadline's may.
+    if (token === noop) {
+      if (!direct) reply.catch(noop);
+    } else if (monitor!.watchReply !== undefined) monitor!.watchReply(token, reply);
     else {
       reply.then(
         () => monitor!.replyReceived(token, true),

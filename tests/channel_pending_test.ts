@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { openConnection, type Request, startServer } from "@aiomas/aiomas/channel";
-import { ConnectionError } from "@aiomas/aiomas";
+import { ConnectionError, RemoteException } from "@aiomas/aiomas";
 import { PendingReplies } from "../channel/pending.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -108,4 +108,28 @@ Deno.test("a channel matches replies that come back in any order, with a call th
     await channel.close();
     await server.close();
   }
+});
+
+Deno.test("requests nobody awaits never reject unhandled: remote failures, closes, bad content", async () => {
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler((request) => void request.fail(new Error("no")));
+  });
+  const channel = await openConnection(server.addr);
+  try {
+    // Fails remotely; nobody awaits it.
+    void channel.send("x");
+    // Cannot be encoded; nobody awaits it.
+    void channel.send(() => 1);
+    // With a signal (the slow path), rejected by the peer.
+    void channel.send("y", { signal: new AbortController().signal });
+    // Waits forever on a handler that never answers... until the close rejects it.
+    await assert.rejects(channel.send("z"), RemoteException);
+  } finally {
+    await channel.close();
+    await server.close();
+  }
+  // On a closed channel.
+  void channel.send("late");
+  // Let the event loop run: an unhandled rejection would fail this test.
+  await new Promise((resolve) => setTimeout(resolve, 20));
 });
