@@ -87,8 +87,9 @@ export class Channel implements AsyncIterable<Request> {
   #transport: Transport;
   #maxMessageSize: number;
   #fullTracebacks: boolean;
-  // What an idle connection holds is kept small (docs/channel.md, "Memory"): the
-  // pending replies, queues and promises below are made when first needed.
+  // What an idle connection holds is kept small (docs/channel.md, "Memory per
+  // connection"): the pending replies, queues and promises below are made when
+  // first needed.
   #onError: ((error: AiomasError, channel: Channel) => void) | undefined;
   #nextId = 0;
   #pending: PendingReplies | undefined;

@@ -205,6 +205,14 @@ function listenError(addr: Address, error: unknown): unknown {
   return new AddressError(`Cannot listen on ${where}: ${reason}`, { cause: error });
 }
 
+/** A server's `onChannel` failed for `channel`: log it and close that channel only. */
+function handlerFailed(channel: Channel, error: unknown): void {
+  console.warn(
+    `aiomas: handler for ${channel.peer} failed: ${(error as Error)?.stack ?? error}`,
+  );
+  void channel.close();
+}
+
 function serverLimit(options: ConnectionOptions): number {
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!(maxConnections >= 1)) {
@@ -273,10 +281,17 @@ export function serveListener(
       // One function for all channels (no promise per channel): an idle connection stays small.
       channel._onClosed = forget;
       if (channel.isClosed) channels.delete(channel);
-      (async () => await onChannel(channel))().catch((error) => {
-        console.warn(`aiomas: handler for ${channel.peer} failed: ${error?.stack ?? error}`);
-        channel.close();
-      });
+      // A synchronous handler costs no promise per connection.
+      let handled: void | Promise<void>;
+      try {
+        handled = onChannel(channel);
+      } catch (error) {
+        handlerFailed(channel, error);
+        continue;
+      }
+      if (typeof (handled as PromiseLike<void> | undefined)?.then === "function") {
+        Promise.resolve(handled).catch((error) => handlerFailed(channel, error));
+      }
     }
   })();
   return {

@@ -82,7 +82,9 @@ export function startServer<C = unknown>(
   const clients = new WeakMap<Channel, RpcClient<C>>();
   return startChannelServer(
     addr,
-    async (channel) => await options.onClient?.(clients.get(channel)!),
+    options.onClient === undefined
+      ? () => {}
+      : async (channel) => await options.onClient!(clients.get(channel)!),
     {
       ...options,
       setup(channel) {

@@ -138,7 +138,7 @@ Deno.test("resources: an idle RPC connection's objects stay small (JS heap, JSON
   for (const codec of ["json", "msgpack"] as const) {
     const perConnection = await idleHeap(codec);
     console.log(`JS heap per idle ${codec} RPC connection: ${Math.round(perConnection)} bytes`);
-    // Measured 2.3 KB (JSON) and 2.6 KB (MsgPack); 4.3 and 4.8 KB while a connection
+    // Measured 2.1 KB (JSON) and 2.3 KB (MsgPack); 4.3 and 4.8 KB while a connection
     // made its maps, queues, remote proxy, finalizer and closed promise up front.
     assert.ok(perConnection < 3 * 1024, `${codec}: ${perConnection} bytes per idle connection`);
   }

@@ -291,3 +291,26 @@ Deno.test("bad input: a peer that never reads its replies is disconnected", asyn
   assert.ok(logged.some((line) => /does not read its replies/.test(line)), logged.join("\n"));
   await server.close();
 });
+
+Deno.test("a server's onChannel that throws or rejects closes that client's channel only", async () => {
+  const [, logged] = await captureWarnings(async () => {
+    let accepted = 0;
+    const server = await startServer({ hostname: "127.0.0.1", port: 0 }, (channel) => {
+      accepted++;
+      if (accepted === 1) throw new Error("sync failure");
+      if (accepted === 2) return Promise.reject(new Error("async failure"));
+      channel.setHandler((request) => request.reply(request.content));
+      return undefined;
+    });
+    const first = await openConnection(server.addr);
+    await first.closed;
+    const second = await openConnection(server.addr);
+    await second.closed;
+    const third = await openConnection(server.addr);
+    assert.equal(await third.send("still served"), "still served");
+    await third.close();
+    await server.close();
+  });
+  assert.ok(logged.some((line) => line.includes("sync failure")), logged.join("\n"));
+  assert.ok(logged.some((line) => line.includes("async failure")), logged.join("\n"));
+});
