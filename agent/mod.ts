@@ -50,6 +50,7 @@ export type {
   ChannelOptions,
   ConnectionOptions,
   LocalAddress,
+  ReplyObserver,
   SendOptions,
   TcpAddress,
   TlsOptions,

@@ -199,10 +199,6 @@ class MetricsMonitor implements RpcMonitor {
     this.metrics.finish(token as CallToken, ok);
   }
 
-  watchReply(token: unknown, reply: Promise<unknown>): void {
-    this.metrics.watch(token as CallToken, reply);
-  }
-
   requestReceived(_channel: Channel, path: string): unknown {
     return this.metrics.start("in", path);
   }

@@ -18,7 +18,7 @@ import {
   type SendOptions,
 } from "./options.ts";
 import { FrameOutput, writeChunks } from "./output.ts";
-import { PendingReplies } from "./pending.ts";
+import { PendingReplies, type ReplyObserver, tellObserver } from "./pending.ts";
 import { OWN_FRAME, ReadBuffer } from "./read_buffer.ts";
 import { EXCEPTION, REQUEST, Request, RESULT } from "./request.ts";
 import { formatTraceback } from "./traceback.ts";
@@ -245,6 +245,47 @@ export class Channel implements AsyncIterable<Request> {
     return reply;
   }
 
+  /**
+   * Send a request like `send(content)`, and call `observer(tag, ok,
+   * replyOrError)` when it settles, right before the returned promise does:
+   * with the reply, or with the error it rejects with (also when the request
+   * cannot be sent). It lets a layer above watch many requests through one
+   * function, without a promise handler per request. `observer` must not
+   * throw.
+   *
+   * @example
+   * ```ts
+   * import { openConnection, startServer } from "@aiomas/aiomas/channel";
+   * const server = await startServer("tcp://127.0.0.1:0", (channel) => {
+   *   channel.setHandler((request) => request.reply(request.content));
+   * });
+   * const channel = await openConnection(server.url);
+   * const seen: string[] = [];
+   * const observer = (tag: unknown, ok: boolean) => seen.push(`${tag} ${ok}`);
+   * console.log(await channel.sendObserved("ping", observer, "first")); // ping
+   * console.log(seen); // [ "first true" ]
+   * await channel.close();
+   * await server.close();
+   * ```
+   */
+  sendObserved(content: unknown, observer: ReplyObserver, tag: unknown): Promise<unknown> {
+    if (!this.#closeReason && this.#queuedBytes <= HIGH_WATER_MARK) {
+      try {
+        return this.#request(content, true, observer, tag);
+      } catch (error) {
+        tellObserver(observer, tag, false, error);
+        return rejected(error);
+      }
+    }
+    // Closed, or backpressure: the slow path, watched by handlers of its own.
+    const reply = this.send(content);
+    reply.then(
+      (value) => tellObserver(observer, tag, true, value),
+      (error) => tellObserver(observer, tag, false, error),
+    );
+    return reply;
+  }
+
   async #sendSlowly(content: unknown, signal: AbortSignal | undefined): Promise<unknown> {
     signal?.throwIfAborted();
     // Backpressure: wait while the socket is behind, so a slow reader cannot
@@ -277,7 +318,12 @@ export class Channel implements AsyncIterable<Request> {
    * copied), which is safe as the caller keeps it until the reply (an
    * aborted call settles before that).
    */
-  #request(content: unknown, byReference: boolean): Promise<unknown> {
+  #request(
+    content: unknown,
+    byReference: boolean,
+    observer?: ReplyObserver,
+    tag?: unknown,
+  ): Promise<unknown> {
     const id = this.#nextId++;
     const codec = this.codec;
     const message = [REQUEST, id, content];
@@ -292,8 +338,11 @@ export class Channel implements AsyncIterable<Request> {
       this.#output!.dropLast();
       throw this.#tooBig(length);
     } else this.#queued(length);
-    if (this.#closeReason) return rejected(this.#closeReason);
-    const reply = (this.#pending ??= new PendingReplies()).add(id);
+    if (this.#closeReason) {
+      if (observer !== undefined) tellObserver(observer, tag, false, this.#closeReason);
+      return rejected(this.#closeReason);
+    }
+    const reply = (this.#pending ??= new PendingReplies()).add(id, observer, tag);
     // Replies must be read even when incoming requests are over their limit.
     if (this.#resume !== undefined) this.#wake();
     return reply;

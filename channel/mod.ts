@@ -51,6 +51,7 @@ export {
   DEFAULT_MAX_CONCURRENT_REQUESTS,
   DEFAULT_MAX_CONNECTIONS,
 } from "./limits.ts";
+export { type ReplyObserver } from "./pending.ts";
 export {
   type ConnectionOptions,
   createChannel,

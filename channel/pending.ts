@@ -23,6 +23,26 @@ const MAX_SLOTS = 4096;
 
 type Settle = (value: unknown) => void;
 
+/**
+ * Told when an observed request settles: its `tag`, whether it succeeded,
+ * and the reply or the error (see `Channel.sendObserved`).
+ */
+export type ReplyObserver = (tag: unknown, ok: boolean, replyOrError: unknown) => void;
+
+/** Call `observer`; one that throws (it must not) costs a warning, never the reply. */
+export function tellObserver(
+  observer: ReplyObserver,
+  tag: unknown,
+  ok: boolean,
+  replyOrError: unknown,
+): void {
+  try {
+    observer(tag, ok, replyOrError);
+  } catch (error) {
+    console.warn(`aiomas: a reply observer failed: ${error}`);
+  }
+}
+
 // `new Promise(capture)` hands its resolving functions over here: no
 // executor closure and no `{ promise, resolve, reject }` object per request.
 let capturedResolve: Settle | undefined;
@@ -37,6 +57,8 @@ interface Evicted {
   resolve: Settle;
   reject: Settle;
   promise: Promise<unknown>;
+  observer: ReplyObserver | undefined;
+  tag: unknown;
 }
 
 const noop = () => {};
@@ -58,8 +80,13 @@ export class PendingReplies {
   #resolve: Array<Settle | undefined> = [];
   #reject: Array<Settle | undefined> = [];
   #promise: Array<Promise<unknown> | undefined> = [];
+  #observer: Array<ReplyObserver | undefined> = [];
+  #tag: unknown[] = [];
   /** The promise of the request `#take` took last. */
   #taken: Promise<unknown> | undefined;
+  /** The observer and tag of the request `#take` took last. */
+  #takenObserver: ReplyObserver | undefined;
+  #takenTag: unknown;
   #mask = -1;
   #inRing = 0;
   #evicted: Map<number, Evicted> | undefined;
@@ -69,8 +96,11 @@ export class PendingReplies {
     return this.#inRing + (this.#evicted?.size ?? 0);
   }
 
-  /** Register request `id` (a new, unused id); the promise settles with its reply. */
-  add(id: number): Promise<unknown> {
+  /**
+   * Register request `id` (a new, unused id); the promise settles with its
+   * reply. With an `observer`, it is called with `tag` right before.
+   */
+  add(id: number, observer?: ReplyObserver, tag?: unknown): Promise<unknown> {
     const promise = new Promise<unknown>(capture);
     const resolve = capturedResolve!;
     const reject = capturedReject!;
@@ -85,6 +115,8 @@ export class PendingReplies {
     this.#resolve[slot] = resolve;
     this.#reject[slot] = reject;
     this.#promise[slot] = promise;
+    this.#observer[slot] = observer;
+    this.#tag[slot] = tag;
     this.#inRing++;
     return promise;
   }
@@ -102,6 +134,7 @@ export class PendingReplies {
   resolve(id: number, value: unknown): boolean {
     const settle = this.#take(id, true);
     if (settle === undefined) return false;
+    this.#tell(true, value);
     settle(value);
     return true;
   }
@@ -112,13 +145,25 @@ export class PendingReplies {
     if (settle === undefined) return false;
     this.#taken!.catch(noop);
     this.#taken = undefined;
+    this.#tell(false, error);
     settle(error);
     return true;
   }
 
+  /** Tell the observer of the request `#take` took last, if any. */
+  #tell(ok: boolean, replyOrError: unknown): void {
+    const observer = this.#takenObserver;
+    if (observer === undefined) return;
+    const tag = this.#takenTag;
+    this.#takenObserver = this.#takenTag = undefined;
+    tellObserver(observer, tag, ok, replyOrError);
+  }
+
   /** Forget request `id` without settling it (its late reply is then unknown). */
   delete(id: number): boolean {
-    return this.#take(id, true) !== undefined;
+    const found = this.#take(id, true) !== undefined;
+    this.#takenObserver = this.#takenTag = undefined;
+    return found;
   }
 
   /** Reject every pending request with `reason`, oldest first, and forget them all. */
@@ -140,7 +185,10 @@ export class PendingReplies {
       if (resolve !== undefined && this.#ids[slot] === id) {
         const reject = this.#reject[slot];
         if (!ok) this.#taken = this.#promise[slot];
+        this.#takenObserver = this.#observer[slot];
+        this.#takenTag = this.#tag[slot];
         this.#resolve[slot] = this.#reject[slot] = this.#promise[slot] = undefined;
+        this.#observer[slot] = this.#tag[slot] = undefined;
         this.#inRing--;
         return ok ? resolve : reject;
       }
@@ -149,6 +197,8 @@ export class PendingReplies {
     if (evicted === undefined) return undefined;
     this.#evicted!.delete(id);
     if (!ok) this.#taken = evicted.promise;
+    this.#takenObserver = evicted.observer;
+    this.#takenTag = evicted.tag;
     return ok ? evicted.resolve : evicted.reject;
   }
 
@@ -160,6 +210,8 @@ export class PendingReplies {
       const resolves = this.#resolve;
       const rejects = this.#reject;
       const promises = this.#promise;
+      const observers = this.#observer;
+      const tags = this.#tag;
       this.#allocate(slots * 2);
       // Distinct slots modulo `slots` stay distinct modulo `2 * slots`.
       for (let i = 0; i < slots; i++) {
@@ -171,6 +223,8 @@ export class PendingReplies {
         this.#resolve[at] = resolve;
         this.#reject[at] = rejects[i];
         this.#promise[at] = promises[i];
+        this.#observer[at] = observers[i];
+        this.#tag[at] = tags[i];
       }
       return;
     }
@@ -178,8 +232,11 @@ export class PendingReplies {
       resolve: this.#resolve[slot]!,
       reject: this.#reject[slot]!,
       promise: this.#promise[slot]!,
+      observer: this.#observer[slot],
+      tag: this.#tag[slot],
     });
     this.#resolve[slot] = this.#reject[slot] = this.#promise[slot] = undefined;
+    this.#observer[slot] = this.#tag[slot] = undefined;
     this.#inRing--;
   }
 
@@ -188,6 +245,8 @@ export class PendingReplies {
     this.#resolve = new Array<Settle | undefined>(slots).fill(undefined);
     this.#reject = new Array<Settle | undefined>(slots).fill(undefined);
     this.#promise = new Array<Promise<unknown> | undefined>(slots).fill(undefined);
+    this.#observer = new Array<ReplyObserver | undefined>(slots).fill(undefined);
+    this.#tag = new Array<unknown>(slots).fill(undefined);
     this.#mask = slots - 1;
   }
 }

@@ -8,6 +8,7 @@
 
 import { cutText } from "./metrics.ts";
 import type { Channel, Request } from "../channel/channel.ts";
+import type { ReplyObserver } from "../channel/pending.ts";
 import { isPlainObject } from "../codecs/serializers.ts";
 import { NotExposedError, TimeoutError } from "../errors.ts";
 import { type Caller, type CallOptions, createProxy, proxyState, type RemoteOf } from "./proxy.ts";
@@ -90,15 +91,6 @@ export interface RpcMonitor {
   requestSent(channel: Channel, path: string): unknown;
   /** The reply to the call of `token` arrived: `ok`, or failed with `error`. */
   replyReceived(token: unknown, ok: boolean, error?: unknown): void;
-  /**
-   * Watch the reply of the call of `token` yourself (optional): when present,
-   * it is called with the call's promise right after `requestSent`, instead of
-   * `replyReceived` when it settles. It lets a monitor attach handlers shared by
-   * many calls rather than two closures per call. It must handle the promise's
-   * rejection (`reply.then(onOk, onError)`): a call nobody awaits would
-   * otherwise end the process when it fails.
-   */
-  watchReply?(token: unknown, reply: Promise<unknown>): void;
   /**
    * A request to `path` came in on `channel`; the result is the token of this
    * request. A path longer than 256 characters (a peer may send megabytes)
@@ -206,6 +198,8 @@ export class RpcClient<T = unknown> implements Caller {
   /** What this connection lent to the peer and borrowed from it. */
   #references: ReferenceTable;
   #monitor: RpcMonitor | undefined;
+  // Tells the monitor of a reply (the channel calls it); made only with a monitor.
+  #replyObserver: ReplyObserver | undefined;
   // Made on first use: a server's side of a connection seldom calls its client.
   #remote: RemoteOf<T> | undefined;
 
@@ -218,7 +212,11 @@ export class RpcClient<T = unknown> implements Caller {
     this.channel = channel;
     this.service = service;
     this.timeout = options.callTimeout ?? options.timeout;
-    this.#monitor = options.monitor;
+    const monitor = this.#monitor = options.monitor;
+    if (monitor !== undefined) {
+      this.#replyObserver = (token, ok, replyOrError) =>
+        monitor.replyReceived(token, ok, ok ? undefined : replyOrError);
+    }
     this.#references = new ReferenceTable(this, channel, service, options);
     channel.setHandler((request) => this.#handle(request));
   }
@@ -255,24 +253,25 @@ export class RpcClient<T = unknown> implements Caller {
     options?: CallOptions,
   ): Promise<unknown> {
     const monitor = this.#monitor;
-    const token = monitor === undefined || isInternal(path)
-      ? noop
-      : monitor.requestSent(this.channel, path);
     const timeout = options?.timeout ?? this.timeout;
     const direct = !timeout && options?.signal === undefined;
-    const reply = direct
-      ? this.channel.send([path, args, kwargs])
-      : this.#callWithDeadline(path, [path, args, kwargs], timeout, options?.signal);
-    // A rejection of `send`'s own promise never counts as unhandled; a deadline's may.
-    if (token === noop) {
-      if (!direct) reply.catch(noop);
-    } else if (monitor!.watchReply !== undefined) monitor!.watchReply(token, reply);
-    else {
-      reply.then(
-        () => monitor!.replyReceived(token, true),
-        (error) => monitor!.replyReceived(token, false, error),
-      );
+    if (monitor === undefined || isInternal(path)) {
+      if (direct) return this.channel.send([path, args, kwargs]);
+      // A rejection of `send`'s own promise never counts as unhandled; a deadline's may.
+      const reply = this.#callWithDeadline(path, [path, args, kwargs], timeout, options?.signal);
+      reply.catch(noop);
+      return reply;
     }
+    const token = monitor.requestSent(this.channel, path);
+    if (direct) {
+      // The channel tells the monitor: no promise handler per call.
+      return this.channel.sendObserved([path, args, kwargs], this.#replyObserver!, token);
+    }
+    const reply = this.#callWithDeadline(path, [path, args, kwargs], timeout, options?.signal);
+    reply.then(
+      () => monitor.replyReceived(token, true),
+      (error) => monitor.replyReceived(token, false, error),
+    );
     return reply;
   }
 

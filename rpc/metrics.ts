@@ -132,15 +132,6 @@ class PathEntry {
   /** Calls started; decides which ones are timed. */
   started = 0;
   histogram = new LatencyHistogram();
-  // Reply handlers shared by the untimed calls of this path: watching a reply
-  // then allocates nothing per call.
-  readonly succeeded = (): void => {
-    this.count++;
-  };
-  readonly failed = (): void => {
-    this.count++;
-    this.errors++;
-  };
 
   /** Count a finished call, and its latency if it was timed. */
   add(ok: boolean, seconds: number | undefined): void {
@@ -239,20 +230,6 @@ export class CallMetrics {
   finish(token: CallToken, ok: boolean): void {
     if (token instanceof Timing) token.entry.add(ok, (performance.now() - token.start) / 1000);
     else (token as PathEntry).add(ok, undefined);
-  }
-
-  /**
-   * Finish the call of `token` when `reply` settles (and handle its
-   * rejection): what {@linkcode CallMetrics.finish} does, without a closure
-   * per untimed call.
-   */
-  watch(token: CallToken, reply: Promise<unknown>): void {
-    if (token instanceof Timing) {
-      reply.then(() => this.finish(token, true), () => this.finish(token, false));
-    } else {
-      const entry = token as PathEntry;
-      reply.then(entry.succeeded, entry.failed);
-    }
   }
 
   /** Statistics per path as plain data, most frequent first. */

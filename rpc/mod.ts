@@ -95,6 +95,7 @@ export type {
   ChannelOptions,
   ConnectionOptions,
   LocalAddress,
+  ReplyObserver,
   ResolvedAddress,
   SendOptions,
   Server,

@@ -133,3 +133,75 @@ Deno.test("requests nobody awaits never reject unhandled: remote failures, close
   // Let the event loop run: an unhandled rejection would fail this test.
   await new Promise((resolve) => setTimeout(resolve, 20));
 });
+
+Deno.test("pending replies: observers hear each settled request once, through growth and eviction", async () => {
+  const pending = new PendingReplies();
+  const heard = new Map<unknown, string>();
+  const observer = (tag: unknown, ok: boolean, value: unknown) => {
+    assert.ok(!heard.has(tag), `heard ${tag} twice`);
+    heard.set(tag, `${ok} ${value instanceof Error ? value.message : value}`);
+  };
+  const promises: Promise<unknown>[] = [pending.add(0, observer, "long")];
+  // Many in flight (the ring grows), then short calls that evict the long one.
+  for (let id = 1; id <= 300; id++) promises.push(pending.add(id, observer, `t${id}`));
+  for (let id = 1; id <= 300; id++) {
+    if (id % 3 === 0) pending.reject(id, new Error(`e${id}`));
+    else pending.resolve(id, id);
+  }
+  for (let id = 301; id <= 5_000; id++) {
+    pending.add(id, id % 2 ? observer : undefined, `t${id}`);
+    pending.resolve(id, id);
+  }
+  pending.add(5_001, observer, "forgotten");
+  assert.ok(pending.delete(5_001));
+  pending.rejectAll(new Error("closed"));
+  await Promise.allSettled(promises);
+  assert.equal(heard.get("long"), "false closed");
+  assert.equal(heard.get("t2"), "true 2");
+  assert.equal(heard.get("t3"), "false e3");
+  assert.equal(heard.get("t4999"), "true 4999");
+  assert.ok(!heard.has("t5000") && !heard.has("forgotten"));
+  assert.equal(heard.size, 1 + 300 + 2_350);
+});
+
+Deno.test("channel.sendObserved: the observer hears replies, errors and closes before the caller", async () => {
+  const server = await startServer(LOCAL, (channel) => {
+    channel.setHandler((request: Request) => {
+      if (request.content === "fail") request.fail(new RangeError("no"));
+      else if (request.content !== "never") request.reply(request.content);
+    });
+  });
+  const channel = await openConnection(server.addr);
+  const heard: string[] = [];
+  const observer = (tag: unknown, ok: boolean, value: unknown) =>
+    heard.push(`${tag} ${ok} ${value instanceof Error ? value.name : value}`);
+  try {
+    assert.equal(await channel.sendObserved("hi", observer, 1), "hi");
+    assert.deepEqual(heard, ["1 true hi"]);
+    await assert.rejects(channel.sendObserved("fail", observer, 2), RemoteException);
+    assert.equal(heard[1], "2 false RemoteException");
+    // Cannot be encoded: told at once, nothing sent.
+    await assert.rejects(channel.sendObserved(() => {}, observer, 3));
+    assert.match(heard[2], /^3 false \w*Error$/);
+    // An observer that throws costs a warning, never the reply.
+    const warn = console.warn;
+    console.warn = () => {};
+    try {
+      const throwing = () => {
+        throw new Error("observer bug");
+      };
+      assert.equal(await channel.sendObserved("still", throwing, 4), "still");
+    } finally {
+      console.warn = warn;
+    }
+    // Unawaited and lost with the connection: told, and no unhandled rejection.
+    void channel.sendObserved("never", observer, 5);
+    await channel.close();
+    assert.equal(heard[3], "5 false ConnectionError");
+    await assert.rejects(channel.sendObserved("late", observer, 6), ConnectionError);
+    assert.equal(heard[4], "6 false ConnectionError");
+  } finally {
+    await channel.close();
+    await server.close();
+  }
+});

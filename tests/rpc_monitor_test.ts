@@ -63,15 +63,12 @@ Deno.test("RpcMonitor: pairs sent/received, reports failures and timeouts, wraps
   }
 });
 
-Deno.test("RpcMonitor: watchReply takes the reply promise instead of replyReceived", async () => {
-  const watched: string[] = [];
-  let replies = 0;
+Deno.test("RpcMonitor: replyReceived runs before the caller resumes, also for unawaited calls", async () => {
+  const log: string[] = [];
   const monitor: RpcMonitor = {
     requestSent: (_channel, path) => path,
-    replyReceived: () => replies++,
-    watchReply: (token, reply) => {
-      reply.then(() => watched.push(`${token} ok`), () => watched.push(`${token} failed`));
-    },
+    replyReceived: (token, ok, error) =>
+      log.push(`${token} ${ok}${error ? ` ${(error as Error).name}` : ""}`),
     requestReceived: () => undefined,
     replySent: () => {},
   };
@@ -85,13 +82,17 @@ Deno.test("RpcMonitor: watchReply takes the reply promise instead of replyReceiv
   const client = await openConnection(server.url, { monitor });
   try {
     assert.equal(await client.remote.ping(), "pong");
+    assert.deepEqual(log, ["ping true"]);
     await assert.rejects(client.remote.fail());
-    // A call nobody awaits that fails when the connection closes: watchReply handles it.
+    assert.deepEqual(log, ["ping true", "fail false RemoteException"]);
+    // A call nobody awaits that fails when the connection closes: reported, and no
+    // unhandled rejection (the test would fail on one).
     void client.remote.ping();
     await client.close();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.deepEqual(watched, ["ping ok", "fail failed", "ping failed"]);
-    assert.equal(replies, 0);
+    assert.deepEqual(log.at(-1), "ping false ConnectionError");
+    // A call on the closed connection is reported too.
+    await assert.rejects(client.remote.ping());
+    assert.equal(log.length, 4);
   } finally {
     await client.close();
     await server.close();
