@@ -46,23 +46,26 @@ Deno.test("big frames: bins kept from frames of their own stay intact while the 
   // A first big frame (read by growing a buffer), then all in flight at once:
   // as big, smaller, bigger (grows again), small ones between, and frames
   // that a grown buffer takes one after another.
+  // (Frames of OWN_FRAME, 4 MiB, and more get buffers of their own; smaller
+  // ones, 1 MiB and 300 KiB here, are read into the grown buffer.)
   const sizes = [
-    MIB,
-    MIB,
-    MIB,
+    4 * MIB,
+    4 * MIB,
+    4 * MIB,
     300 * KIB,
-    2 * MIB,
+    MIB,
+    6 * MIB,
     10,
-    MIB,
-    2 * MIB,
+    4 * MIB,
+    6 * MIB,
     64 * KIB,
-    MIB,
+    4 * MIB,
     100 * KIB,
     200 * KIB,
     100 * KIB,
     150 * KIB,
   ];
-  assert.equal(await client.send(new Uint8Array(MIB).fill(0xff)), MIB);
+  assert.equal(await client.send(new Uint8Array(4 * MIB).fill(0xff)), 4 * MIB);
   const replies = sizes.map((size, i) => client.send(new Uint8Array(size).fill(i + 1)));
   assert.deepEqual(await Promise.all(replies), sizes);
   const bins = kept.slice(1) as Uint8Array[];
@@ -73,9 +76,13 @@ Deno.test("big frames: bins kept from frames of their own stay intact while the 
   }
   // The own-buffer path was taken: some big bins are views into their frame.
   assert.ok(
-    bins.some((bin) => bin.length >= MIB && bin.buffer.byteLength > bin.length),
+    bins.some((bin) => bin.length >= 4 * MIB && bin.buffer.byteLength > bin.length),
     "no bin was decoded as a view",
   );
+  // Frames under 4 MiB (read into the grown buffer) give copies of their own.
+  for (const bin of bins.filter((bin) => bin.length < 4 * MIB)) {
+    assert.equal(bin.buffer.byteLength, bin.length, `a bin of ${bin.length} bytes is a view`);
+  }
   await client.close();
   await server.close();
 });
@@ -85,7 +92,7 @@ Deno.test("big frames: a buffer of its own is not kept once its frame is decoded
   const { server, channels } = await keepingServer({ bufferBudget: budget });
   const client = await openConnection(server.addr, { codec: MsgPackCodec });
   for (let i = 0; i < 4; i++) {
-    assert.equal(await client.send(new Uint8Array(2 * MIB).fill(i)), 2 * MIB);
+    assert.equal(await client.send(new Uint8Array(4 * MIB).fill(i)), 4 * MIB);
   }
   const channel = channels[0]!;
   // Waiting for the next frame: only the small buffer (the grown one went with the first own frame).
@@ -100,7 +107,7 @@ Deno.test("big frames: a peer that claims a size it sent before and then stalls 
     channel.setHandler((request) => void request.reply((request.content as string).length));
   }, { codec: JsonCodec, frameTimeout: 0.3, onError: () => {} });
   const raw = await Deno.connect(server.addr as TcpAddress);
-  const text = "x".repeat(512 * KIB);
+  const text = "x".repeat(4 * MIB);
   await writeAll(raw, frame(`[0, 0, "${text}"]`));
   assert.deepEqual(await readJsonFrame(raw), [1, 0, text.length]);
   // The same size again, but only half of it.
@@ -129,14 +136,14 @@ Deno.test("big frames: a big Uint8Array request goes out from the caller's memor
 });
 
 Deno.test("big frames: a buffer of its own takes over the grown buffer's charge (a budget for one big frame serves them)", async () => {
-  const budget = new BufferBudget(1.5 * MIB);
+  const budget = new BufferBudget(6 * MIB);
   const server = await startServer(LOCAL, (channel) => {
     channel.setHandler((request) => void request.reply((request.content as string).length));
   }, { codec: JsonCodec, bufferBudget: budget, onError: () => {} });
   const raw = await Deno.connect(server.addr as TcpAddress);
-  const big = "x".repeat(MIB);
+  const big = "x".repeat(4 * MIB);
   await writeAll(raw, frame(`[0, 0, "${big}"]`));
-  assert.deepEqual(await readJsonFrame(raw), [1, 0, MIB]);
+  assert.deepEqual(await readJsonFrame(raw), [1, 0, big.length]);
   // Frames the grown buffer takes, then one of the trusted size whose header
   // arrives in the grown buffer, all in one write.
   const small = "y".repeat(100 * KIB);
@@ -146,7 +153,7 @@ Deno.test("big frames: a buffer of its own takes over the grown buffer's charge 
   frames.reduce((at, f) => (all.set(f, at), at + f.length), 0);
   await writeAll(raw, all);
   for (let id = 1; id <= 6; id++) {
-    assert.deepEqual(await readJsonFrame(raw), [1, id, id < 6 ? small.length : MIB]);
+    assert.deepEqual(await readJsonFrame(raw), [1, id, id < 6 ? small.length : big.length]);
   }
   raw.close();
   await server.close();
