@@ -19,19 +19,24 @@ const REPO = ROOT.pathname.replace(/\/$/, "");
 const AGENTS = new URL("./fixtures_cli/agents.ts", import.meta.url).pathname;
 const TOKEN = "hostile-suite-token-0123456789";
 
+/** The arguments of `deno` for `cli serve` with the Probe agent on a free port, then `extra`. */
+function serveArgs(extra: string[]): string[] {
+  return [
+    "run",
+    "-A",
+    `${REPO}/cli/mod.ts`,
+    "serve",
+    "tcp://127.0.0.1:0",
+    "--agent",
+    `${AGENTS}#Probe`,
+    ...extra,
+  ];
+}
+
 /** A running `cli serve` in `cwd`; the Probe agent is `<url>1`. */
 async function serve(cwd: string, access: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${REPO}/cli/mod.ts`,
-      "serve",
-      "tcp://127.0.0.1:0",
-      "--agent",
-      `${AGENTS}#Probe`,
-      ...access,
-    ],
+    args: serveArgs(access),
     cwd,
     stdin: "null",
     stdout: "piped",
@@ -281,18 +286,7 @@ Deno.test({
   fn: async () => {
     for (const name of ["toString", "constructor", "valueOf", "hasOwnProperty", "__proto__"]) {
       const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          `${REPO}/cli/mod.ts`,
-          "serve",
-          "tcp://127.0.0.1:0",
-          "--agent",
-          `${AGENTS}#Probe`,
-          "--open",
-          "--codec",
-          name,
-        ],
+        args: serveArgs(["--open", "--codec", name]),
         stdin: "null",
         stdout: "null",
         stderr: "piped",
