@@ -105,7 +105,8 @@ export class CallRecorder implements RpcMonitor {
   /** The trace of recent calls (`undefined` unless asked for). */
   readonly trace: CallTrace | undefined;
   #onCall: ((event: CallEvent) => void) | undefined;
-  // Without a trace or hook only the metrics need each call, and they time a sample.
+  // With a trace or hook every call is timed and reported: this recorder is the monitor.
+  // Without them only the metrics need each call (and they time a sample): see `monitor`.
   #everyCall: boolean;
 
   /** Record what `options` asks for. */
@@ -146,19 +147,12 @@ export class CallRecorder implements RpcMonitor {
     this.#finish(token, ok, error);
   }
 
-  #start(direction: CallDirection, channel: Channel, path: string): unknown {
-    return this.#everyCall
-      ? new Pending(direction, path, channel.peer, performance.now())
-      : this.metrics!.start(direction, path);
+  #start(direction: CallDirection, channel: Channel, path: string): Pending {
+    return new Pending(direction, path, channel.peer, performance.now());
   }
 
   #finish(token: unknown, ok: boolean, error: unknown): void {
-    if (!(token instanceof Pending)) {
-      this.metrics!.finish(token as CallToken, ok);
-      return;
-    }
-    // A Pending token: there is a trace or an onCall hook.
-    const call = token;
+    const call = token as Pending;
     const seconds = (performance.now() - call.start) / 1000;
     this.metrics?.record({ direction: call.direction, path: call.path, seconds, ok });
     const event: CallEvent = {
