@@ -4,7 +4,11 @@
  * checked) with 1 KiB, 64 KiB, 1 MiB and 16 MiB payloads, against the raw
  * socket: frames of the same size, written like the channel writes them, each
  * answered by a 4-byte frame holding the received length (`raw.ts`).
- * 256 uploads in flight for 1 KiB, 16 for the bigger ones.
+ * 256 uploads in flight for 1 KiB, 16 for the bigger ones. Five
+ * repetitions of about a second each per row, interleaved: big uploads vary
+ * with the allocator's state (each received message needs fresh memory,
+ * which may have been given back to the system and must be paged in again)
+ * more than shorter repetitions even out.
  *
  * Run alone: `deno run -A bench/upload_bench.ts [--quick]`.
  *
@@ -22,6 +26,8 @@ const GROUP = "upload, 2 processes";
 const KIB = 1024;
 const MIB = 1024 * 1024;
 
+/** Repetitions of the upload rows, and seconds each (full runs). */
+const UPLOAD_EFFORT = { reps: 5, target: 1 };
 /** The upload sizes: label, bytes, uploads in flight, warm-up uploads (full, quick). */
 const SIZES: Array<[string, number, number, number, number]> = [
   ["1 KiB", KIB, 256, 20_000, 5_000],
@@ -95,7 +101,7 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
     });
   }
   try {
-    return await interleave(workloads, effort(options));
+    return await interleave(workloads, options.quick ? effort(options) : UPLOAD_EFFORT);
   } finally {
     await raw?.close();
     await rpc?.close();
