@@ -5,6 +5,12 @@
  * {@linkcode DIRECT_WRITE_SIZE} bytes is written from its own memory.
  * Batch buffers come from a small pool shared by all channels of the
  * process and go back once written, so an idle channel holds none.
+ * A piece too big for a 16 KiB batch buffer (but not big enough to be
+ * written from its own memory) starts a bigger batch buffer, together with
+ * the frame bytes queued before it; such buffers double in size while
+ * mid-sized pieces keep coming before the next write (up to
+ * {@linkcode LARGE_BATCH_SIZE}), so a run of mid-sized frames goes out in a
+ * few big writes rather than in two writes per frame.
  *
  * @module
  */
@@ -18,6 +24,11 @@ const BATCH_SIZE = 16 * 1024;
 /** Free batch buffers kept for the next batches (of all channels). */
 const POOL_MAX = 16;
 const pool: Uint8Array[] = [];
+/** The biggest batch buffer for mid-sized pieces. */
+const LARGE_BATCH_SIZE = 1024 * 1024;
+/** Free batch buffers of {@linkcode LARGE_BATCH_SIZE} kept (of all channels). */
+const LARGE_POOL_MAX = 2;
+const largePool: Uint8Array[] = [];
 
 /**
  * The first batch buffer of a write when the pool is empty. Many channels
@@ -38,8 +49,19 @@ function takeBuffer(need: number, first: boolean): Uint8Array {
     const pooled = pool.pop();
     if (pooled !== undefined) return pooled;
     if (first && need <= FIRST_SIZE) return new Uint8Array(FIRST_SIZE);
+    return new Uint8Array(BATCH_SIZE);
   }
-  return new Uint8Array(Math.max(BATCH_SIZE, need));
+  if (need === LARGE_BATCH_SIZE) return largePool.pop() ?? new Uint8Array(need);
+  return new Uint8Array(need);
+}
+
+/** Give a written batch buffer back to its pool (if it has room). */
+function giveBack(buf: Uint8Array): void {
+  if (buf.length === BATCH_SIZE) {
+    if (pool.length < POOL_MAX) pool.push(buf);
+  } else if (buf.length === LARGE_BATCH_SIZE && largePool.length < LARGE_POOL_MAX) {
+    largePool.push(buf);
+  }
 }
 
 function setHeader(buf: Uint8Array, at: number, length: number): void {
@@ -66,6 +88,16 @@ export class FrameOutput {
   #inFlight: Uint8Array[] = [];
   /** Where the last frame queued by {@linkcode encodeFrame} starts (for {@linkcode dropLast}). */
   #lastFrame = -1;
+  /** Where the frame being pushed starts in `#buf` (its header, or its first bytes there). */
+  #frameStart = 0;
+  /** Bytes of the frame being pushed not queued yet. */
+  #frameLeft = 0;
+  /** The size of the next batch buffer for a mid-sized piece (0: the smallest that fits). */
+  #nextLarge = 0;
+  /** Whether a mid-sized piece took a bigger batch buffer since the last {@linkcode take}. */
+  #usedLarge = false;
+  /** The target of `encodeInto` in a big batch buffer (see `#limitedTarget`). */
+  #limited: Uint8Array | undefined;
 
   /** Whether nothing is queued. */
   get isEmpty(): boolean {
@@ -82,7 +114,8 @@ export class FrameOutput {
     // Room for a header and a small message, else a fresh batch buffer.
     let buf = this.#room(256);
     const at = this.#end;
-    let end = codec.encodeInto(value, buf, at + 4);
+    const target = buf.length - at > DIRECT_WRITE_SIZE + 4 ? this.#limitedTarget(buf, at) : buf;
+    let end = codec.encodeInto(value, target, at + 4);
     if (end < 0 && buf.length < BATCH_SIZE) {
       // A small first buffer: go on in a full-size one.
       buf = this.#grow();
@@ -97,6 +130,25 @@ export class FrameOutput {
     }
     if (end < 0) return -1;
     return this.#framed(buf, at, end);
+  }
+
+  /**
+   * The target of `encodeInto` in a big batch buffer: a view of it that
+   * ends at most DIRECT_WRITE_SIZE bytes after a frame's header at `at`, so
+   * that a bigger message goes to push(), which writes its big pieces from
+   * their own memory. The view is reused while it leaves room for
+   * three quarters of that (a new view per message would cost the codec a
+   * new `DataView` each time).
+   */
+  #limitedTarget(buf: Uint8Array, at: number): Uint8Array {
+    let limited = this.#limited;
+    if (
+      limited === undefined || limited.buffer !== buf.buffer ||
+      limited.length - at < DIRECT_WRITE_SIZE * 3 / 4
+    ) {
+      limited = this.#limited = buf.subarray(0, at + 4 + DIRECT_WRITE_SIZE);
+    }
+    return limited;
   }
 
   #framed(buf: Uint8Array, at: number, end: number): number {
@@ -117,22 +169,36 @@ export class FrameOutput {
   push(payload: Payload): void {
     this.#lastFrame = -1;
     this.#room(4);
-    setHeader(this.#buf!, this.#end, payloadSize(payload));
+    this.#frameStart = this.#end;
+    const size = payloadSize(payload);
+    this.#frameLeft = size;
+    setHeader(this.#buf!, this.#end, size);
     this.#end += 4;
     if (payload instanceof Uint8Array) this.#append(payload);
     else for (const piece of payload) this.#append(piece);
   }
 
-  /** Queue `piece`: copied into the batch, or a chunk of its own when big. */
+  /** Queue `piece` of the frame being pushed: copied into the batch, or a chunk of its own when big. */
   #append(piece: Uint8Array): void {
-    if (piece.length > DIRECT_WRITE_SIZE) {
+    const n = piece.length;
+    if (n > DIRECT_WRITE_SIZE) {
       this.#cut();
       this.#chunks.push(piece);
+      this.#frameStart = this.#end;
+      this.#frameLeft -= n;
       return;
     }
-    const buf = this.#room(piece.length);
+    let buf = this.#buf!;
+    if (buf.length - this.#end < n) {
+      // The frame so far (in this buffer) and the piece: a batch buffer of their own if too big for a small one.
+      const frameStart = this.#frameStart;
+      buf = this.#end - frameStart + n > BATCH_SIZE
+        ? this.#large(frameStart)
+        : this.#room(n);
+    }
     buf.set(piece, this.#end);
-    this.#end += piece.length;
+    this.#end += n;
+    this.#frameLeft -= n;
   }
 
   /**
@@ -148,6 +214,10 @@ export class FrameOutput {
     this.#buf = undefined;
     this.#start = this.#end = 0;
     this.#lastFrame = -1;
+    // A run of mid-sized frames goes on in big buffers; after a batch without one, start small again.
+    if (!this.#usedLarge) this.#nextLarge = 0;
+    this.#usedLarge = false;
+    this.#limited = undefined;
     this.#inFlight = this.#buffers;
     this.#buffers = [];
     return chunks;
@@ -155,9 +225,7 @@ export class FrameOutput {
 
   /** The chunks of the last {@linkcode take} are written: reuse their buffers. */
   written(): void {
-    for (const buf of this.#inFlight) {
-      if (buf.length === BATCH_SIZE && pool.length < POOL_MAX) pool.push(buf);
-    }
+    for (const buf of this.#inFlight) giveBack(buf);
     this.#inFlight = [];
   }
 
@@ -168,6 +236,8 @@ export class FrameOutput {
     this.#chunks = [];
     this.#buffers = [];
     this.#lastFrame = -1;
+    this.#nextLarge = 0;
+    this.#limited = undefined;
   }
 
   /** Close the batch region so far as a chunk. */
@@ -189,6 +259,31 @@ export class FrameOutput {
   }
 
   /**
+   * A bigger batch buffer for a mid-sized piece of the frame that starts at
+   * `frameStart`: the frames before it stay a chunk of the old buffer, and
+   * the frame's bytes so far move over, so that it stays in one piece. It
+   * has room for the whole frame; sizes double while such frames keep
+   * coming (see {@linkcode FrameOutput.take}).
+   */
+  #large(frameStart: number): Uint8Array {
+    const old = this.#buf!;
+    const begun = this.#end - frameStart;
+    let size = Math.max(begun + this.#frameLeft, this.#nextLarge);
+    if (size > LARGE_BATCH_SIZE / 2 && size < LARGE_BATCH_SIZE) size = LARGE_BATCH_SIZE;
+    this.#nextLarge = Math.min(LARGE_BATCH_SIZE, 2 * size);
+    this.#usedLarge = true;
+    if (frameStart > this.#start) this.#chunks.push(old.subarray(this.#start, frameStart));
+    const buf = takeBuffer(size, false);
+    buf.set(old.subarray(frameStart, this.#end));
+    // Chunks of the old buffer are written from it: it goes back after them.
+    if (frameStart > 0) this.#buffers.push(old);
+    else giveBack(old);
+    this.#start = this.#frameStart = 0;
+    this.#end = begun;
+    return this.#buf = buf;
+  }
+
+  /**
    * Move a small first buffer's queued bytes into a full-size one, at the
    * same offsets: frames are cut into the same chunks as if the buffer had
    * been full-size from the start (so the chunks written, and the order in
@@ -206,7 +301,7 @@ export class FrameOutput {
     const first = this.#buf === undefined;
     if (!first) this.#buffers.push(this.#buf!);
     const buf = this.#buf = takeBuffer(need, first);
-    this.#start = this.#end = 0;
+    this.#start = this.#end = this.#frameStart = 0;
     return buf;
   }
 }

@@ -67,6 +67,35 @@ Deno.test("frame output: encoded and pushed frames come out in order, over reuse
   output.written();
 });
 
+Deno.test("frame output: a run of mid-sized frames goes out in a few chunks, each frame in one piece", () => {
+  const codec = new MsgPackCodec();
+  const output = new FrameOutput();
+  const queue = (value: unknown) => {
+    if (output.encodeFrame(codec, value) < 0) output.push(codec.encodeParts(value));
+  };
+  // One mid-sized frame after a quiet batch: a buffer about its size, not 1 MiB.
+  const one = new Uint8Array(64 * 1024).fill(1);
+  queue([0, 0, ["upload", [one], {}]]);
+  let chunks = output.take();
+  assert.equal(chunks.length, 1, "header and bin in one chunk");
+  assert.ok(chunks[0]!.buffer.byteLength < 128 * 1024, `${chunks[0]!.buffer.byteLength} bytes`);
+  output.written();
+  for (let round = 0; round < 3; round++) {
+    // 16 frames of 64 KiB bins with small frames between them (1 MiB in all),
+    // as 16 uploads in flight queue them: two writes per frame before.
+    const values: unknown[] = [];
+    for (let i = 0; i < 16; i++) {
+      values.push([0, i, ["upload", [new Uint8Array(64 * 1024).fill(i + round)], {}]]);
+      if (i % 4 === 0) values.push([1, i, i]);
+    }
+    for (const value of values) queue(value);
+    chunks = output.take();
+    assert.ok(chunks.length <= 6, `${chunks.length} chunks`);
+    assert.deepEqual(frames(chunks).map((bytes) => codec.decode(bytes)), values);
+    output.written();
+  }
+});
+
 Deno.test("a channel sends small, mid-sized and big messages mixed, pipelined", async () => {
   const server = await startServer(LOCAL, (channel) => {
     channel.setHandler((request) => void request.reply(request.content));
