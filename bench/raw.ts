@@ -381,13 +381,15 @@ export function serveEach(
 }
 
 /** The raw server kinds of {@linkcode serveRaw}. */
-export type RawKind = "raw-frame" | "raw-batch" | "raw-upload" | "pump";
+export type RawKind = "raw-frame" | "raw-batch" | "raw-upload" | "raw-upload-copy" | "pump";
 
 /**
  * Serve one raw connection: `raw-batch` echoes every frame through a
  * {@linkcode CoalescingWriter}; `raw-frame` with one write per frame;
- * `raw-upload` answers every frame with its payload length; `pump` echoes
- * the bytes as they come, unparsed.
+ * `raw-upload` answers every frame with its payload length;
+ * `raw-upload-copy` too, after copying the payload into memory of its own
+ * (as a receiver must that hands each message over to be kept); `pump`
+ * echoes the bytes as they come, unparsed.
  */
 export async function serveRaw(conn: Deno.Conn, kind: RawKind): Promise<void> {
   try {
@@ -416,10 +418,16 @@ export async function serveRaw(conn: Deno.Conn, kind: RawKind): Promise<void> {
         if (size < COPY_LIMIT) writer.copy(buffer, start - 4, start + size);
         else writer.copy(buffer.slice(start - 4, start + size));
       } else {
+        let received = size;
+        if (kind === "raw-upload-copy") {
+          // The copy's last byte is checked, so that the copy is made.
+          const copy = buffer.slice(start, start + size);
+          if (copy[size - 1] !== buffer[start + size - 1]) received = 0;
+        }
         const ack = new Uint8Array(8);
         const view = new DataView(ack.buffer);
         view.setUint32(0, 4);
-        view.setUint32(4, size);
+        view.setUint32(4, received);
         writer.copy(ack);
       }
     });

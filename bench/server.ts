@@ -14,7 +14,7 @@
  * stdin closes. The same servers run inside the bench process for the
  * one-process rows ({@linkcode startBenchServer}).
  *
- * Kinds: `raw-batch`, `raw-frame`, `raw-upload`, `pump` (see `raw.ts`),
+ * Kinds: `raw-batch`, `raw-frame`, `raw-upload`, `raw-upload-copy`, `pump` (see `raw.ts`),
  * `channel` (a channel echo), `rpc` ({@linkcode benchService}), `agent` (a
  * container with an {@linkcode EchoAgent}), and the peer libraries `birpc`,
  * `capnweb`, `capnweb-ws` (see `peers.ts`). Codecs: `json`, `msgpack` (for

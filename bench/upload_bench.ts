@@ -4,6 +4,10 @@
  * checked) with 1 KiB, 64 KiB, 1 MiB and 16 MiB payloads, against the raw
  * socket: frames of the same size, written like the channel writes them, each
  * answered by a 4-byte frame holding the received length (`raw.ts`).
+ * For 1 MiB and 16 MiB, a third row shows a raw socket that also copies
+ * each frame into memory of its own, as a receiver must that hands messages
+ * over to be kept (its ratio is to the plain raw socket; the goals compare
+ * RPC with the plain one).
  * 256 uploads in flight for 1 KiB, 16 for the bigger ones. Five
  * repetitions of about a second each per row, interleaved: big uploads vary
  * with the allocator's state (each received message needs fresh memory,
@@ -41,6 +45,14 @@ export function rawUploadName(label: string, window: number): string {
   return `raw socket, ${label} frames, ${window} in flight`;
 }
 
+/** The sizes that also get a raw row copying each frame. */
+const COPY_SIZES = ["1 MiB", "16 MiB"];
+
+/** The name of the raw row of a size that copies each frame out. */
+export function rawCopyUploadName(label: string, window: number): string {
+  return `raw socket, ${label} frames, each copied out, ${window} in flight`;
+}
+
 /** The name of the RPC row of a size. */
 export function rpcUploadName(label: string, window: number): string {
   return `RPC (MsgPack) upload(${label}), ${window} in flight`;
@@ -49,10 +61,12 @@ export function rpcUploadName(label: string, window: number): string {
 /** The raw and RPC MsgPack upload rows, interleaved. */
 export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
   let raw: ServerProcess | undefined;
+  let rawCopy: ServerProcess | undefined;
   let rpc: ServerProcess | undefined;
   const servers = {
     async open() {
       raw ??= await spawnServer("raw-upload");
+      rawCopy ??= await spawnServer("raw-upload-copy");
       rpc ??= await spawnServer("rpc", "msgpack");
     },
   };
@@ -76,6 +90,20 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
       run: (count) => inFlight((i) => rawClient!.call(i), count, window),
       teardown: async () => await rawClient?.close(),
     });
+    if (COPY_SIZES.includes(label)) {
+      let copyClient: RawClient | undefined;
+      workloads.push({
+        ...common,
+        name: rawCopyUploadName(label, window),
+        baseline: rawUploadName(label, window),
+        setup: async () => {
+          await servers.open();
+          copyClient = rawUploadClient(await connectRaw(rawCopy!.port), size);
+        },
+        run: (count) => inFlight((i) => copyClient!.call(i), count, window),
+        teardown: async () => await copyClient?.close(),
+      });
+    }
     let client: RpcClient | undefined;
     const payload = new Uint8Array(size).fill(0x5a);
     workloads.push({
@@ -104,6 +132,7 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
     return await interleave(workloads, options.quick ? effort(options) : UPLOAD_EFFORT);
   } finally {
     await raw?.close();
+    await rawCopy?.close();
     await rpc?.close();
   }
 }
