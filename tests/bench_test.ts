@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { interleave, pairedCost, quantile, summarize, type Workload } from "../bench/measure.ts";
 import { callWorkloads, connectCaller, Target, TwinTargets } from "../bench/net_bench.ts";
-import { connectRaw, rawEchoClient } from "../bench/raw.ts";
+import { connectRaw, rawEchoClient, rawUploadClient } from "../bench/raw.ts";
 import { spawnServer, startBenchServer } from "../bench/server.ts";
 
 Deno.test("bench: summarize and quantile", () => {
@@ -61,6 +61,21 @@ Deno.test("bench: the raw echo client rejects a wrong reply", async () => {
   } finally {
     client.close();
     await server.close();
+  }
+});
+
+Deno.test("bench: raw upload servers, plain and copying each frame, answer the received length", async () => {
+  for (const kind of ["raw-upload", "raw-upload-copy"] as const) {
+    const server = await startBenchServer(kind);
+    const conn = await connectRaw(server.port);
+    try {
+      // Each reply is checked against the size sent (a failed copy answers 0).
+      const client = rawUploadClient(conn, 300_000);
+      await Promise.all(Array.from({ length: 8 }, (_, i) => client.call(i)));
+    } finally {
+      conn.close();
+      await server.close();
+    }
   }
 });
 
