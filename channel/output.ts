@@ -192,9 +192,7 @@ export class FrameOutput {
     if (buf.length - this.#end < n) {
       // The frame so far (in this buffer) and the piece: a batch buffer of their own if too big for a small one.
       const frameStart = this.#frameStart;
-      buf = this.#end - frameStart + n > BATCH_SIZE
-        ? this.#large(frameStart)
-        : this.#room(n);
+      buf = this.#end - frameStart + n > BATCH_SIZE ? this.#large(frameStart) : this.#room(n);
     }
     buf.set(piece, this.#end);
     this.#end += n;
