@@ -82,30 +82,26 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
       warmup: options.quick ? quickWarmup : warmup,
       minCount: window,
     };
-    let rawClient: RawClient | undefined;
-    workloads.push({
-      ...common,
-      name: rawUploadName(label, window),
-      setup: async () => {
-        await servers.open();
-        rawClient = rawUploadClient(await connectRaw(raw!.port), size);
-      },
-      run: (count) => inFlight((i) => rawClient!.call(i), count, window),
-      teardown: async () => await rawClient?.close(),
-    });
-    if (COPY_SIZES.includes(label)) {
-      let copyClient: RawClient | undefined;
-      copyWorkloads.push({
+    // A raw row: frames of `size` to the raw server `port()` serves.
+    const rawRow = (name: string, port: () => number, baseline?: string): Workload => {
+      let rawClient: RawClient | undefined;
+      return {
         ...common,
-        name: rawCopyUploadName(label, window),
-        baseline: rawUploadName(label, window),
+        name,
+        baseline,
         setup: async () => {
           await servers.open();
-          copyClient = rawUploadClient(await connectRaw(rawCopy!.port), size);
+          rawClient = rawUploadClient(await connectRaw(port()), size);
         },
-        run: (count) => inFlight((i) => copyClient!.call(i), count, window),
-        teardown: async () => await copyClient?.close(),
-      });
+        run: (count) => inFlight((i) => rawClient!.call(i), count, window),
+        teardown: async () => await rawClient?.close(),
+      };
+    };
+    workloads.push(rawRow(rawUploadName(label, window), () => raw!.port));
+    if (COPY_SIZES.includes(label)) {
+      copyWorkloads.push(
+        rawRow(rawCopyUploadName(label, window), () => rawCopy!.port, rawUploadName(label, window)),
+      );
     }
     let client: RpcClient | undefined;
     const payload = new Uint8Array(size).fill(0x5a);
