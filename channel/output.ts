@@ -9,8 +9,8 @@
  * written from its own memory) starts a bigger batch buffer, together with
  * the frame bytes queued before it; such buffers double in size while
  * mid-sized pieces keep coming before the next write (up to
- * {@linkcode LARGE_BATCH_SIZE}), so a run of mid-sized frames goes out in a
- * few big writes rather than in two writes per frame.
+ * {@linkcode LARGE_BATCH_SIZE}), so a run of mid-sized frames goes out in
+ * fewer, bigger writes rather than in two writes per frame.
  *
  * @module
  */
@@ -24,10 +24,14 @@ const BATCH_SIZE = 16 * 1024;
 /** Free batch buffers kept for the next batches (of all channels). */
 const POOL_MAX = 16;
 const pool: Uint8Array[] = [];
-/** The biggest batch buffer for mid-sized pieces. */
-const LARGE_BATCH_SIZE = 1024 * 1024;
+/**
+ * The biggest batch buffer for mid-sized pieces. No bigger than
+ * {@linkcode DIRECT_WRITE_SIZE}: a message that `encodeInto` fits into one
+ * then never holds a piece that should be written from its own memory.
+ */
+const LARGE_BATCH_SIZE = DIRECT_WRITE_SIZE;
 /** Free batch buffers of {@linkcode LARGE_BATCH_SIZE} kept (of all channels). */
-const LARGE_POOL_MAX = 2;
+const LARGE_POOL_MAX = 4;
 const largePool: Uint8Array[] = [];
 
 /**
@@ -96,8 +100,6 @@ export class FrameOutput {
   #nextLarge = 0;
   /** Whether a mid-sized piece took a bigger batch buffer since the last {@linkcode take}. */
   #usedLarge = false;
-  /** The target of `encodeInto` in a big batch buffer (see `#limitedTarget`). */
-  #limited: Uint8Array | undefined;
 
   /** Whether nothing is queued. */
   get isEmpty(): boolean {
@@ -114,8 +116,7 @@ export class FrameOutput {
     // Room for a header and a small message, else a fresh batch buffer.
     let buf = this.#room(256);
     const at = this.#end;
-    const target = buf.length - at > DIRECT_WRITE_SIZE + 4 ? this.#limitedTarget(buf, at) : buf;
-    let end = codec.encodeInto(value, target, at + 4);
+    let end = codec.encodeInto(value, buf, at + 4);
     if (end < 0 && buf.length < BATCH_SIZE) {
       // A small first buffer: go on in a full-size one.
       buf = this.#grow();
@@ -130,25 +131,6 @@ export class FrameOutput {
     }
     if (end < 0) return -1;
     return this.#framed(buf, at, end);
-  }
-
-  /**
-   * The target of `encodeInto` in a big batch buffer: a view of it that
-   * ends at most DIRECT_WRITE_SIZE bytes after a frame's header at `at`, so
-   * that a bigger message goes to push(), which writes its big pieces from
-   * their own memory. The view is reused while it leaves room for
-   * three quarters of that (a new view per message would cost the codec a
-   * new `DataView` each time).
-   */
-  #limitedTarget(buf: Uint8Array, at: number): Uint8Array {
-    let limited = this.#limited;
-    if (
-      limited === undefined || limited.buffer !== buf.buffer ||
-      limited.length - at < DIRECT_WRITE_SIZE * 3 / 4
-    ) {
-      limited = this.#limited = buf.subarray(0, at + 4 + DIRECT_WRITE_SIZE);
-    }
-    return limited;
   }
 
   #framed(buf: Uint8Array, at: number, end: number): number {
@@ -215,7 +197,6 @@ export class FrameOutput {
     // A run of mid-sized frames goes on in big buffers; after a batch without one, start small again.
     if (!this.#usedLarge) this.#nextLarge = 0;
     this.#usedLarge = false;
-    this.#limited = undefined;
     this.#inFlight = this.#buffers;
     this.#buffers = [];
     return chunks;
@@ -235,7 +216,6 @@ export class FrameOutput {
     this.#buffers = [];
     this.#lastFrame = -1;
     this.#nextLarge = 0;
-    this.#limited = undefined;
   }
 
   /** Close the batch region so far as a chunk. */

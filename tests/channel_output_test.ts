@@ -73,7 +73,7 @@ Deno.test("frame output: a run of mid-sized frames goes out in a few chunks, eac
   const queue = (value: unknown) => {
     if (output.encodeFrame(codec, value) < 0) output.push(codec.encodeParts(value));
   };
-  // One mid-sized frame after a quiet batch: a buffer about its size, not 1 MiB.
+  // One mid-sized frame after a quiet batch: a buffer about its size, not the biggest.
   const one = new Uint8Array(64 * 1024).fill(1);
   queue([0, 0, ["upload", [one], {}]]);
   let chunks = output.take();
