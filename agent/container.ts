@@ -47,7 +47,7 @@ import {
  * TCP), `maxMessageSize` (64 MiB), `onError` (log a warning), `heartbeat`
  * (off), `frameTimeout`, `idleTimeout`, `maxConnections`,
  * `maxConcurrentRequests`, `maxBufferedBytes`, `bufferBudget`, `keepAlive`,
- * `fullTracebacks`.
+ * `fullTracebacks`, `recycleReadBuffers`.
  *
  * @example
  * ```ts

@@ -3,7 +3,7 @@
  * and server have a process (and a V8 isolate) each:
  *
  * ```sh
- * deno run -A --v8-flags=--expose-gc bench/server.ts <kind> <codec> [--heartbeat=S] [--no-release] \
+ * deno run -A --v8-flags=--expose-gc bench/server.ts <kind> <codec> [--heartbeat=S] [--no-release] [--no-metrics] [--recycle] \
  *   [+ <kind> <codec> [flags]]...
  * ```
  *
@@ -46,6 +46,8 @@ export interface BenchServerOptions {
   release?: boolean;
   /** The `metrics` option of containers (`agent` kind; `false`: no call metrics). */
   metrics?: boolean;
+  /** The `recycleReadBuffers` option of RPC connections (`rpc` kind). */
+  recycle?: boolean;
 }
 
 /** The command-line flags of `options`, for `bench/server.ts`. */
@@ -54,6 +56,7 @@ function optionArgs(options: BenchServerOptions): string[] {
   if (options.heartbeat !== undefined) args.push(`--heartbeat=${options.heartbeat}`);
   if (options.release === false) args.push("--no-release");
   if (options.metrics === false) args.push("--no-metrics");
+  if (options.recycle) args.push("--recycle");
   return args;
 }
 
@@ -64,6 +67,7 @@ function parseOptionArgs(args: readonly string[]): BenchServerOptions {
     heartbeat: heartbeat ? Number(heartbeat.slice("--heartbeat=".length)) : undefined,
     release: args.includes("--no-release") ? false : undefined,
     metrics: args.includes("--no-metrics") ? false : undefined,
+    recycle: args.includes("--recycle") ? true : undefined,
   };
 }
 
@@ -167,6 +171,7 @@ export async function startBenchServer(
       codec: codecClass(codec),
       heartbeat: options.heartbeat,
       release: options.release,
+      recycleReadBuffers: options.recycle,
     });
     return { port: (server.addr as { port: number }).port, close: () => server.close() };
   }

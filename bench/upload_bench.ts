@@ -7,7 +7,9 @@
  * For 1 MiB and 16 MiB, a third row shows a raw socket that also copies
  * each frame into memory of its own, as a receiver must that hands messages
  * over to be kept (its ratio is to the plain raw socket; the goals compare
- * RPC with the plain one).
+ * RPC with the plain one), and a fourth an RPC server with
+ * `recycleReadBuffers` (views of a request's bins are valid until it is
+ * answered: its memory is read into again, not allocated per upload).
  * 256 uploads in flight for 1 KiB, 16 for the bigger ones. Five
  * repetitions of about a second each per row, interleaved: big uploads vary
  * with the allocator's state (each received message needs fresh memory,
@@ -58,16 +60,26 @@ export function rpcUploadName(label: string, window: number): string {
   return `RPC (MsgPack) upload(${label}), ${window} in flight`;
 }
 
+/** The sizes that also get an RPC row with recycled read buffers (frames of 256 KiB or more). */
+const RECYCLE_SIZES = ["1 MiB", "16 MiB"];
+
+/** The name of the RPC row of a size whose server recycles read buffers. */
+export function rpcRecycledUploadName(label: string, window: number): string {
+  return `RPC (MsgPack, recycleReadBuffers) upload(${label}), ${window} in flight`;
+}
+
 /** The raw and RPC MsgPack upload rows, interleaved. */
 export async function bench(options: BenchOptions = {}): Promise<Measurement[]> {
   let raw: ServerProcess | undefined;
   let rawCopy: ServerProcess | undefined;
   let rpc: ServerProcess | undefined;
+  let rpcRecycled: ServerProcess | undefined;
   const servers = {
     async open() {
       raw ??= await spawnServer("raw-upload");
       rawCopy ??= await spawnServer("raw-upload-copy");
       rpc ??= await spawnServer("rpc", "msgpack");
+      rpcRecycled ??= await spawnServer("rpc", "msgpack", { recycle: true });
     },
   };
   const workloads: Workload[] = [];
@@ -103,29 +115,36 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
         rawRow(rawCopyUploadName(label, window), () => rawCopy!.port, rawUploadName(label, window)),
       );
     }
-    let client: RpcClient | undefined;
     const payload = new Uint8Array(size).fill(0x5a);
-    workloads.push({
-      ...common,
-      name: rpcUploadName(label, window),
-      baseline: rawUploadName(label, window),
-      setup: async () => {
-        await servers.open();
-        client = await openConnection({ hostname: "127.0.0.1", port: rpc!.port }, {
-          codec: MsgPackCodec,
-        });
-      },
-      run: (count) =>
-        inFlight(
-          () =>
-            client!.remote.upload(payload).then((got) => {
-              if (got !== size) throw new Error(`upload: server got ${got} B, sent ${size} B`);
-            }),
-          count,
-          window,
-        ),
-      teardown: async () => await client?.close(),
-    });
+    // An RPC row: uploads of `payload` to the RPC server `port()` serves.
+    const rpcRow = (name: string, port: () => number): Workload => {
+      let client: RpcClient | undefined;
+      return {
+        ...common,
+        name,
+        baseline: rawUploadName(label, window),
+        setup: async () => {
+          await servers.open();
+          client = await openConnection({ hostname: "127.0.0.1", port: port() }, {
+            codec: MsgPackCodec,
+          });
+        },
+        run: (count) =>
+          inFlight(
+            () =>
+              client!.remote.upload(payload).then((got) => {
+                if (got !== size) throw new Error(`upload: server got ${got} B, sent ${size} B`);
+              }),
+            count,
+            window,
+          ),
+        teardown: async () => await client?.close(),
+      };
+    };
+    workloads.push(rpcRow(rpcUploadName(label, window), () => rpc!.port));
+    if (RECYCLE_SIZES.includes(label)) {
+      workloads.push(rpcRow(rpcRecycledUploadName(label, window), () => rpcRecycled!.port));
+    }
   }
   try {
     return await interleave(
@@ -136,6 +155,7 @@ export async function bench(options: BenchOptions = {}): Promise<Measurement[]> 
     await raw?.close();
     await rawCopy?.close();
     await rpc?.close();
+    await rpcRecycled?.close();
   }
 }
 

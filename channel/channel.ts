@@ -19,7 +19,7 @@ import {
 } from "./options.ts";
 import { FrameOutput, writeChunks } from "./output.ts";
 import { PendingReplies, type ReplyObserver, tellObserver } from "./pending.ts";
-import { OWN_FRAME, ReadBuffer } from "./read_buffer.ts";
+import { ReadBuffer } from "./read_buffer.ts";
 import { EXCEPTION, REQUEST, Request, RESULT } from "./request.ts";
 import { formatTraceback } from "./traceback.ts";
 import type { Transport } from "./transport.ts";
@@ -165,7 +165,7 @@ export class Channel implements AsyncIterable<Request> {
     this.#maxConcurrent = limits.maxConcurrent;
     this.#budget = options.bufferBudget;
     if (this.#budget) this.#account = new Channel.#Account(this);
-    this.#read = new ReadBuffer(this.#budget, this.#account);
+    this.#read = new ReadBuffer(this.#budget, this.#account, options.recycleReadBuffers === true);
     if (limits.heartbeatMs > 0 || limits.idleMs > 0) this.#watchdog();
     if (limits.heartbeatMs > 0) this.#onWritten = () => this.#watch!.heard();
     queueMicrotask(() => this.#pump());
@@ -204,7 +204,8 @@ export class Channel implements AsyncIterable<Request> {
    * Bytes of read buffers this channel holds now: a small one while it waits
    * for a frame, plus a grown one for big frames, released after a second
    * without one, or the buffer of its own that a very big frame is being
-   * read into (which its message keeps).
+   * read into (which its message keeps), and with `recycleReadBuffers` the
+   * spare buffers kept for the next big requests.
    */
   get readBufferSize(): number {
     return this.#read.size;
@@ -405,9 +406,22 @@ export class Channel implements AsyncIterable<Request> {
     return formatTraceback(error, { full: this.#fullTracebacks });
   }
 
-  /** @internal Send a reply frame; used by {@linkcode Request}. */
-  _answer(type: number, id: number, value: unknown, weight = 0): Promise<void> {
-    if (this.#closeReason) return RESOLVED;
+  /**
+   * @internal Send a reply frame; used by {@linkcode Request}. `lease`: the
+   * request's read memory, recycled once the reply is queued (a copy).
+   */
+  _answer(
+    type: number,
+    id: number,
+    value: unknown,
+    weight = 0,
+    lease?: ArrayBuffer,
+  ): Promise<void> {
+    if (this.#closeReason) {
+      // Detached all the same: views of it never outlive their answer.
+      if (lease !== undefined) this.#read.recycle(lease, 0);
+      return RESOLVED;
+    }
     this.#unanswered--;
     if (weight > 0) this.#budget!.release(this.#account!, weight);
     if (this.#resume !== undefined) this.#wake();
@@ -428,6 +442,10 @@ export class Channel implements AsyncIterable<Request> {
       payload = this.codec.encode([EXCEPTION, id, this._traceback(error).slice(-4096)]);
     }
     if (payload !== undefined) this.#enqueue(payload);
+    if (lease !== undefined) {
+      this.#read.recycle(lease, now());
+      this.#armRelease();
+    }
     if (this.#queuedBytes > REPLY_BUFFER_LIMIT + 2 * this.#maxMessageSize) {
       // A peer that sends requests but never reads the replies.
       this.#fail(
@@ -555,7 +573,7 @@ export class Channel implements AsyncIterable<Request> {
           const owned = read.owned;
           read.start = start + 4 + size;
           this.#frames++;
-          if (size >= OWN_FRAME) read.completed(size, now());
+          if (size >= read.ownFrame) read.completed(size, now());
           this.#dispatch(buf, start + 4, start + 4 + size, weight, owned);
           if (this.#closeReason) return;
         }
@@ -575,16 +593,21 @@ export class Channel implements AsyncIterable<Request> {
           this.#pauseThenPump("budget");
           return;
         }
-        if (read.grownIdleSince >= 0) {
-          if (this.#inProcess) read.releaseIdle(Infinity);
-          else this.#watchdog().arm(read.grownIdleSince + KEEP_GROWN_MS);
-        }
+        this.#armRelease();
         this.#transport.read(target).then(this.#onRead, this.#onReadError);
         return;
       }
     } catch (error) {
       this.#onReadError(error);
     }
+  }
+
+  /** Have big read buffers released once they have been unused for a while. */
+  #armRelease(): void {
+    const read = this.#read;
+    if (read.grownIdleSince < 0) return;
+    if (this.#inProcess) read.releaseIdle(Infinity);
+    else this.#watchdog().arm(read.grownIdleSince + KEEP_GROWN_MS);
   }
 
   /** A read returned `count` bytes (`null`: the peer closed): go on parsing. */
@@ -728,7 +751,7 @@ export class Channel implements AsyncIterable<Request> {
         return;
       }
       this.#unanswered++;
-      const request = new Request(this, id, content, weight);
+      const request = new Request(this, id, content, weight, owned ? this.#read.lease : undefined);
       if (this.#handler) this.#handler(request);
       else {
         const receiver = this.#receivers?.shift();

@@ -91,6 +91,25 @@ export interface ChannelOptions {
    * Default: none for a single connection.
    */
   bufferBudget?: BufferBudget | undefined;
+  /**
+   * Reuse the memory of big requests (default `false`). A request frame of
+   * 256 KiB or more, of a size the peer lately sent in full, is read into a
+   * buffer of its own, and its big binary values (MsgPack `bin`s of 64 KiB
+   * or more that make up a quarter of it or more) are views into that
+   * buffer, not copies. Once the request is answered, the buffer is
+   * detached from those views and read into again for a later request (a
+   * connection keeps up to two such buffers, charged to the buffer budget
+   * and released after a second without big requests), so big uploads cost
+   * no fresh memory per message (which the runtime zeroes, and the system
+   * often pages in again).
+   *
+   * The price: such a view is valid only until its request is answered
+   * (for RPC: until the exposed function returns, or its promise settles).
+   * Afterwards it is empty (`length` 0), never another request's bytes.
+   * Copy what a handler keeps (`bytes.slice()`). Replies this side
+   * receives are not affected.
+   */
+  recycleReadBuffers?: boolean | undefined;
 }
 
 /** Seconds of an option as milliseconds; `0`, absent or infinite means off. */

@@ -17,6 +17,7 @@
 
 import type { Codec } from "../codecs/types.ts";
 import { DIRECT_WRITE_SIZE, type Payload, payloadSize } from "./frames.ts";
+import { isLent } from "./read_buffer.ts";
 import type { Transport } from "./transport.ts";
 
 /** The size of a pooled batch buffer. */
@@ -165,7 +166,9 @@ export class FrameOutput {
     const n = piece.length;
     if (n > DIRECT_WRITE_SIZE) {
       this.#cut();
-      this.#chunks.push(piece);
+      // Memory a received request lent (recycleReadBuffers) is read into again once it is
+      // answered, maybe before this is written: a copy of its own.
+      this.#chunks.push(isLent(piece.buffer) ? piece.slice() : piece);
       this.#frameStart = this.#end;
       this.#frameLeft -= n;
       return;
@@ -298,17 +301,23 @@ export async function writeChunks(
   for (const chunk of chunks) {
     const big = chunk.length > DIRECT_WRITE_SIZE;
     const length = chunk.length;
+    // (Chunks are never empty: one that is was detached while it waited, and
+    // writing nothing would leave the peer misreading the rest.)
+    if (length === 0) throw detached(chunk);
     let written = await transport.write(chunk);
     if (big) progress?.();
     while (written < length) {
-      if (chunk.length !== length) {
-        throw new Error(
-          `A Uint8Array of ${length} bytes was detached or resized while it was being sent: ` +
-            "keep an array passed to a call unchanged until the call settles",
-        );
-      }
+      if (chunk.length !== length) throw detached(chunk, length);
       written += await transport.write(chunk.subarray(written));
       if (big) progress?.();
     }
   }
+}
+
+function detached(chunk: Uint8Array, length?: number): Error {
+  const what = length === undefined ? "A Uint8Array" : `A Uint8Array of ${length} bytes`;
+  return new Error(
+    `${what} was detached or resized while it was being sent (${chunk.length} bytes now): ` +
+      "keep an array passed to a call unchanged until the call settles",
+  );
 }

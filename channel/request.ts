@@ -56,16 +56,26 @@ export class Request {
   #id: number;
   #answered = false;
   #weight: number;
+  #lease: ArrayBuffer | undefined;
   /** The decoded content of the request. */
   readonly content: unknown;
 
   /**
    * Made by the channel for every incoming request; `weight` is what it
-   * counts against the server's buffer budget until answered.
+   * counts against the server's buffer budget until answered; `lease`: the
+   * read memory the content's views are into, recycled once answered
+   * (`recycleReadBuffers`).
    */
-  constructor(channel: Channel, id: number, content: unknown, weight = 0) {
+  constructor(
+    channel: Channel,
+    id: number,
+    content: unknown,
+    weight = 0,
+    lease?: ArrayBuffer,
+  ) {
     this.#channel = channel;
     this.#weight = weight;
+    this.#lease = lease;
     this.#id = id;
     this.content = content;
   }
@@ -86,7 +96,7 @@ export class Request {
    */
   reply(value: unknown): Promise<void> {
     this.#markAnswered();
-    return this.#channel._answer(RESULT, this.#id, value, this.#weight);
+    return this.#channel._answer(RESULT, this.#id, value, this.#weight, this.#lease);
   }
 
   /** Send `error` to the peer as an `EXCEPTION` with a traceback-like text. */
@@ -97,6 +107,7 @@ export class Request {
       this.#id,
       this.#channel._traceback(error),
       this.#weight,
+      this.#lease,
     );
   }
 

@@ -7,7 +7,8 @@ import {
   openConnection as openRpcConnection,
   startServer as startRpcServer,
 } from "@aiomas/aiomas/rpc";
-import { FrameOutput } from "../channel/output.ts";
+import { FrameOutput, writeChunks } from "../channel/output.ts";
+import type { Transport } from "../channel/transport.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 
@@ -195,4 +196,21 @@ Deno.test("small RPC calls are encoded straight into the output, with either cod
       await server.close();
     }
   }
+});
+
+Deno.test("frame output: a piece detached before it is written fails the write instead of shortening the frame", async () => {
+  const output = new FrameOutput();
+  const piece = new Uint8Array(300_000).fill(1);
+  output.push([piece]);
+  // Transferred elsewhere (as a handler may do) while it waits to be written.
+  structuredClone(piece.buffer, { transfer: [piece.buffer] });
+  const written: number[] = [];
+  const transport = {
+    write: (chunk: Uint8Array) => {
+      written.push(chunk.length);
+      return Promise.resolve(chunk.length);
+    },
+  } as unknown as Transport;
+  await assert.rejects(writeChunks(transport, output.take()), /detached or resized/);
+  assert.deepEqual(written, [4], "only the frame header went out");
 });
