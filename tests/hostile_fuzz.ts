@@ -4,7 +4,8 @@
  *   deno task fuzz [--seconds 600] [--seed N] [--layer rpc] [--codec MsgPackCodec]
  *
  * (or FUZZ_SECONDS=600). Every round starts a fixture server of each layer x
- * codec (as tests/hostile_test.ts does), throws seeded batches at it and
+ * codec (as tests/hostile_test.ts does; every other one with recycled read
+ * buffers), throws seeded batches at it and
  * checks it is alive and answers a good client; then a container client
  * (layer "client") meets a hostile container with random answers. A failure prints its seed,
  * layer, codec and batch; replay it with `--seed <seed> --rounds 1` and the
@@ -55,10 +56,15 @@ function failed(what: string, roundSeed: number, layer: string, codec: string, e
   failures.push(line);
 }
 
-/** Seeded batches against a fixture server of `layer` with `codec`. */
+/**
+ * Seeded batches against a fixture server of `layer` with `codec`; for odd
+ * seeds the server recycles its read buffers (`recycleReadBuffers`).
+ */
 async function fuzzServer(layer: string, codec: string, roundSeed: number): Promise<void> {
   const rng = new Rng(roundSeed);
-  const server = await FixtureServer.start(layer, codec);
+  const server = await FixtureServer.start(layer, codec, {
+    limits: roundSeed % 2 === 1 ? { recycleReadBuffers: true } : {},
+  });
   const run: Array<[string, () => Promise<unknown>]> = [
     ["tags", () => tagsBatch(server, rng, 1000)],
     ["mutants", () => mutantsBatch(server, rng, 300)],
