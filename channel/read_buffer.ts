@@ -70,7 +70,7 @@ export class ReadBuffer {
   start = 0;
   /** Offset after the last byte read. */
   end = 0;
-  /** `performance.now()` when the grown buffer went unused, or `-1`. */
+  /** `performance.now()` when the grown buffer (or the spares) went unused, or `-1`. */
   grownIdleSince = -1;
   #probe: Uint8Array | undefined;
   #probeSize = PROBE_SIZE;
