@@ -165,7 +165,12 @@ export class Channel implements AsyncIterable<Request> {
     this.#maxConcurrent = limits.maxConcurrent;
     this.#budget = options.bufferBudget;
     if (this.#budget) this.#account = new Channel.#Account(this);
-    this.#read = new ReadBuffer(this.#budget, this.#account, options.recycleReadBuffers === true);
+    this.#read = new ReadBuffer(
+      this.#budget,
+      this.#account,
+      options.recycleReadBuffers === true,
+      codec.decodeOwned !== undefined,
+    );
     if (limits.heartbeatMs > 0 || limits.idleMs > 0) this.#watchdog();
     if (limits.heartbeatMs > 0) this.#onWritten = () => this.#watch!.heard();
     queueMicrotask(() => this.#pump());

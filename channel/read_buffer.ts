@@ -2,8 +2,9 @@
  * The read side's memory: a small probe buffer for a connection that waits
  * for its next frame, a grown buffer for big frames, kept while frames are
  * big and released after a while without one, and a buffer of its own for
- * a very big frame of a size the peer recently sent in full (the message
- * keeps it: nothing is copied out of it). Grown and own buffers are charged
+ * a very big frame of a size the peer recently sent in full, when the codec
+ * decodes views (`Codec.decodeOwned`: the message keeps the buffer, nothing
+ * is copied out of it). Grown and own buffers are charged
  * to a {@linkcode BufferBudget} when there is one.
  *
  * When the channel recycles read buffers (`recycleReadBuffers`), a request's
@@ -95,13 +96,15 @@ export class ReadBuffer {
 
   /**
    * Charge grown buffers to `budget` (if any) on `account`; `recycles`: own
-   * buffers come back through {@linkcode ReadBuffer.recycle}.
+   * buffers come back through {@linkcode ReadBuffer.recycle}; `owns`: the
+   * codec can decode a frame into views of its own buffer (else no frame
+   * gets one: the reused grown buffer costs no fresh memory per frame).
    */
-  constructor(budget?: BufferBudget, account?: BudgetAccount, recycles = false) {
+  constructor(budget?: BufferBudget, account?: BudgetAccount, recycles = false, owns = true) {
     this.#budget = budget;
     this.#account = account;
     this.#recycles = recycles;
-    this.ownFrame = recycles ? RECYCLED_OWN_FRAME : OWN_FRAME;
+    this.ownFrame = !owns ? Infinity : recycles ? RECYCLED_OWN_FRAME : OWN_FRAME;
   }
 
   /** Bytes of read buffers held now: the probe, a grown buffer, a frame's own buffer, spares. */

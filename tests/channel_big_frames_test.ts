@@ -102,6 +102,20 @@ Deno.test("big frames: a buffer of its own is not kept once its frame is decoded
   await server.close();
 });
 
+Deno.test("big frames: a codec that decodes no views (JSON) reads big frames into the reused grown buffer", async () => {
+  const channels: Channel[] = [];
+  const server = await startServer(LOCAL, (channel) => {
+    channels.push(channel);
+    channel.setHandler((request) => void request.reply((request.content as string).length));
+  }, { codec: JsonCodec });
+  const client = await openConnection(server.addr, { codec: JsonCodec });
+  for (let i = 0; i < 4; i++) assert.equal(await client.send("x".repeat(4 * MIB)), 4 * MIB);
+  // Kept for the next big frame (a frame of its own would have gone with its message).
+  assert.ok(channels[0]!.readBufferSize >= 4 * MIB, `${channels[0]!.readBufferSize} bytes`);
+  await client.close();
+  await server.close();
+});
+
 Deno.test("big frames: a peer that claims a size it sent before and then stalls is closed after frameTimeout", async () => {
   const server = await startServer(LOCAL, (channel) => {
     channel.setHandler((request) => void request.reply((request.content as string).length));
