@@ -12,6 +12,7 @@ import {
   tlsServerOptions,
 } from "@aiomas/aiomas/channel";
 import { ConnectionError } from "@aiomas/aiomas";
+import { MsgPackCodec } from "@aiomas/aiomas/codecs";
 import type { Transport } from "../channel/transport.ts";
 import { frame, untilClosed, writeAll } from "./helpers.ts";
 import { createPki, hasOpenssl, type Pki } from "./pki.ts";
@@ -92,6 +93,40 @@ async function assertStillServing({ server }: TlsEchoServer): Promise<void> {
 }
 
 const ignore = !hasOpenssl;
+
+Deno.test({
+  name: "TLS: recycled read buffers give big requests intact, and take them back once answered",
+  ignore,
+  async fn() {
+    const { caFile, devices: [device] } = await pki();
+    const kept: Uint8Array[] = [];
+    const intact: boolean[] = [];
+    const server = await startServer(LOCAL, (channel) => {
+      channel.setHandler((request) => {
+        const bytes = request.content as Uint8Array;
+        kept.push(bytes);
+        intact.push(bytes.every((byte) => byte === kept.length));
+        void request.reply(bytes.length);
+      });
+    }, {
+      tls: tlsServerOptions(caFile, device.certFile, device.keyFile),
+      codec: MsgPackCodec,
+      recycleReadBuffers: true,
+    });
+    const channel = await openConnection(server.addr, {
+      tls: await goodClient(),
+      codec: MsgPackCodec,
+    });
+    for (let i = 1; i <= 5; i++) {
+      assert.equal(await channel.send(new Uint8Array(1024 * 1024).fill(i)), 1024 * 1024);
+    }
+    assert.deepEqual(intact, [true, true, true, true, true]);
+    // The first of its size was copied out; the others were lent and taken back.
+    assert.deepEqual(kept.map((bytes) => bytes.length), [1024 * 1024, 0, 0, 0, 0]);
+    await channel.close();
+    await server.close();
+  },
+});
 
 Deno.test({
   name: "TLS: ohai/cya, 1 MiB both ways and 200 concurrent sends",
