@@ -151,20 +151,13 @@ export class ReadBuffer {
    * `charged`: bytes of it charged already); returns whether it was kept.
    */
   #keep(memory: ArrayBuffer, charged: number): boolean {
-    const release = () => {
+    if (memory.detached || this.buf === EMPTY || (this.#spares?.length ?? 0) >= SPARES_MAX) {
+      // Moved elsewhere by its user, closed, or enough spares: let it go (detached all
+      // the same, so views of it never outlive their answer).
+      if (!memory.detached) memory.transfer(0);
       if (charged > 0 && this.#budget && this.#account) {
         this.#budget.release(this.#account, charged);
       }
-    };
-    if (memory.detached) {
-      // Transferred elsewhere by its user.
-      release();
-      return false;
-    }
-    if (this.buf === EMPTY || (this.#spares?.length ?? 0) >= SPARES_MAX) {
-      // Closed, or enough spares: detached all the same, so views of it never outlive their answer.
-      release();
-      memory.transfer(0);
       return false;
     }
     const spare = memory.transfer();
@@ -198,7 +191,7 @@ export class ReadBuffer {
       // Wait on the small buffer, so a waiting connection pins no big one.
       if (
         (buf === this.#grown && buf !== EMPTY) ||
-        (this.#spares !== undefined && this.#spares.length > 0 && this.grownIdleSince < 0)
+        (this.#spares?.length && this.grownIdleSince < 0)
       ) this.grownIdleSince = now();
       if (this.#probe?.length !== this.#probeSize) this.#probe = new Uint8Array(this.#probeSize);
       this.buf = this.#probe;

@@ -13,7 +13,7 @@ import {
   type TcpAddress,
 } from "@aiomas/aiomas/channel";
 import { JsonCodec, MsgPackCodec } from "@aiomas/aiomas/codecs";
-import { frame, readJsonFrame, untilClosed, within, writeAll } from "./helpers.ts";
+import { firstOther, frame, readJsonFrame, untilClosed, within, writeAll } from "./helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 const KIB = 1024;
@@ -32,12 +32,6 @@ async function keepingServer(options = {}) {
     });
   }, { codec: MsgPackCodec, ...options });
   return { server, kept, channels };
-}
-
-/** The index of the first byte of `bytes` that is not `fill`, or -1. */
-function firstOther(bytes: Uint8Array, fill: number): number {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== fill) return i;
-  return -1;
 }
 
 Deno.test("big frames: bins kept from frames of their own stay intact while the next frames arrive", async () => {

@@ -15,7 +15,7 @@ import {
 } from "@aiomas/aiomas/channel";
 import { MsgPackCodec } from "@aiomas/aiomas/codecs";
 import { expose, openConnection, startServer as startRpcServer } from "@aiomas/aiomas/rpc";
-import { frame, readFrame, writeAll } from "./helpers.ts";
+import { allAre, frame, readFrame, writeAll } from "./helpers.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
 const KIB = 1024;
@@ -23,12 +23,6 @@ const MIB = 1024 * 1024;
 
 /** The remote service of the RPC tests. */
 type Uploads = { upload(bytes: Uint8Array): number };
-
-/** Whether every byte of `bytes` is `fill`. */
-function allAre(bytes: Uint8Array, fill: number): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== fill) return false;
-  return true;
-}
 
 /** A recycling MsgPack server that hands requests to `onRequest`. */
 async function recyclingServer(

@@ -13,6 +13,17 @@ export function frame(payload: Uint8Array | string): Uint8Array {
   return out;
 }
 
+/** The index of the first byte of `bytes` that is not `fill`, or -1. */
+export function firstOther(bytes: Uint8Array, fill: number): number {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== fill) return i;
+  return -1;
+}
+
+/** Whether every byte of `bytes` is `fill`. */
+export function allAre(bytes: Uint8Array, fill: number): boolean {
+  return firstOther(bytes, fill) === -1;
+}
+
 /** Write all of `data`. */
 export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   let written = 0;

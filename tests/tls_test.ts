@@ -14,7 +14,7 @@ import {
 import { ConnectionError } from "@aiomas/aiomas";
 import { MsgPackCodec } from "@aiomas/aiomas/codecs";
 import type { Transport } from "../channel/transport.ts";
-import { frame, untilClosed, writeAll } from "./helpers.ts";
+import { allAre, frame, untilClosed, writeAll } from "./helpers.ts";
 import { createPki, hasOpenssl, type Pki } from "./pki.ts";
 
 const LOCAL = { hostname: "127.0.0.1", port: 0 };
@@ -105,7 +105,7 @@ Deno.test({
       channel.setHandler((request) => {
         const bytes = request.content as Uint8Array;
         kept.push(bytes);
-        intact.push(bytes.every((byte) => byte === kept.length));
+        intact.push(allAre(bytes, kept.length));
         void request.reply(bytes.length);
       });
     }, {
